@@ -1,0 +1,47 @@
+# shiba's two commands: `make serve` and `make test`. Each sets up .venv first (once; again only
+# when pyproject.toml changes).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+MODELS := build/models
+REST_PORT ?= 8501
+GRPC_PORT ?= 8500
+
+.PHONY: serve test test-fast check lint typecheck imports demo-model bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
+	$(BIN)/python -m pip install --quiet -e ".[tensorflow,onnx,demo,dev]"
+	touch $(STAMP)
+
+$(MODELS)/ViT/1/saved_model.pb: demo/build_vit.py | $(STAMP)
+	$(BIN)/python demo/build_vit.py --out $(MODELS) --force
+
+demo-model: $(MODELS)/ViT/1/saved_model.pb
+
+serve: $(STAMP) demo-model
+	$(BIN)/shiba serve --model_name=ViT --model_base_path=$(CURDIR)/$(MODELS)/ViT \
+		--rest_api_port=$(REST_PORT)
+
+check: lint typecheck imports
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests demo examples benchmarks
+	$(BIN)/ruff format --check src tests demo examples benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy src tests
+
+imports: $(STAMP)
+	$(BIN)/lint-imports
+
+test: check
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
+
+clean:
+	rm -rf build .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,3 @@
+"""The ``shiba`` and ``tensorflow_model_server`` commands."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Wire formats to numpy and back. Layer 1: imports core only; no I/O, no frameworks."""
+
+__all__: list[str] = []

@@ -1,0 +1,166 @@
+"""``--model_config_file``: a text-format ModelServerConfig -> ``ModelConfig`` records.
+
+Only ``model_config_list`` is read (``custom_model_config`` is TensorFlow Serving's extension point
+for other sources and is refused). Each ``config`` takes ``name``, ``base_path``, ``model_platform``,
+``model_version_policy`` (``latest { num_versions }``, ``all {}``, ``specific { versions }``) and
+``version_labels`` (``{ key: "stable" value: 1 }``). Environment variables are not expanded, as in
+TensorFlow Serving. Every problem is a ``ConfigError`` naming the file, the model and the field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from shiba.config._textproto import Message, Scalar, TextFormatError, parse
+from shiba.config.errors import ConfigError
+from shiba.core.lifecycle.source import ModelConfig
+from shiba.core.lifecycle.version_policy import All, Latest, Specific, VersionPolicy
+from shiba.runtimes.registry import RUNTIMES
+
+__all__ = ["model_configs_from_text", "model_configs_from_file", "read_model_config_file"]
+
+_CONFIG_FIELDS = {
+    "name",
+    "base_path",
+    "model_platform",
+    "model_version_policy",
+    "version_labels",
+    "logging_config",
+    "model_type",
+}
+
+
+def _one(
+    message: Message, name: str, where: str, default: Scalar | Message | None = None
+) -> object:
+    values = message.fields.get(name)
+    if not values:
+        return default
+    if len(values) > 1:
+        raise ConfigError(f"{where}: {name} is given {len(values)} times; give it once")
+    return values[0]
+
+
+def _string(message: Message, name: str, where: str) -> str:
+    value = _one(message, name, where, "")
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: {name} must be a quoted string, got {value!r}")
+    return value
+
+
+def _int(value: object, what: str, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{where}: {what} must be an integer, got {value!r}")
+    return value
+
+
+def _policy(message: object, where: str) -> VersionPolicy:
+    if message is None:
+        return Latest()
+    if not isinstance(message, Message) or len(message.fields) != 1:
+        raise ConfigError(
+            f"{where}: model_version_policy takes exactly one of latest {{...}}, all {{}}, "
+            "specific {...}"
+        )
+    (kind, values), *_ = message.fields.items()
+    body = values[-1]
+    if not isinstance(body, Message):
+        raise ConfigError(f"{where}: model_version_policy.{kind} must be a {{...}} block")
+    if kind == "latest":
+        num = _int(_one(body, "num_versions", where, 1), "latest.num_versions", where)
+        if num < 1:
+            raise ConfigError(f"{where}: latest.num_versions must be at least 1, got {num}")
+        return Latest(num)
+    if kind == "all":
+        return All()
+    if kind == "specific":
+        versions = frozenset(
+            _int(v, "specific.versions", where) for v in body.fields.get("versions", [])
+        )
+        if not versions:
+            raise ConfigError(f"{where}: specific {{ versions: N }} lists no versions")
+        return Specific(versions)
+    raise ConfigError(f"{where}: unknown model_version_policy {kind!r}")
+
+
+def _labels(values: list[Scalar | Message], where: str) -> dict[str, int]:
+    labels: dict[str, int] = {}
+    for entry in values:
+        if not isinstance(entry, Message):
+            raise ConfigError(f'{where}: version_labels takes {{ key: "label" value: N }}')
+        key = _string(entry, "key", where)
+        if not key:
+            raise ConfigError(f"{where}: a version label needs a non-empty key")
+        labels[key] = _int(_one(entry, "value", where, 0), f"version_labels[{key}]", where)
+    return labels
+
+
+def _model(message: Message, source: str, index: int) -> ModelConfig:
+    where = f"{source}: model config #{index + 1}"
+    unknown = set(message.fields) - _CONFIG_FIELDS
+    if unknown:
+        raise ConfigError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+    name = _string(message, "name", where)
+    if not name:
+        raise ConfigError(f"{where}: name is missing")
+    where = f"{source}: model {name!r}"
+    base_path = _string(message, "base_path", where)
+    if not base_path:
+        raise ConfigError(f"{where}: base_path is missing")
+    platform = _string(message, "model_platform", where) or None
+    if platform is not None and platform not in RUNTIMES:
+        raise ConfigError(
+            f"{where}: model_platform {platform!r} is not one shiba serves "
+            f"({', '.join(sorted(RUNTIMES))})"
+        )
+    if "model_type" in message.fields or "logging_config" in message.fields:
+        raise ConfigError(f"{where}: model_type and logging_config are not supported yet")
+    return ModelConfig(
+        name=name,
+        base_path=Path(base_path),
+        platform=platform,
+        version_policy=_policy(_one(message, "model_version_policy", where), where),
+        version_labels=_labels(message.fields.get("version_labels", []), where),
+    )
+
+
+def model_configs_from_text(text: str, source: str = "model config") -> tuple[ModelConfig, ...]:
+    try:
+        message = parse(text)
+    except TextFormatError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    unknown = set(message.fields) - {"model_config_list", "custom_model_config"}
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown field(s) {', '.join(sorted(unknown))} in ModelServerConfig"
+        )
+    if "custom_model_config" in message.fields:
+        raise ConfigError(f"{source}: custom_model_config is not supported")
+    model_list = _one(message, "model_config_list", source)
+    if model_list is None:
+        return ()
+    if not isinstance(model_list, Message) or set(model_list.fields) - {"config"}:
+        raise ConfigError(f"{source}: model_config_list takes config {{ ... }} entries only")
+    models: list[ModelConfig] = []
+    for index, entry in enumerate(model_list.fields.get("config", [])):
+        if not isinstance(entry, Message):
+            raise ConfigError(f"{source}: model config #{index + 1} must be a {{...}} block")
+        models.append(_model(entry, source, index))
+    names = [m.name for m in models]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ConfigError(f"{source}: model name(s) given more than once: {', '.join(duplicates)}")
+    return tuple(models)
+
+
+def read_model_config_file(path: Path) -> tuple[str, tuple[ModelConfig, ...]]:
+    """The file's text (to tell a changed file) and its models."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read --model_config_file {path}: {exc.strerror}") from None
+    return text, model_configs_from_text(text, str(path))
+
+
+def model_configs_from_file(path: Path) -> tuple[ModelConfig, ...]:
+    return read_model_config_file(path)[1]

@@ -1,0 +1,127 @@
+"""Flags and environment -> one frozen ``ServerSettings`` for ``shiba.server``.
+
+This is the only module that reads the environment (``MODEL_NAME``, ``MODEL_BASE_PATH``), as
+TensorFlow Serving's container image does: with no model flags, it serves
+``${MODEL_BASE_PATH:-/models}/${MODEL_NAME:-model}`` under the name ``${MODEL_NAME:-model}``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from shiba.batching import BatchingOptions
+from shiba.config.batching import batching_options_from_file
+from shiba.config.errors import ConfigError
+from shiba.config.flags import ParsedFlags
+from shiba.config.model_config import read_model_config_file
+from shiba.core.lifecycle.manager import ManagerOptions
+from shiba.core.lifecycle.source import ModelConfig
+from shiba.core.service import ServiceOptions
+from shiba.protocols.options import RestOptions
+from shiba.runtimes.base import RuntimeOptions
+
+__all__ = ["ServerSettings", "ConfigError", "settings_from_flags"]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """Everything ``shiba.server`` needs, validated. ``rest_port`` 0 turns REST off."""
+
+    models: tuple[ModelConfig, ...]
+    rest_host: str
+    rest_port: int
+    rest: RestOptions
+    service: ServiceOptions
+    manager: ManagerOptions
+    runtime: RuntimeOptions
+    file_system_poll_seconds: float
+    log_level: str
+    batching: BatchingOptions | None = None
+    warnings: tuple[str, ...] = ()
+    model_config_file: Path | None = None
+    model_config_text: str | None = None
+    model_config_poll_seconds: float = 0.0
+    allow_version_labels_for_unavailable_models: bool = False
+
+
+def settings_from_flags(
+    flags: ParsedFlags, environ: Mapping[str, str] | None = None
+) -> ServerSettings:
+    env = os.environ if environ is None else environ
+    config_path: Path | None = None
+    config_text: str | None = None
+    if flags["model_config_file"]:
+        config_path = Path(flags["model_config_file"]).expanduser().absolute()
+        config_text, models = read_model_config_file(config_path)
+    else:
+        models = (_model_from_flags(flags, env),)
+    if flags["model_config_file_poll_wait_seconds"] < 0:
+        raise ConfigError("--model_config_file_poll_wait_seconds must not be negative")
+    for name in ("rest_api_port", "rest_api_num_threads", "rest_api_timeout_in_ms"):
+        if flags[name] < 0:
+            raise ConfigError(f"--{name} must not be negative, got {flags[name]}")
+    if flags["rest_api_port"] > 65535:
+        raise ConfigError(f"--rest_api_port must be at most 65535, got {flags['rest_api_port']}")
+    if flags["rest_api_port"] == 0:
+        raise ConfigError(
+            "--rest_api_port=0 turns the REST API off, and shiba has no other API yet: "
+            "nothing would be served"
+        )
+    if flags["file_system_poll_wait_seconds"] < 0:
+        raise ConfigError("--file_system_poll_wait_seconds must not be negative")
+    warnings: list[str] = []
+    batching: BatchingOptions | None = None
+    if flags["enable_batching"]:
+        path = flags["batching_parameters_file"]
+        batching = batching_options_from_file(Path(path)) if path else BatchingOptions()
+    elif flags["batching_parameters_file"]:
+        warnings.append(
+            "--batching_parameters_file is ignored without --enable_batching (as in TF Serving)"
+        )
+    intra = flags["tensorflow_intra_op_parallelism"] or flags["tensorflow_session_parallelism"]
+    inter = flags["tensorflow_inter_op_parallelism"] or flags["tensorflow_session_parallelism"]
+    return ServerSettings(
+        models=models,
+        rest_host=flags["rest_api_host"],
+        rest_port=flags["rest_api_port"],
+        rest=RestOptions(
+            timeout_seconds=(flags["rest_api_timeout_in_ms"] or 30000) / 1000.0,
+            enable_cors=flags["rest_api_enable_cors_support"],
+            max_body_bytes=flags["rest_api_max_body_bytes"],
+        ),
+        service=ServiceOptions(num_threads=max(1, flags["rest_api_num_threads"])),
+        manager=ManagerOptions(
+            num_load_threads=flags["num_load_threads"] or 2,
+            max_num_load_retries=max(0, flags["max_num_load_retries"]),
+            load_retry_interval_seconds=max(0, flags["load_retry_interval_micros"]) / 1e6,
+        ),
+        runtime=RuntimeOptions(intra_op_threads=intra, inter_op_threads=inter),
+        file_system_poll_seconds=float(flags["file_system_poll_wait_seconds"]),
+        log_level=flags["log_level"],
+        batching=batching,
+        warnings=tuple(warnings),
+        model_config_file=config_path,
+        model_config_text=config_text,
+        model_config_poll_seconds=float(flags["model_config_file_poll_wait_seconds"]),
+        allow_version_labels_for_unavailable_models=flags[
+            "allow_version_labels_for_unavailable_models"
+        ],
+    )
+
+
+def _model_from_flags(flags: ParsedFlags, env: Mapping[str, str]) -> ModelConfig:
+    base_path: str = flags["model_base_path"]
+    if "model_name" in flags.given:
+        name: str = flags["model_name"]
+    elif base_path:
+        name = flags["model_name"]
+    else:
+        name = env.get("MODEL_NAME", "model")
+    if not base_path:
+        base_path = os.path.join(env.get("MODEL_BASE_PATH", "/models"), name)
+    if not name:
+        raise ConfigError("--model_name must not be empty")
+    return ModelConfig(name=name, base_path=Path(base_path).expanduser().absolute())

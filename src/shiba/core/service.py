@@ -1,0 +1,351 @@
+"""The one protocol-neutral service every front end calls: numpy in, numpy out.
+
+It resolves what a request addresses, checks the request against the signature (with TensorFlow
+Serving's wording, which its clients may match on), and runs the model off the event loop: on the
+servable's own threads when it has them (a batcher), else on the service's executor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from shiba.core.errors import FailedPrecondition, InvalidArgument, NotFound, Unimplemented
+from shiba.core.ids import ModelSpec
+from shiba.core.lifecycle.harness import Handle
+from shiba.core.lifecycle.manager import Manager
+from shiba.core.lifecycle.states import ServableState
+from shiba.core.servable import Outputs, SubmittingServable
+from shiba.core.tensors import (
+    CLASSIFY_METHOD,
+    DEFAULT_SIGNATURE,
+    REGRESS_METHOD,
+    DType,
+    Signature,
+    Tensors,
+)
+
+__all__ = ["ModelService", "ServiceOptions", "Classifications", "InferenceResult"]
+
+#: Per example, the (label, score) pairs of a classification.
+Classifications = list[list[tuple[bytes, float]]]
+
+
+@dataclass(frozen=True, slots=True)
+class InferenceResult:
+    """One MultiInference task's answer: ``classifications`` for a classify task, else
+    ``regressions``; ``signature_name`` is the signature that ran (never "")."""
+
+    signature_name: str
+    classifications: Classifications | None = None
+    regressions: list[float] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceOptions:
+    """``num_threads``: threads running models that have no threads of their own (no batching)."""
+
+    num_threads: int = 8
+
+
+class ModelService:
+    """Predict, classify, regress, status and metadata over the manager's servables.
+
+    Thread-safe. The ``async`` methods must be awaited on an event loop; they never block it.
+    A request holds its handle (``acquire``) from before decoding until its answer is encoded.
+    """
+
+    def __init__(self, manager: Manager, options: ServiceOptions | None = None) -> None:
+        self._manager = manager
+        self._options = options or ServiceOptions()
+        self._executor = ThreadPoolExecutor(
+            max(1, self._options.num_threads), thread_name_prefix="shiba-run"
+        )
+
+    @property
+    def manager(self) -> Manager:
+        return self._manager
+
+    def acquire(self, spec: ModelSpec) -> Handle:
+        return self._manager.acquire(spec)
+
+    @staticmethod
+    def signature(handle: Handle, signature_name: str) -> tuple[str, Signature]:
+        """The signature a request names ("" means ``serving_default``), with its resolved name."""
+        name = signature_name or DEFAULT_SIGNATURE
+        signature = handle.servable.signatures.get(name)
+        if signature is None:
+            raise FailedPrecondition(f'Serving signature key "{name}" not found.')
+        return name, signature
+
+    # -- predict ----------------------------------------------------------------------------
+
+    async def predict(
+        self,
+        handle: Handle,
+        signature_name: str,
+        inputs: Tensors,
+        output_filter: Sequence[str] | None = None,
+    ) -> Outputs:
+        name, signature = self.signature(handle, signature_name)
+        checked = check_inputs(signature, inputs)
+        filtered = check_output_filter(signature, output_filter)
+        return await self._run(handle, name, checked, filtered)
+
+    async def _run(
+        self,
+        handle: Handle,
+        signature_name: str,
+        inputs: Tensors,
+        output_filter: Sequence[str] | None,
+    ) -> Outputs:
+        servable = handle.servable
+        future: Future[Outputs]
+        if isinstance(servable, SubmittingServable):
+            future = servable.submit(signature_name, inputs, output_filter)
+        else:
+            future = self._executor.submit(servable.run, signature_name, inputs, output_filter)
+        return await asyncio.wrap_future(future)
+
+    # -- classify and regress ---------------------------------------------------------------
+
+    async def classify(
+        self, handle: Handle, signature_name: str, examples: Sequence[bytes]
+    ) -> Classifications:
+        name, signature = _examples_signature(handle, signature_name)
+        input_name = _examples_input(signature, CLASSIFY_METHOD, "classification")
+        wanted = _classification_outputs(signature)
+        outputs = await self._run(handle, name, {input_name: _example_tensor(examples)}, wanted)
+        return classifications(outputs, len(examples))
+
+    async def regress(
+        self, handle: Handle, signature_name: str, examples: Sequence[bytes]
+    ) -> list[float]:
+        name, signature = _examples_signature(handle, signature_name)
+        input_name = _examples_input(signature, REGRESS_METHOD, "regression")
+        outputs = await self._run(
+            handle, name, {input_name: _example_tensor(examples)}, _regression_outputs(signature)
+        )
+        return regressions(outputs["outputs"], len(examples))
+
+    async def multi_inference(
+        self, handle: Handle, tasks: Sequence[tuple[str, str]], examples: Sequence[bytes]
+    ) -> list[InferenceResult]:
+        """TensorFlow Serving's MultiInference: several classify/regress signatures, one input.
+
+        ``tasks`` are (signature name, method name) pairs; "" names ``serving_default`` and the
+        method is ``CLASSIFY_METHOD`` or ``REGRESS_METHOD``. Every task is checked before any
+        runs, with multi_inference.cc's wording; then each signature runs once on ``examples``.
+        Results come in the order of ``tasks``.
+        """
+        plans: list[tuple[str, str, str, list[str]]] = []
+        seen: set[str] = set()
+        for signature_name, method in tasks:
+            name = signature_name or DEFAULT_SIGNATURE
+            if name in seen:
+                raise InvalidArgument(f"Duplicate evaluation of signature: {name}")
+            seen.add(name)
+            signature = handle.servable.signatures.get(name)
+            if signature is None:
+                raise InvalidArgument(f"Requested signature not found in model graph: {name}")
+            if method == CLASSIFY_METHOD:
+                input_name = _examples_input(signature, CLASSIFY_METHOD, "classification")
+                wanted = _classification_outputs(signature)
+            elif method == REGRESS_METHOD:
+                input_name = _examples_input(signature, REGRESS_METHOD, "regression")
+                wanted = _regression_outputs(signature)
+            else:
+                raise Unimplemented(f"Unsupported signature method_name: {method}")
+            plans.append((name, method, input_name, wanted))
+        tensor = _example_tensor(examples)
+        outputs = await asyncio.gather(
+            *(
+                self._run(handle, name, {input_name: tensor}, wanted)
+                for name, _, input_name, wanted in plans
+            )
+        )
+        results: list[InferenceResult] = []
+        for (name, method, _, _), output in zip(plans, outputs, strict=True):
+            if method == CLASSIFY_METHOD:
+                results.append(InferenceResult(name, classifications(output, len(examples))))
+            else:
+                results.append(
+                    InferenceResult(name, regressions=regressions(output["outputs"], len(examples)))
+                )
+        return results
+
+    # -- status and metadata ----------------------------------------------------------------
+
+    def status(
+        self, model_name: str, version: int | None = None, label: str | None = None
+    ) -> list[ServableState]:
+        """TensorFlow Serving's GetModelStatus: every version's state, or the one asked for."""
+        states = self._manager.model_states(model_name)
+        if not states:
+            raise NotFound(f"Could not find any versions of model {model_name}")
+        if label is not None:
+            labels = self._manager.labels(model_name)
+            if label not in labels:
+                raise InvalidArgument(f"Unrecognized servable version label: {label}")
+            version = labels[label]
+        if version is not None:
+            states = [s for s in states if s.id.version == version]
+            if not states:
+                raise NotFound(f"Could not find version {version} of model {model_name}")
+        return states
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def check_inputs(signature: Signature, inputs: Tensors) -> Tensors:
+    """The request's inputs, exactly the signature's, each of the signature's dtype."""
+    if inputs.keys() != signature.inputs.keys():
+        sent = sorted(inputs)
+        wanted = sorted(signature.inputs)
+        extra = sorted(set(sent) - set(wanted))
+        missing = sorted(set(wanted) - set(sent))
+        raise InvalidArgument(
+            f"input size does not match signature: {len(sent)}!={len(wanted)} "
+            f"len({{{','.join(sent)}}}) != len({{{','.join(wanted)}}}). "
+            f"Sent extra: {{{','.join(extra)}}}. Missing but required: {{{','.join(missing)}}}."
+        )
+    checked: dict[str, npt.NDArray[Any]] = {}
+    for name, spec in signature.inputs.items():
+        array = inputs[name]
+        want = spec.dtype
+        if want is DType.DT_STRING:
+            if array.dtype.kind not in ("O", "S", "U"):
+                raise InvalidArgument(
+                    f"input '{name}' expects strings (DT_STRING) but got {array.dtype} values"
+                )
+        elif array.dtype != want.numpy:
+            raise InvalidArgument(
+                f"input '{name}' expects {want.name} but got {DType.from_numpy(array.dtype).name}"
+                if array.dtype.kind not in ("O", "S", "U")
+                else f"input '{name}' expects {want.name} but got strings"
+            )
+        checked[name] = array
+    return checked
+
+
+def check_output_filter(
+    signature: Signature, output_filter: Sequence[str] | None
+) -> Sequence[str] | None:
+    if not output_filter:
+        return None
+    seen: set[str] = set()
+    for alias in output_filter:
+        if alias not in signature.outputs:
+            expected = ",".join(sorted(signature.outputs))
+            raise InvalidArgument(
+                f"output tensor alias not found in signature: {alias}. "
+                f"Outputs expected to be in the set {{{expected}}}."
+            )
+        if alias in seen:
+            raise InvalidArgument(f"duplicate output tensor alias: {alias}")
+        seen.add(alias)
+    return list(output_filter)
+
+
+def _examples_signature(handle: Handle, signature_name: str) -> tuple[str, Signature]:
+    # classifier.cc / regressor.cc word an unknown signature differently from predict_util.cc.
+    name = signature_name or DEFAULT_SIGNATURE
+    signature = handle.servable.signatures.get(name)
+    if signature is None:
+        raise InvalidArgument(f"No signature was found with the name: {name}")
+    return name, signature
+
+
+def _classification_outputs(signature: Signature) -> list[str]:
+    if "classes" not in signature.outputs and "scores" not in signature.outputs:
+        raise InvalidArgument(
+            "Expected classification signature outputs to contain at least one of "
+            '"classes" or "scores".'
+        )
+    return [k for k in ("classes", "scores") if k in signature.outputs]
+
+
+def _regression_outputs(signature: Signature) -> list[str]:
+    if "outputs" not in signature.outputs:
+        raise InvalidArgument('Expected regression signature outputs to contain "outputs".')
+    return ["outputs"]
+
+
+def _examples_input(signature: Signature, method: str, kind: str) -> str:
+    if signature.method_name != method:
+        raise InvalidArgument(
+            f"Expected {kind} signature method_name to be {method}. Was: {signature.method_name}"
+        )
+    if len(signature.inputs) != 1:
+        raise InvalidArgument(
+            f"Expected one input Tensor for a {kind} signature, found {len(signature.inputs)}."
+        )
+    (name, spec), *_ = signature.inputs.items()
+    if spec.dtype is not DType.DT_STRING:
+        raise InvalidArgument(
+            f"Expected the {kind} signature's input to be serialized tf.Examples (DT_STRING), "
+            f"found {spec.dtype.name}."
+        )
+    return name
+
+
+def _example_tensor(examples: Sequence[bytes]) -> npt.NDArray[Any]:
+    tensor = np.empty(len(examples), dtype=object)
+    tensor[:] = list(examples)
+    return tensor
+
+
+def _batch_size_error(expected: int, got: int) -> InvalidArgument:
+    return InvalidArgument(
+        f"Input batch size did not match output batch size: {expected} vs. {got}"
+    )
+
+
+def classifications(outputs: Mapping[str, npt.NDArray[Any]], batch: int) -> Classifications:
+    """TensorFlow Serving's classifier: ``classes`` [batch, n] strings and/or ``scores`` [batch, n]."""
+    classes = outputs.get("classes")
+    scores = outputs.get("scores")
+    for tensor, what in ((classes, "classes"), (scores, "scores")):
+        if tensor is None:
+            continue
+        if tensor.ndim != 2:
+            raise InvalidArgument(
+                f"Expected Tensor shape: [batch_size num_classes] but got {list(tensor.shape)}"
+                f" for output {what}"
+            )
+        if tensor.shape[0] != batch:
+            raise _batch_size_error(batch, tensor.shape[0])
+    if classes is not None and scores is not None and classes.shape != scores.shape:
+        raise InvalidArgument(
+            f"Tensors class and score should match in shape: {list(classes.shape)} vs. "
+            f"{list(scores.shape)}"
+        )
+    width = (classes if classes is not None else scores).shape[1]  # type: ignore[union-attr]
+    result: Classifications = []
+    for i in range(batch):
+        row: list[tuple[bytes, float]] = []
+        for j in range(width):
+            label = classes[i, j] if classes is not None else b""
+            score = float(scores[i, j]) if scores is not None else 0.0
+            row.append((label if isinstance(label, bytes) else str(label).encode(), score))
+        result.append(row)
+    return result
+
+
+def regressions(values: npt.NDArray[Any], batch: int) -> list[float]:
+    """TensorFlow Serving's regressor: ``outputs`` of shape [batch] or [batch, 1]."""
+    if not (values.ndim == 1 or (values.ndim == 2 and values.shape[1] == 1)):
+        raise InvalidArgument(
+            "Expected output Tensor shape to be either [batch_size] or [batch_size, 1] but got "
+            f"{list(values.shape)}"
+        )
+    if values.shape[0] != batch:
+        raise _batch_size_error(batch, values.shape[0])
+    return [float(v) for v in values.reshape(-1)]

@@ -1,0 +1,3 @@
+"""TensorFlow Serving's REST API (and, later, its gRPC services)."""
+
+__all__: list[str] = []

@@ -1,0 +1,206 @@
+"""TensorFlow Serving's REST API as a raw ASGI application.
+
+Routes (TensorFlow Serving's http_rest_api_handler, matched case-insensitively)::
+
+    GET  /v1/models/{name}[/versions/{v}|/labels/{l}]             model status
+    GET  /v1/models/{name}[/versions/{v}|/labels/{l}]/metadata    model metadata
+    POST /v1/models/{name}[/versions/{v}|/labels/{l}]:predict     predict (row or columnar JSON)
+    POST /v1/models/{name}[/versions/{v}|/labels/{l}]:classify    classify (tf.Example JSON)
+    POST /v1/models/{name}[/versions/{v}|/labels/{l}]:regress     regress (tf.Example JSON)
+
+Any other path under ``/v1/`` is a malformed request (400), anything else 404. A handler only
+parses, calls the service and encodes. It is raw ASGI rather than a framework because the front end
+is on every request's path (see PERFORMANCE-NOTES.md: the HTTP layer costs ~30 µs a request).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from shiba.codecs import tfs_json
+from shiba.core.errors import Code, InvalidArgument, ShibaError
+from shiba.core.ids import ModelSpec
+from shiba.core.service import ModelService
+from shiba.protocols.options import RestOptions
+from shiba.protocols.status import http_status
+
+__all__ = ["RestOptions", "TFServingRestApp", "Scope", "Receive", "Send", "ASGIApp"]
+
+log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_PREDICT = re.compile(
+    r"/v1/models/([^/:]+)(?:/versions/(\d+)|/labels/([^/:]+))?:(classify|regress|predict)",
+    re.IGNORECASE,
+)
+_STATUS = re.compile(
+    r"/v1/models(?:/([^/:]+))?(?:/versions/(\d+)|/labels/([^/:]+))?(?:/(metadata))?",
+    re.IGNORECASE,
+)
+_JSON = [(b"content-type", b"application/json")]
+_CORS = [
+    (b"access-control-allow-origin", b"*"),
+    (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
+    (b"access-control-allow-headers", b"*"),
+]
+
+
+class _HttpError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class TFServingRestApp:
+    """The ASGI app. Stateless but for its options and the service it calls."""
+
+    def __init__(self, service: ModelService, options: RestOptions | None = None) -> None:
+        self._service = service
+        self._options = options or RestOptions()
+        self._extra_headers = _CORS if self._options.enable_cors else []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        method: str = scope["method"]
+        path: str = scope["path"]
+        try:
+            if method == "OPTIONS" and self._options.enable_cors:
+                await self._send(send, 204, b"")
+                return
+            async with asyncio.timeout(self._options.timeout_seconds):
+                status, body = await self._dispatch(method, path, scope, receive)
+        except ShibaError as exc:
+            if exc.code in (Code.INTERNAL, Code.UNKNOWN):
+                log.error("%s %s failed: %s", method, path, exc.message)
+            status, body = http_status(exc.code), tfs_json.encode_error(exc.message)
+        except _HttpError as exc:
+            status, body = exc.status, tfs_json.encode_error(exc.message)
+        except TimeoutError:
+            status = http_status(Code.DEADLINE_EXCEEDED)
+            body = tfs_json.encode_error(
+                f"Request timed out after {self._options.timeout_seconds:g} seconds"
+            )
+        except Exception as exc:  # the top of the front end: anything else is a bug, logged
+            log.exception("%s %s failed", method, path)
+            status, body = 500, tfs_json.encode_error(f"Internal error: {exc}")
+        await self._send(send, status, body)
+
+    async def _send(self, send: Send, status: int, body: bytes) -> None:
+        headers = [*_JSON, (b"content-length", str(len(body)).encode()), *self._extra_headers]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _dispatch(
+        self, method: str, path: str, scope: Scope, receive: Receive
+    ) -> tuple[int, bytes]:
+        if method == "POST":
+            match = _PREDICT.fullmatch(path)
+            if match is not None:
+                name, version, label, verb = match.groups()
+                spec = _model_spec(name, version, label)
+                body = await _read_body(scope, receive, self._options.max_body_bytes)
+                return 200, await self._infer(verb.lower(), spec, body)
+        elif method == "GET":
+            match = _STATUS.fullmatch(path)
+            if match is not None:
+                name, version, label, metadata = match.groups()
+                if not name:
+                    raise InvalidArgument("Missing model name in request.")
+                if metadata:
+                    return 200, self._metadata(_model_spec(name, version, label))
+                states = self._service.status(
+                    name, int(version) if version else None, label or None
+                )
+                return 200, tfs_json.encode_status(states)
+        if path[:4].lower() == "/v1/":
+            raise InvalidArgument(f"Malformed request: {method} {path}")
+        raise _HttpError(404, f"Not found: {method} {path}")
+
+    def _metadata(self, spec: ModelSpec) -> bytes:
+        with self._service.acquire(spec) as handle:
+            return tfs_json.encode_metadata(
+                spec.name, handle.id.version, handle.servable.signatures
+            )
+
+    async def _infer(self, verb: str, spec: ModelSpec, body: bytes) -> bytes:
+        service = self._service
+        inline = len(body) <= self._options.inline_decode_bytes
+        with service.acquire(spec) as handle:
+            if verb == "predict":
+
+                def signature_for(name: str) -> Any:
+                    return service.signature(handle, name)[1]
+
+                if inline:
+                    request = tfs_json.decode_predict(body, signature_for)
+                else:
+                    request = await asyncio.to_thread(tfs_json.decode_predict, body, signature_for)
+                outputs = await service.predict(handle, request.signature_name, request.inputs)
+                if inline:
+                    return tfs_json.encode_predict(outputs, request.columnar)
+                return await asyncio.to_thread(tfs_json.encode_predict, outputs, request.columnar)
+            examples = tfs_json.decode_examples(body)
+            if verb == "classify":
+                classes = await service.classify(handle, examples.signature_name, examples.examples)
+                return tfs_json.encode_classify(classes)
+            values = await service.regress(handle, examples.signature_name, examples.examples)
+            return tfs_json.encode_regress(values)
+
+
+def _model_spec(name: str, version: str | None, label: str | None) -> ModelSpec:
+    return ModelSpec(name, int(version) if version else None, label or None)
+
+
+async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    for key, value in scope["headers"]:
+        if key == b"content-length":
+            try:
+                declared = int(value)
+            except ValueError:
+                raise _HttpError(400, "Invalid Content-Length header") from None
+            if declared > limit:
+                raise _HttpError(413, _too_large(limit))
+            break
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _HttpError(499, "Client closed the request")
+        chunk: bytes = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise _HttpError(413, _too_large(limit))
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _too_large(limit: int) -> str:
+    return f"Request body is larger than the limit of {limit} bytes"
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

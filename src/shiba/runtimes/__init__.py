@@ -1,0 +1,3 @@
+"""One adapter per framework behind ``shiba.runtimes.base.Runtime``; heavy imports happen lazily."""
+
+__all__: list[str] = []

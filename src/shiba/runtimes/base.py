@@ -1,0 +1,43 @@
+"""The runtime interface: one small adapter per framework (the custom-runtime API is public).
+
+A runtime says whether it can serve a version folder (``detect``) and makes a cheap ``Loader`` for
+one. Heavy framework imports happen inside ``Loader.load``, never at module import.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Protocol
+
+from shiba.core.ids import ServableId
+from shiba.core.loader import Loader
+
+__all__ = ["Runtime", "RuntimeOptions"]
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeOptions:
+    """Options every runtime receives.
+
+    ``intra_op_threads`` / ``inter_op_threads``: 0 lets the framework choose (TensorFlow Serving's
+    ``--tensorflow_intra_op_parallelism`` / ``--tensorflow_inter_op_parallelism``).
+    """
+
+    intra_op_threads: int = 0
+    inter_op_threads: int = 0
+
+
+class Runtime(Protocol):
+    """A framework adapter, registered by platform name in ``shiba.runtimes.registry``."""
+
+    platform: ClassVar[str]
+
+    @classmethod
+    def detect(cls, version_dir: Path) -> bool:
+        """True when ``version_dir`` holds a model this runtime serves. Cheap: looks at file names."""
+        ...
+
+    def loader(self, servable_id: ServableId, version_dir: Path, options: RuntimeOptions) -> Loader:
+        """A loader for one version; must not import the framework or touch the files yet."""
+        ...

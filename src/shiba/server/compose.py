@@ -1,0 +1,96 @@
+"""The composition root: settings -> source -> loaders -> manager -> service -> front ends."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from shiba.batching import BatchingLoader
+from shiba.config.settings import ServerSettings
+from shiba.core.errors import Code
+from shiba.core.lifecycle.manager import Manager
+from shiba.core.lifecycle.source import AspiredVersion, FileSystemSource
+from shiba.core.lifecycle.states import ManagerState, ServableState
+from shiba.core.loader import Loader
+from shiba.core.service import ModelService
+from shiba.protocols.tfserving.rest import TFServingRestApp
+from shiba.runtimes import registry
+from shiba.server.reload import ConfigApplier, ConfigFilePoller
+
+__all__ = ["Components", "compose"]
+
+log = logging.getLogger("shiba.server")
+
+
+@dataclass(slots=True)
+class Components:
+    """What ``compose`` built; ``close`` takes it down in order."""
+
+    settings: ServerSettings
+    source: FileSystemSource
+    manager: Manager
+    service: ModelService
+    applier: ConfigApplier
+    poller: ConfigFilePoller | None
+    rest_app: TFServingRestApp
+
+    def start(self) -> None:
+        """Loads the configured models and waits for those first loads, as TF Serving does.
+
+        Raises ``ShibaError`` when the config cannot be applied (a version label on a version
+        that is not available).
+        """
+        self.source.start()
+        self.applier.apply(self.settings.models)
+        if self.poller is not None:
+            self.poller.start(self.settings.model_config_text)
+
+    def close(self) -> None:
+        if self.poller is not None:
+            self.poller.stop()
+        self.source.stop()
+        self.manager.close()
+        self.service.close()
+
+
+def _log_state(state: ServableState) -> None:
+    sid = state.id
+    if state.state is ManagerState.AVAILABLE:
+        log.info("Successfully loaded servable version %s", sid)
+    elif state.state is ManagerState.LOADING:
+        log.info("Loading servable version %s", sid)
+    elif state.state is ManagerState.END and state.error_code is not Code.OK:
+        log.error("Servable version %s failed: %s", sid, state.error_message)
+    elif state.state is ManagerState.END:
+        log.info("Unloaded servable version %s", sid)
+
+
+def compose(settings: ServerSettings) -> Components:
+    runtime_options = settings.runtime
+
+    batching = settings.batching
+
+    def make_loader(aspired: AspiredVersion) -> Loader:
+        """The loader chain, outermost last: runtime -> batching."""
+        loader = registry.make_loader(aspired.platform, aspired.id, aspired.path, runtime_options)
+        if batching is not None:
+            loader = BatchingLoader(loader, batching, name=str(aspired.id))
+        return loader
+
+    manager = Manager(make_loader, settings.manager, listeners=[_log_state])
+    source = FileSystemSource(
+        (), manager.set_aspired_versions, poll_seconds=settings.file_system_poll_seconds
+    )
+    applier = ConfigApplier(
+        source,
+        manager,
+        allow_labels_for_unavailable_models=settings.allow_version_labels_for_unavailable_models,
+    )
+    poller = None
+    if settings.model_config_file is not None and settings.model_config_poll_seconds > 0:
+        poller = ConfigFilePoller(
+            settings.model_config_file, applier, settings.model_config_poll_seconds
+        )
+    service = ModelService(manager, settings.service)
+    rest_app = TFServingRestApp(service, settings.rest)
+    return Components(settings, source, manager, service, applier, poller, rest_app)

@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shiba.config.flags import FLAGS, parse_flags
+from shiba.config.settings import ConfigError, settings_from_flags
+
+
+def test_defaults_are_tensorflow_servings() -> None:
+    flags = parse_flags([])
+    assert flags["port"] == 8500
+    assert flags["rest_api_port"] == 8501
+    assert flags["model_name"] == "default"
+    assert flags["file_system_poll_wait_seconds"] == 1
+    assert flags["rest_api_timeout_in_ms"] == 30000
+    assert flags["max_num_load_retries"] == 5
+    assert flags["enable_batching"] is False
+    assert flags.given == frozenset()
+
+
+def test_both_spellings_and_booleans() -> None:
+    flags = parse_flags(
+        [
+            "--model_name=ViT",
+            "--model_base_path",
+            "/models/ViT",
+            "--rest_api_enable_cors_support",
+            "--rest_api_port=9000",
+        ]
+    )
+    assert flags["model_name"] == "ViT"
+    assert flags["model_base_path"] == "/models/ViT"
+    assert flags["rest_api_enable_cors_support"] is True
+    assert flags["rest_api_port"] == 9000
+    assert (
+        parse_flags(["--rest_api_enable_cors_support=false"])["rest_api_enable_cors_support"]
+        is False
+    )
+    assert (
+        parse_flags(["--rest_api_enable_cors_support=TRUE"])["rest_api_enable_cors_support"] is True
+    )
+
+
+def test_unknown_flag_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        parse_flags(["--no_such_flag=1"])
+    assert exc.value.code == 2
+    assert "--no_such_flag" in capsys.readouterr().err
+
+
+def test_bad_value_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        parse_flags(["--rest_api_port=abc"])
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit):
+        parse_flags(["--rest_api_enable_cors_support=maybe"])
+
+
+@pytest.mark.parametrize("flag", [f for f in FLAGS if f.support is not True])
+def test_unsupported_flags_fail_clearly_unless_at_default(
+    flag: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = flag.name  # type: ignore[attr-defined]
+    kind = flag.type  # type: ignore[attr-defined]
+    default = flag.default  # type: ignore[attr-defined]
+    other = {"int": "12345", "str": "/some/file", "bool": str(not default).lower(), "float": "0.5"}[
+        kind
+    ]
+    with pytest.raises(SystemExit) as exc:
+        parse_flags([f"--{name}={other}"])
+    assert exc.value.code == 2
+    assert "not supported yet" in capsys.readouterr().err
+    value = str(default).lower() if kind == "bool" else str(default)
+    parse_flags([f"--{name}={value}"])  # the default itself is fine
+
+
+def test_model_from_flags() -> None:
+    settings = settings_from_flags(
+        parse_flags(["--model_name=ViT", "--model_base_path=/srv/ViT"]), environ={}
+    )
+    (model,) = settings.models
+    assert model.name == "ViT"
+    assert model.base_path == Path("/srv/ViT")
+
+
+def test_model_from_environment_like_the_container() -> None:
+    settings = settings_from_flags(
+        parse_flags([]), environ={"MODEL_NAME": "ViT", "MODEL_BASE_PATH": "/data"}
+    )
+    (model,) = settings.models
+    assert (model.name, model.base_path) == ("ViT", Path("/data/ViT"))
+    settings = settings_from_flags(parse_flags([]), environ={})
+    assert (settings.models[0].name, settings.models[0].base_path) == (
+        "model",
+        Path("/models/model"),
+    )
+
+
+def test_options_from_flags() -> None:
+    settings = settings_from_flags(
+        parse_flags(
+            [
+                "--model_base_path=/m",
+                "--rest_api_timeout_in_ms=1500",
+                "--rest_api_num_threads=3",
+                "--load_retry_interval_micros=2000000",
+                "--max_num_load_retries=1",
+                "--tensorflow_intra_op_parallelism=2",
+                "--file_system_poll_wait_seconds=0",
+            ]
+        ),
+        environ={},
+    )
+    assert settings.rest.timeout_seconds == 1.5
+    assert settings.service.num_threads == 3
+    assert settings.manager.load_retry_interval_seconds == 2.0
+    assert settings.manager.max_num_load_retries == 1
+    assert settings.runtime.intra_op_threads == 2
+    assert settings.file_system_poll_seconds == 0
+
+
+def test_invalid_settings() -> None:
+    with pytest.raises(ConfigError, match="rest_api_port"):
+        settings_from_flags(parse_flags(["--model_base_path=/m", "--rest_api_port=0"]), environ={})
+    with pytest.raises(ConfigError, match="negative"):
+        settings_from_flags(
+            parse_flags(["--model_base_path=/m", "--file_system_poll_wait_seconds=-1"]), environ={}
+        )

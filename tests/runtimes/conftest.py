@@ -1,0 +1,50 @@
+"""Models for the runtime tests, built once per session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shiba.core.servable import Servable
+from shiba.runtimes.tensorflow import ExecutionMode, SavedModelLoader
+from tests.models import build_onnx_model, build_onnx_string_model, build_tf_string_model
+from tests.runtimes._saved_models import OPTIONS, SID, LoadFn
+
+
+@pytest.fixture(scope="session")
+def onnx_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The version folder of ``build_onnx_model``."""
+    return build_onnx_model(tmp_path_factory.mktemp("onnx_half_plus_two"))
+
+
+@pytest.fixture(scope="session")
+def onnx_string_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The version folder of ``build_onnx_string_model``."""
+    return build_onnx_string_model(tmp_path_factory.mktemp("onnx_echo"))
+
+
+@pytest.fixture(scope="session")
+def tf_string_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The version folder of ``build_tf_string_model`` (imports TensorFlow)."""
+    return build_tf_string_model(tmp_path_factory.mktemp("tf_strings"))
+
+
+@pytest.fixture(scope="module")
+def load_saved_model(tfserving_testdata: Path) -> Iterator[LoadFn]:
+    """``load_saved_model(relative_dir, mode="auto")``: a servable of a TF Serving test model.
+
+    One per folder and mode for the test module, unloaded at its end.
+    """
+    loaders: dict[tuple[str, str], SavedModelLoader] = {}
+
+    def load(relative: str, mode: ExecutionMode = "auto") -> Servable:
+        key = (relative, mode)
+        if key not in loaders:
+            loaders[key] = SavedModelLoader(SID, tfserving_testdata / relative, OPTIONS, mode=mode)
+        return loaders[key].load()
+
+    yield load
+    for loader in loaders.values():
+        loader.unload()
