@@ -13,7 +13,13 @@ GRPC_PORT ?= 8500
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
-	$(BIN)/python -m pip install --quiet -e ".[tensorflow,onnx,demo,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[tensorflow,onnx,openvino,demo,dev]"
+	# OpenVINO's usage telemetry phones home from its converter; without the package it uses a
+	# built-in stub. A server must not send traffic nobody asked for.
+	$(BIN)/python -m pip uninstall --quiet --yes openvino-telemetry
+	# TF Serving's own gRPC stubs, for the tests' clients; --no-deps, since the package declares the
+	# full tensorflow, which would install a second TensorFlow beside tensorflow-cpu.
+	$(BIN)/python -m pip install --quiet --no-deps "tensorflow-serving-api==2.21.0"
 	touch $(STAMP)
 
 $(MODELS)/ViT/1/saved_model.pb: demo/build_vit.py | $(STAMP)
@@ -42,6 +48,11 @@ test: check
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
+
+bench: $(STAMP) demo-model
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python -m pip install --quiet -e ".[bench]"
+	$(BIN)/python benchmarks/run.py
 
 clean:
 	rm -rf build .mypy_cache .ruff_cache .pytest_cache

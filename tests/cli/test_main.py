@@ -30,8 +30,8 @@ def test_unknown_command(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_config_error_is_exit_code_2(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["serve", "--model_base_path=/m", "--rest_api_port=0"]) == 2
-    assert "rest_api_port" in capsys.readouterr().err
+    assert main(["serve", "--model_base_path=/m", "--rest_api_port=0", "--port=0"]) == 2
+    assert "turn both APIs off" in capsys.readouterr().err
 
 
 @pytest.mark.slow

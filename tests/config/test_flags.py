@@ -122,8 +122,43 @@ def test_options_from_flags() -> None:
 
 
 def test_invalid_settings() -> None:
-    with pytest.raises(ConfigError, match="rest_api_port"):
-        settings_from_flags(parse_flags(["--model_base_path=/m", "--rest_api_port=0"]), environ={})
+    with pytest.raises(ConfigError, match="turn both APIs off"):
+        settings_from_flags(
+            parse_flags(["--model_base_path=/m", "--rest_api_port=0", "--port=0"]), environ={}
+        )
+    with pytest.raises(ConfigError, match="give two ports"):
+        settings_from_flags(
+            parse_flags(["--model_base_path=/m", "--rest_api_port=9000", "--port=9000"]),
+            environ={},
+        )
+    with pytest.raises(ConfigError, match="expected key=value"):
+        settings_from_flags(
+            parse_flags(["--model_base_path=/m", "--grpc_channel_arguments=oops"]), environ={}
+        )
+
+
+def test_grpc_settings() -> None:
+    settings = settings_from_flags(
+        parse_flags(
+            [
+                "--model_base_path=/m",
+                "--port=9001",
+                "--grpc_socket_path=/tmp/s.sock",
+                "--grpc_channel_arguments=grpc.max_receive_message_length=1024,grpc.lb=x",
+                "--grpc_max_threads=3",
+                "--enable_serialization_as_tensor_content",
+            ]
+        ),
+        environ={},
+    )
+    assert settings.grpc_port == 9001
+    assert settings.grpc_socket_path == "/tmp/s.sock"
+    assert settings.grpc.channel_arguments == (
+        ("grpc.max_receive_message_length", 1024),
+        ("grpc.lb", "x"),
+    )
+    assert settings.grpc.tensor_content_outputs is True
+    assert settings.grpc_max_concurrent_rpcs == 3
     with pytest.raises(ConfigError, match="negative"):
         settings_from_flags(
             parse_flags(["--model_base_path=/m", "--file_system_poll_wait_seconds=-1"]), environ={}

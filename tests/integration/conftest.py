@@ -45,6 +45,7 @@ class ServerProcess:
             "serve",
             f"--rest_api_port={self.port}",
             "--rest_api_host=127.0.0.1",
+            "--port=0",  # no gRPC unless a test asks for it (a later --port wins)
             *args,
         ]
         self.proc = subprocess.Popen(

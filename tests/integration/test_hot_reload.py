@@ -21,10 +21,13 @@ HALF_PLUS_THREE = TFSERVING_TESTDATA / "saved_model_half_plus_three" / "00000123
 
 
 class Loop:
-    """Predicts x=2 in a loop; records every answer and every failure."""
+    """Predicts in a loop (x=2 on model ``m`` by default); records every answer and failure."""
 
-    def __init__(self, server: ServerProcess) -> None:
-        self.url = server.url + "/v1/models/m:predict"
+    def __init__(
+        self, server: ServerProcess, model: str = "m", body: dict[str, Any] | None = None
+    ) -> None:
+        self.url = server.url + f"/v1/models/{model}:predict"
+        self.body = body if body is not None else {"instances": [2.0]}
         self.answers: list[float] = []
         self.failures: list[str] = []
         self._stop = threading.Event()
@@ -34,7 +37,7 @@ class Loop:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                response = self._session.post(self.url, json={"instances": [2.0]}, timeout=30)
+                response = self._session.post(self.url, json=self.body, timeout=30)
                 if response.status_code != 200:
                     self.failures.append(f"{response.status_code} {response.text}")
                 else:

@@ -242,6 +242,13 @@ def _fast_array(value: object, dtype: DType) -> npt.NDArray[Any] | None:
         inferred = np.asarray(value)
     except (ValueError, TypeError, OverflowError):
         return None
+    return convert_inferred(inferred, dtype)
+
+
+def convert_inferred(inferred: npt.NDArray[Any], dtype: DType) -> npt.NDArray[Any] | None:
+    """An array numpy inferred from JSON numbers (bool, int64 or float64), as ``dtype``'s tensor,
+    exactly as :func:`walk` would build it; ``None`` where the reference path must decide (a float
+    for an integer type, a value out of range, booleans for a number): it raises TF's error."""
     kind = inferred.dtype.kind
     if kind not in "biuf":
         return None
@@ -249,15 +256,17 @@ def _fast_array(value: object, dtype: DType) -> npt.NDArray[Any] | None:
         return np.empty(inferred.shape, dtype=dtype.numpy)
     if dtype is DType.DT_BOOL:
         return inferred if kind == "b" else None
-    if kind == "b":
+    if kind == "b" or dtype not in _LEAVES or dtype is DType.DT_STRING:
         return None
     if dtype in _FLOATS:
+        # Through float64 first: an int64 straight to float32 can round differently from TF's
+        # integer -> double -> float.
         as_double = inferred.astype(np.float64, copy=False)
         if dtype is DType.DT_DOUBLE:
             return as_double
         with np.errstate(over="ignore"):
             return as_double.astype(np.float32)
-    if kind == "f":
+    if kind == "f" or dtype not in _INT_RANGES:
         return None
     low, high = _INT_RANGES[dtype]
     if int(inferred.min()) < low or int(inferred.max()) > high:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from shiba.codecs import _fast_predict
 from shiba.codecs._decimal import float_texts
 from shiba.codecs._json_parse import parse_json
 from shiba.codecs._model_info import metadata_text, status_text
@@ -106,6 +107,18 @@ def decode_predict(body: bytes, signature_for: Callable[[str], Signature]) -> Pr
     problem with the body raises :class:`InvalidArgument` (an input of a dtype TF Serving cannot
     read from JSON, such as ``DT_HALF``, raises :class:`~shiba.core.errors.Unimplemented`).
     """
+    looked_up: dict[str, Signature] = {}
+    look_up = signature_for
+
+    def signature_once(name: str) -> Signature:  # the fast path may fall back after its look-up
+        if name not in looked_up:
+            looked_up[name] = look_up(name)
+        return looked_up[name]
+
+    fast = _fast_predict.decode(body, signature_once)
+    if fast is not None:
+        return PredictRequest(signature_name=fast[0], columnar=fast[1], inputs=fast[2])
+    signature_for = signature_once
     document = _document(body)
     given_name = _signature_name(document)
     name = given_name or DEFAULT_SIGNATURE

@@ -24,10 +24,15 @@ class TextFormatError(ValueError):
 
 @dataclass(slots=True)
 class Message:
-    fields: dict[str, list[Scalar | Message]] = field(default_factory=dict)
+    """Field name -> its values in order; ``lines`` has, for each value, the line its field name
+    is on (for error messages; not compared)."""
 
-    def add(self, name: str, value: Scalar | Message) -> None:
+    fields: dict[str, list[Scalar | Message]] = field(default_factory=dict)
+    lines: dict[str, list[int]] = field(default_factory=dict, compare=False, repr=False)
+
+    def add(self, name: str, value: Scalar | Message, line: int = 0) -> None:
         self.fields.setdefault(name, []).append(value)
+        self.lines.setdefault(name, []).append(line)
 
 
 _TOKEN = re.compile(
@@ -151,7 +156,7 @@ def _message(tokens: _Tokens, close: str | None) -> Message:
         if tokens.accept("["):
             if not tokens.accept("]"):
                 while True:
-                    message.add(name, _value(tokens, line))
+                    message.add(name, _value(tokens, line), line)
                     if tokens.accept("]"):
                         break
                     if not tokens.accept(","):
@@ -159,11 +164,11 @@ def _message(tokens: _Tokens, close: str | None) -> Message:
         else:
             nxt = tokens.peek()
             if nxt is not None and nxt[0] == "punct" and nxt[1] in _CLOSE:
-                message.add(name, _value(tokens, line))
+                message.add(name, _value(tokens, line), line)
             elif not colon:
                 raise TextFormatError(f"line {line}: expected ':' or '{{' after {name}")
             else:
-                message.add(name, _scalar(tokens))
+                message.add(name, _scalar(tokens), line)
         tokens.accept(",") or tokens.accept(";")
 
 

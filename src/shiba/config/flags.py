@@ -31,14 +31,8 @@ class Flag:
 
 
 FLAGS: tuple[Flag, ...] = (
-    Flag(
-        "port",
-        "int",
-        8500,
-        "Port to listen on for gRPC API (the gRPC API arrives in a later release; only the default is accepted)",
-        "the gRPC API " + _LATER,
-    ),
-    Flag("grpc_socket_path", "str", "", "Unix socket for the gRPC API", "the gRPC API " + _LATER),
+    Flag("port", "int", 8500, "Port to listen on for the gRPC API; 0 turns it off (shiba)"),
+    Flag("grpc_socket_path", "str", "", "Also serve the gRPC API on this Unix socket"),
     Flag("rest_api_port", "int", 8501, "Port to listen on for the HTTP/REST API; 0 turns it off"),
     Flag(
         "rest_api_num_threads",
@@ -124,12 +118,25 @@ FLAGS: tuple[Flag, ...] = (
         "monitoring_config_file",
         "str",
         "",
-        "A text-format MonitoringConfig file",
-        "monitoring " + _LATER,
+        "A text-format MonitoringConfig file (Prometheus metrics on the REST port)",
     ),
-    Flag("grpc_channel_arguments", "str", "", "gRPC channel arguments", "the gRPC API " + _LATER),
     Flag(
-        "grpc_max_threads", "int", 4 * _CPUS, "Threads of the gRPC server", "the gRPC API " + _LATER
+        "grpc_channel_arguments",
+        "str",
+        "",
+        "gRPC channel arguments, comma-separated key=value (grpc.max_receive_message_length=1024)",
+    ),
+    Flag(
+        "grpc_max_threads",
+        "int",
+        4 * _CPUS,
+        "Most gRPC calls handled at once; more are refused with RESOURCE_EXHAUSTED",
+    ),
+    Flag(
+        "enable_serialization_as_tensor_content",
+        "bool",
+        False,
+        "Send gRPC predict outputs as tensor_content instead of the typed value lists",
     ),
     Flag("ssl_config_file", "str", "", "SSL configuration for the gRPC API", "TLS " + _LATER),
     Flag(
@@ -165,6 +172,13 @@ FLAGS: tuple[Flag, ...] = (
         "int",
         0,
         "Threads unloading models (no effect in shiba: unloads wait for requests, not CPU)",
+    ),
+    Flag(
+        "tensorflow_engine",
+        "str",
+        "auto",
+        "Engine running SavedModel signatures: auto (OpenVINO where it converts and verifies, else"
+        " TensorFlow), tensorflow, or openvino (shiba's own)",
     ),
     Flag("log_level", "str", "info", "Logging level: debug, info, warning, error (shiba's own)"),
 )

@@ -17,7 +17,12 @@ from shiba.core.lifecycle.source import ModelConfig
 from shiba.core.lifecycle.version_policy import All, Latest, Specific, VersionPolicy
 from shiba.runtimes.registry import RUNTIMES
 
-__all__ = ["model_configs_from_text", "model_configs_from_file", "read_model_config_file"]
+__all__ = [
+    "model_configs_from_text",
+    "model_configs_from_file",
+    "model_configs_from_proto",
+    "read_model_config_file",
+]
 
 _CONFIG_FIELDS = {
     "name",
@@ -164,3 +169,11 @@ def read_model_config_file(path: Path) -> tuple[str, tuple[ModelConfig, ...]]:
 
 def model_configs_from_file(path: Path) -> tuple[ModelConfig, ...]:
     return read_model_config_file(path)[1]
+
+
+def model_configs_from_proto(message: object) -> tuple[ModelConfig, ...]:
+    """A ModelServerConfig message (HandleReloadConfigRequest's) -> models, by its text form, so
+    that an RPC's config is checked by exactly the rules of a config file."""
+    from google.protobuf import text_format
+
+    return model_configs_from_text(text_format.MessageToString(message), "reload request")

@@ -7,20 +7,23 @@ TensorFlow Serving's container image does: with no model flags, it serves
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from shiba.batching import BatchingOptions
 from shiba.config.batching import batching_options_from_file
 from shiba.config.errors import ConfigError
 from shiba.config.flags import ParsedFlags
 from shiba.config.model_config import read_model_config_file
+from shiba.config.monitoring import monitoring_options_from_file
 from shiba.core.lifecycle.manager import ManagerOptions
 from shiba.core.lifecycle.source import ModelConfig
 from shiba.core.service import ServiceOptions
-from shiba.protocols.options import RestOptions
+from shiba.protocols.options import GrpcOptions, MonitoringOptions, RestOptions
 from shiba.runtimes.base import RuntimeOptions
 
 __all__ = ["ServerSettings", "ConfigError", "settings_from_flags"]
@@ -45,6 +48,12 @@ class ServerSettings:
     model_config_text: str | None = None
     model_config_poll_seconds: float = 0.0
     allow_version_labels_for_unavailable_models: bool = False
+    grpc_port: int = 0
+    grpc_socket_path: str = ""
+    grpc: GrpcOptions = field(default_factory=GrpcOptions)
+    grpc_max_concurrent_rpcs: int | None = None
+    monitoring: MonitoringOptions = field(default_factory=MonitoringOptions)
+    tensorflow_engine: Literal["auto", "tensorflow", "openvino"] = "auto"
 
 
 def settings_from_flags(
@@ -65,11 +74,14 @@ def settings_from_flags(
             raise ConfigError(f"--{name} must not be negative, got {flags[name]}")
     if flags["rest_api_port"] > 65535:
         raise ConfigError(f"--rest_api_port must be at most 65535, got {flags['rest_api_port']}")
-    if flags["rest_api_port"] == 0:
+    if not 0 <= flags["port"] <= 65535:
+        raise ConfigError(f"--port must be between 0 and 65535, got {flags['port']}")
+    if flags["rest_api_port"] == 0 and flags["port"] == 0 and not flags["grpc_socket_path"]:
         raise ConfigError(
-            "--rest_api_port=0 turns the REST API off, and shiba has no other API yet: "
-            "nothing would be served"
+            "--port=0 and --rest_api_port=0 turn both APIs off: nothing would be served"
         )
+    if flags["rest_api_port"] and flags["rest_api_port"] == flags["port"]:
+        raise ConfigError(f"--port and --rest_api_port are both {flags['port']}; give two ports")
     if flags["file_system_poll_wait_seconds"] < 0:
         raise ConfigError("--file_system_poll_wait_seconds must not be negative")
     warnings: list[str] = []
@@ -80,6 +92,23 @@ def settings_from_flags(
     elif flags["batching_parameters_file"]:
         warnings.append(
             "--batching_parameters_file is ignored without --enable_batching (as in TF Serving)"
+        )
+    monitoring = MonitoringOptions()
+    if flags["monitoring_config_file"]:
+        monitoring = monitoring_options_from_file(Path(flags["monitoring_config_file"]))
+        if monitoring.enabled and not flags["rest_api_port"]:
+            warnings.append(
+                "--monitoring_config_file enables Prometheus metrics, but they are served on the"
+                " REST port, which --rest_api_port=0 turns off"
+            )
+    engine = flags["tensorflow_engine"]
+    if engine not in ("auto", "tensorflow", "openvino"):
+        raise ConfigError(
+            f"--tensorflow_engine must be auto, tensorflow or openvino, got {engine!r}"
+        )
+    if engine == "openvino" and importlib.util.find_spec("openvino") is None:
+        raise ConfigError(
+            "--tensorflow_engine=openvino needs OpenVINO: pip install 'shiba[openvino]'"
         )
     intra = flags["tensorflow_intra_op_parallelism"] or flags["tensorflow_session_parallelism"]
     inter = flags["tensorflow_inter_op_parallelism"] or flags["tensorflow_session_parallelism"]
@@ -109,7 +138,37 @@ def settings_from_flags(
         allow_version_labels_for_unavailable_models=flags[
             "allow_version_labels_for_unavailable_models"
         ],
+        grpc_port=flags["port"],
+        grpc_socket_path=flags["grpc_socket_path"],
+        grpc=GrpcOptions(
+            tensor_content_outputs=flags["enable_serialization_as_tensor_content"],
+            channel_arguments=parse_channel_arguments(flags["grpc_channel_arguments"]),
+        ),
+        grpc_max_concurrent_rpcs=flags["grpc_max_threads"]
+        if flags["grpc_max_threads"] > 0
+        else None,
+        monitoring=monitoring,
+        tensorflow_engine=engine,
     )
+
+
+def parse_channel_arguments(text: str) -> tuple[tuple[str, int | str], ...]:
+    """``--grpc_channel_arguments``: ``key=value`` pairs separated by commas, as TF Serving reads
+    them (an integer value is passed as an int, anything else as a string)."""
+    pairs: list[tuple[str, int | str]] = []
+    for raw in text.split(","):
+        item = raw.strip()
+        if not item:
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--grpc_channel_arguments: expected key=value, got {item!r}")
+        value = value.strip()
+        try:
+            pairs.append((key.strip(), int(value)))
+        except ValueError:
+            pairs.append((key.strip(), value))
+    return tuple(pairs)
 
 
 def _model_from_flags(flags: ParsedFlags, env: Mapping[str, str]) -> ModelConfig:

@@ -8,7 +8,7 @@ servable's own threads when it has them (a batcher), else on the service's execu
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +21,7 @@ from shiba.core.ids import ModelSpec
 from shiba.core.lifecycle.harness import Handle
 from shiba.core.lifecycle.manager import Manager
 from shiba.core.lifecycle.states import ServableState
-from shiba.core.servable import Outputs, SubmittingServable
+from shiba.core.servable import Outputs
 from shiba.core.tensors import (
     CLASSIFY_METHOD,
     DEFAULT_SIGNATURE,
@@ -106,9 +106,12 @@ class ModelService:
         output_filter: Sequence[str] | None,
     ) -> Outputs:
         servable = handle.servable
+        # getattr, not isinstance(SubmittingServable): a runtime-checkable Protocol check costs
+        # ~10 µs a request (measured with py-spy under W1 load).
+        submit: Callable[..., Future[Outputs]] | None = getattr(servable, "submit", None)
         future: Future[Outputs]
-        if isinstance(servable, SubmittingServable):
-            future = servable.submit(signature_name, inputs, output_filter)
+        if submit is not None:
+            future = submit(signature_name, inputs, output_filter)
         else:
             future = self._executor.submit(servable.run, signature_name, inputs, output_filter)
         return await asyncio.wrap_future(future)

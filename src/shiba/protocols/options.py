@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["RestOptions", "GrpcOptions"]
+__all__ = ["RestOptions", "GrpcOptions", "MonitoringOptions", "PROMETHEUS_PATH"]
+
+#: Where TF Serving serves Prometheus metrics when the config names no path
+#: (``PrometheusExporter::kPrometheusPath``).
+PROMETHEUS_PATH = "/monitoring/prometheus/metrics"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,3 +47,16 @@ class GrpcOptions:
     max_message_bytes: int = 2**31 - 1
     channel_arguments: tuple[tuple[str, int | str], ...] = ()
     inline_decode_bytes: int = 128 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class MonitoringOptions:
+    """``--monitoring_config_file``'s ``prometheus_config``.
+
+    ``enabled``: record TF Serving's metrics and serve them, in the Prometheus text format, to
+    ``GET`` requests for exactly ``path`` on the REST port. Off (TF Serving's default), nothing is
+    recorded and ``path`` is not found like any other unknown path.
+    """
+
+    enabled: bool = False
+    path: str = PROMETHEUS_PATH

@@ -1,10 +1,12 @@
-"""Canonical code -> wire status: the only place shiba maps errors to HTTP (and, later, gRPC)."""
+"""Canonical code -> wire status: the only place shiba maps errors to HTTP and to gRPC."""
 
 from __future__ import annotations
 
+import grpc
+
 from shiba.core.errors import Code
 
-__all__ = ["http_status"]
+__all__ = ["http_status", "grpc_status", "grpc_details"]
 
 # TensorFlow Serving's ToHTTPStatusCode (tensorflow_serving/util/net_http/...), code by code.
 _HTTP: dict[Code, int] = {
@@ -30,3 +32,40 @@ _HTTP: dict[Code, int] = {
 
 def http_status(code: Code) -> int:
     return _HTTP.get(code, 500)
+
+
+# gRPC's codes carry the same numbers as shiba's (both are the canonical codes); TF Serving's
+# ToGRPCStatus (model_servers/grpc_status_util.cc) casts one to the other.
+_GRPC: dict[Code, grpc.StatusCode] = {
+    Code.OK: grpc.StatusCode.OK,
+    Code.CANCELLED: grpc.StatusCode.CANCELLED,
+    Code.UNKNOWN: grpc.StatusCode.UNKNOWN,
+    Code.INVALID_ARGUMENT: grpc.StatusCode.INVALID_ARGUMENT,
+    Code.DEADLINE_EXCEEDED: grpc.StatusCode.DEADLINE_EXCEEDED,
+    Code.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    Code.ALREADY_EXISTS: grpc.StatusCode.ALREADY_EXISTS,
+    Code.PERMISSION_DENIED: grpc.StatusCode.PERMISSION_DENIED,
+    Code.RESOURCE_EXHAUSTED: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    Code.FAILED_PRECONDITION: grpc.StatusCode.FAILED_PRECONDITION,
+    Code.ABORTED: grpc.StatusCode.ABORTED,
+    Code.OUT_OF_RANGE: grpc.StatusCode.OUT_OF_RANGE,
+    Code.UNIMPLEMENTED: grpc.StatusCode.UNIMPLEMENTED,
+    Code.INTERNAL: grpc.StatusCode.INTERNAL,
+    Code.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+    Code.DATA_LOSS: grpc.StatusCode.DATA_LOSS,
+    Code.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
+}
+
+# ToGRPCStatus cuts an error message at this many characters and marks the cut.
+_GRPC_MESSAGE_LIMIT = 1024
+
+
+def grpc_status(code: Code) -> grpc.StatusCode:
+    return _GRPC.get(code, grpc.StatusCode.UNKNOWN)
+
+
+def grpc_details(message: str) -> str:
+    """An error message as TF Serving sends it over gRPC: at most 1024 characters, then a mark."""
+    if len(message) > _GRPC_MESSAGE_LIMIT:
+        return message[:_GRPC_MESSAGE_LIMIT] + "...TRUNCATED"
+    return message

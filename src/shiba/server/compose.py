@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 
 from shiba.batching import BatchingLoader
 from shiba.config.settings import ServerSettings
+from shiba.core.engine_choice import EngineChoiceLoader
 from shiba.core.errors import Code
 from shiba.core.lifecycle.manager import Manager
 from shiba.core.lifecycle.source import AspiredVersion, FileSystemSource
 from shiba.core.lifecycle.states import ManagerState, ServableState
 from shiba.core.loader import Loader
+from shiba.core.metrics import Metrics
 from shiba.core.service import ModelService
 from shiba.protocols.tfserving.rest import TFServingRestApp
-from shiba.runtimes import registry
+from shiba.runtimes import openvino, registry
 from shiba.server.reload import ConfigApplier, ConfigFilePoller
 
 __all__ = ["Components", "compose"]
@@ -24,7 +27,8 @@ log = logging.getLogger("shiba.server")
 
 @dataclass(slots=True)
 class Components:
-    """What ``compose`` built; ``close`` takes it down in order."""
+    """What ``compose`` built; ``close`` takes it down in order. ``metrics`` is None unless
+    monitoring is enabled."""
 
     settings: ServerSettings
     source: FileSystemSource
@@ -33,6 +37,7 @@ class Components:
     applier: ConfigApplier
     poller: ConfigFilePoller | None
     rest_app: TFServingRestApp
+    metrics: Metrics | None = None
 
     def start(self) -> None:
         """Loads the configured models and waits for those first loads, as TF Serving does.
@@ -69,12 +74,31 @@ def compose(settings: ServerSettings) -> Components:
     runtime_options = settings.runtime
 
     batching = settings.batching
+    metrics = Metrics() if settings.monitoring.enabled else None
+
+    engine = settings.tensorflow_engine
+    use_openvino = engine == "openvino" or (engine == "auto" and openvino.available())
 
     def make_loader(aspired: AspiredVersion) -> Loader:
-        """The loader chain, outermost last: runtime -> batching."""
+        """The loader chain, outermost last: runtime -> engine choice -> load metrics -> batching."""
         loader = registry.make_loader(aspired.platform, aspired.id, aspired.path, runtime_options)
+        platform = aspired.platform or registry.detect_platform(aspired.path)
+        if (
+            use_openvino
+            and platform == "tensorflow"
+            and not isinstance(loader, registry.FailingLoader)
+        ):
+            loader = EngineChoiceLoader(
+                loader,
+                functools.partial(openvino.build_candidate, aspired.path, options=runtime_options),
+                servable_id=aspired.id,
+                require_candidate=engine == "openvino",
+            )
+        if metrics is not None:
+            loader = metrics.timed_loader(loader, str(aspired.path))
         if batching is not None:
-            loader = BatchingLoader(loader, batching, name=str(aspired.id))
+            on_batch = metrics.record_batch if metrics is not None else None
+            loader = BatchingLoader(loader, batching, name=str(aspired.id), on_batch=on_batch)
         return loader
 
     manager = Manager(make_loader, settings.manager, listeners=[_log_state])
@@ -92,5 +116,7 @@ def compose(settings: ServerSettings) -> Components:
             settings.model_config_file, applier, settings.model_config_poll_seconds
         )
     service = ModelService(manager, settings.service)
-    rest_app = TFServingRestApp(service, settings.rest)
-    return Components(settings, source, manager, service, applier, poller, rest_app)
+    rest_app = TFServingRestApp(
+        service, settings.rest, metrics=metrics, monitoring=settings.monitoring
+    )
+    return Components(settings, source, manager, service, applier, poller, rest_app, metrics)

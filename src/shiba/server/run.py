@@ -1,8 +1,9 @@
 """Runs the server: loads the first versions, then serves until SIGINT/SIGTERM.
 
-One process, one event loop (uvloop): the REST front end (uvicorn, httptools) runs on it; models
-run on the service's executor or their batchers' threads, never on the loop. Shutdown is one
-sequence: stop accepting -> let in-flight requests finish -> stop sources -> unload -> close.
+One process, one event loop (uvloop): the REST front end (uvicorn, httptools) and the gRPC front end
+(grpc.aio) run on it; models run on the service's executor or their batchers' threads, never on the
+loop. Shutdown is one sequence: stop accepting -> let in-flight requests finish -> stop sources ->
+unload -> close.
 """
 
 from __future__ import annotations
@@ -10,16 +11,24 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import grpc
 import uvicorn
 import uvloop
 
+from shiba._proto import ModelServerConfig
+from shiba.config.errors import ConfigError
+from shiba.config.model_config import model_configs_from_proto
 from shiba.config.settings import ServerSettings
-from shiba.core.errors import ShibaError
+from shiba.core.errors import InvalidArgument, ShibaError
+from shiba.protocols.tfserving.grpc import add_tfserving_services, server_arguments
 from shiba.server.compose import Components, compose
 
 __all__ = ["serve", "configure_logging"]
 
 log = logging.getLogger("shiba.server")
+
+#: Seconds in-flight gRPC calls get to finish once the server is told to stop.
+_GRPC_GRACE_SECONDS = 10.0
 
 
 def configure_logging(level: str) -> None:
@@ -29,22 +38,64 @@ def configure_logging(level: str) -> None:
     )
 
 
-async def _serve(settings: ServerSettings, components: Components) -> bool:
-    config = uvicorn.Config(
-        components.rest_app,
-        host=settings.rest_host,
-        port=settings.rest_port,
-        http="httptools",
-        lifespan="off",
-        access_log=False,
-        log_level=settings.log_level.lower(),
-        backlog=2048,
-        timeout_keep_alive=60,
+async def _start_grpc(settings: ServerSettings, components: Components) -> grpc.aio.Server | None:
+    if not settings.grpc_port and not settings.grpc_socket_path:
+        return None
+
+    async def reload_config(config: ModelServerConfig) -> None:
+        try:
+            models = model_configs_from_proto(config)
+        except ConfigError as exc:
+            raise InvalidArgument(str(exc)) from None
+        await asyncio.to_thread(components.applier.apply, models)
+
+    server = grpc.aio.server(
+        options=server_arguments(settings.grpc),
+        maximum_concurrent_rpcs=settings.grpc_max_concurrent_rpcs,
     )
-    rest = uvicorn.Server(config)
-    log.info("Exporting HTTP/REST API at: %s:%d", settings.rest_host, settings.rest_port)
-    await rest.serve()
-    return rest.started
+    add_tfserving_services(
+        server,
+        components.service,
+        options=settings.grpc,
+        reload_config=reload_config,
+        metrics=components.metrics,
+    )
+    if settings.grpc_port:
+        server.add_insecure_port(f"{settings.rest_host}:{settings.grpc_port}")
+        log.info("Running gRPC ModelServer at %s:%d", settings.rest_host, settings.grpc_port)
+    if settings.grpc_socket_path:
+        server.add_insecure_port(f"unix:{settings.grpc_socket_path}")
+        log.info("Running gRPC ModelServer at UNIX socket %s", settings.grpc_socket_path)
+    await server.start()
+    return server
+
+
+async def _serve(settings: ServerSettings, components: Components) -> bool:
+    grpc_server = await _start_grpc(settings, components)
+    try:
+        if not settings.rest_port:
+            assert grpc_server is not None
+            await grpc_server.wait_for_termination()
+            return True
+        config = uvicorn.Config(
+            components.rest_app,
+            host=settings.rest_host,
+            port=settings.rest_port,
+            loop="none",
+            http="httptools",
+            lifespan="off",
+            access_log=False,
+            log_level=settings.log_level.lower(),
+            backlog=2048,
+            timeout_keep_alive=60,
+        )
+        rest = uvicorn.Server(config)
+        log.info("Exporting HTTP/REST API at: %s:%d", settings.rest_host, settings.rest_port)
+        await rest.serve()
+        return rest.started
+    finally:
+        if grpc_server is not None:
+            await grpc_server.stop(_GRPC_GRACE_SECONDS)
 
 
 def serve(settings: ServerSettings) -> int:
@@ -56,6 +107,8 @@ def serve(settings: ServerSettings) -> int:
         log.info("Serving model %s from %s", model.name, model.base_path)
     if settings.batching is not None:
         log.info("Batching enabled: %s", settings.batching)
+    if settings.monitoring.enabled and settings.rest_port:
+        log.info("Exporting Prometheus metrics at: %s", settings.monitoring.path)
     components = compose(settings)
     try:
         try:

@@ -8,7 +8,9 @@ Routes (TensorFlow Serving's http_rest_api_handler, matched case-insensitively):
     POST /v1/models/{name}[/versions/{v}|/labels/{l}]:classify    classify (tf.Example JSON)
     POST /v1/models/{name}[/versions/{v}|/labels/{l}]:regress     regress (tf.Example JSON)
 
-Any other path under ``/v1/`` is a malformed request (400), anything else 404. A handler only
+Any other path under ``/v1/`` is a malformed request (400), anything else 404. With monitoring on,
+``GET`` of its path (``/monitoring/prometheus/metrics`` by default) answers the Prometheus page, and
+every request under ``/v1/`` is counted and timed as TF Serving's http_server.cc does. A handler only
 parses, calls the service and encodes. It is raw ASGI rather than a framework because the front end
 is on every request's path (see PERFORMANCE-NOTES.md: the HTTP layer costs ~30 µs a request).
 """
@@ -19,13 +21,15 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
+from time import perf_counter
 from typing import Any
 
 from shiba.codecs import tfs_json
 from shiba.core.errors import Code, InvalidArgument, ShibaError
 from shiba.core.ids import ModelSpec
+from shiba.core.metrics import CONTENT_TYPE, Metrics
 from shiba.core.service import ModelService
-from shiba.protocols.options import RestOptions
+from shiba.protocols.options import MonitoringOptions, RestOptions
 from shiba.protocols.status import http_status
 
 __all__ = ["RestOptions", "TFServingRestApp", "Scope", "Receive", "Send", "ASGIApp"]
@@ -55,19 +59,40 @@ _CORS = [
 
 
 class _HttpError(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    """An answer decided by HTTP alone; ``code`` is its status for ``request_count``."""
+
+    def __init__(self, status: int, message: str, code: Code) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.code = code
 
 
 class TFServingRestApp:
-    """The ASGI app. Stateless but for its options and the service it calls."""
+    """The ASGI app. Stateless but for its options, the service it calls and where it records.
 
-    def __init__(self, service: ModelService, options: RestOptions | None = None) -> None:
+    With ``metrics``, each request under ``/v1/`` is recorded there (``Metrics.record_request``,
+    entrypoint "REST") once its answer is ready. With ``monitoring.enabled`` (which needs
+    ``metrics``), ``GET monitoring.path`` answers ``metrics.render()``.
+    """
+
+    def __init__(
+        self,
+        service: ModelService,
+        options: RestOptions | None = None,
+        *,
+        metrics: Metrics | None = None,
+        monitoring: MonitoringOptions | None = None,
+    ) -> None:
         self._service = service
         self._options = options or RestOptions()
         self._extra_headers = _CORS if self._options.enable_cors else []
+        self._metrics = metrics
+        self._metrics_path: str | None = None
+        if monitoring is not None and monitoring.enabled:
+            if metrics is None:
+                raise ValueError("monitoring is enabled but no Metrics were given to serve")
+            self._metrics_path = monitoring.path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -77,26 +102,39 @@ class TFServingRestApp:
             return
         method: str = scope["method"]
         path: str = scope["path"]
+        if path == self._metrics_path and method == "GET":
+            await self._send_metrics(send)
+            return
+        start = perf_counter()
+        code = Code.OK
+        match = _route(method, path)
         try:
             if method == "OPTIONS" and self._options.enable_cors:
-                await self._send(send, 204, b"")
-                return
-            async with asyncio.timeout(self._options.timeout_seconds):
-                status, body = await self._dispatch(method, path, scope, receive)
+                status, body = 204, b""
+            else:
+                async with asyncio.timeout(self._options.timeout_seconds):
+                    status, body = await self._dispatch(method, path, match, scope, receive)
         except ShibaError as exc:
-            if exc.code in (Code.INTERNAL, Code.UNKNOWN):
+            code = exc.code
+            if code in (Code.INTERNAL, Code.UNKNOWN):
                 log.error("%s %s failed: %s", method, path, exc.message)
-            status, body = http_status(exc.code), tfs_json.encode_error(exc.message)
+            status, body = http_status(code), tfs_json.encode_error(exc.message)
         except _HttpError as exc:
+            code = exc.code
             status, body = exc.status, tfs_json.encode_error(exc.message)
         except TimeoutError:
-            status = http_status(Code.DEADLINE_EXCEEDED)
+            code = Code.DEADLINE_EXCEEDED
+            status = http_status(code)
             body = tfs_json.encode_error(
                 f"Request timed out after {self._options.timeout_seconds:g} seconds"
             )
         except Exception as exc:  # the top of the front end: anything else is a bug, logged
+            code = Code.INTERNAL
             log.exception("%s %s failed", method, path)
             status, body = 500, tfs_json.encode_error(f"Internal error: {exc}")
+        if self._metrics is not None and path[:4].lower() == "/v1/":
+            name, api = _metric_labels(method, match)
+            self._metrics.record_request(name, api, "REST", code, perf_counter() - start)
         await self._send(send, status, body)
 
     async def _send(self, send: Send, status: int, body: bytes) -> None:
@@ -104,31 +142,41 @@ class TFServingRestApp:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
+    async def _send_metrics(self, send: Send) -> None:
+        assert self._metrics is not None
+        # Off the loop: a page of many models' histograms takes milliseconds to build.
+        body = await asyncio.to_thread(self._metrics.render)
+        headers = [
+            (b"content-type", CONTENT_TYPE.encode()),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
     async def _dispatch(
-        self, method: str, path: str, scope: Scope, receive: Receive
+        self,
+        method: str,
+        path: str,
+        match: re.Match[str] | None,
+        scope: Scope,
+        receive: Receive,
     ) -> tuple[int, bytes]:
-        if method == "POST":
-            match = _PREDICT.fullmatch(path)
-            if match is not None:
-                name, version, label, verb = match.groups()
-                spec = _model_spec(name, version, label)
-                body = await _read_body(scope, receive, self._options.max_body_bytes)
-                return 200, await self._infer(verb.lower(), spec, body)
-        elif method == "GET":
-            match = _STATUS.fullmatch(path)
-            if match is not None:
-                name, version, label, metadata = match.groups()
-                if not name:
-                    raise InvalidArgument("Missing model name in request.")
-                if metadata:
-                    return 200, self._metadata(_model_spec(name, version, label))
-                states = self._service.status(
-                    name, int(version) if version else None, label or None
-                )
-                return 200, tfs_json.encode_status(states)
+        if match is not None and method == "POST":
+            name, version, label, verb = match.groups()
+            spec = _model_spec(name, version, label)
+            body = await _read_body(scope, receive, self._options.max_body_bytes)
+            return 200, await self._infer(verb.lower(), spec, body)
+        if match is not None:  # a GET: ``_route`` matches POST and GET only
+            name, version, label, metadata = match.groups()
+            if not name:
+                raise InvalidArgument("Missing model name in request.")
+            if metadata:
+                return 200, self._metadata(_model_spec(name, version, label))
+            states = self._service.status(name, int(version) if version else None, label or None)
+            return 200, tfs_json.encode_status(states)
         if path[:4].lower() == "/v1/":
             raise InvalidArgument(f"Malformed request: {method} {path}")
-        raise _HttpError(404, f"Not found: {method} {path}")
+        raise _HttpError(404, f"Not found: {method} {path}", Code.NOT_FOUND)
 
     def _metadata(self, spec: ModelSpec) -> bytes:
         with self._service.acquire(spec) as handle:
@@ -161,6 +209,25 @@ class TFServingRestApp:
             return tfs_json.encode_regress(values)
 
 
+def _route(method: str, path: str) -> re.Match[str] | None:
+    """Which API a request calls: a match of ``_PREDICT`` for a POST, of ``_STATUS`` for a GET."""
+    if method == "POST":
+        return _PREDICT.fullmatch(path)
+    if method == "GET":
+        return _STATUS.fullmatch(path)
+    return None
+
+
+def _metric_labels(method: str, match: re.Match[str] | None) -> tuple[str, str]:
+    """A /v1/ request's ``model_name`` and ``API`` labels, as http_server.cc takes them: the model
+    name in the path ("" if none) and, for a POST, its verb ("" for status and metadata)."""
+    if match is None:
+        return "", ""
+    if method == "POST":
+        return match[1], match[4].lower()
+    return match[1] or "", ""
+
+
 def _model_spec(name: str, version: str | None, label: str | None) -> ModelSpec:
     return ModelSpec(name, int(version) if version else None, label or None)
 
@@ -171,21 +238,23 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
             try:
                 declared = int(value)
             except ValueError:
-                raise _HttpError(400, "Invalid Content-Length header") from None
+                raise _HttpError(
+                    400, "Invalid Content-Length header", Code.INVALID_ARGUMENT
+                ) from None
             if declared > limit:
-                raise _HttpError(413, _too_large(limit))
+                raise _HttpError(413, _too_large(limit), Code.RESOURCE_EXHAUSTED)
             break
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise _HttpError(499, "Client closed the request")
+            raise _HttpError(499, "Client closed the request", Code.CANCELLED)
         chunk: bytes = message.get("body", b"")
         if chunk:
             size += len(chunk)
             if size > limit:
-                raise _HttpError(413, _too_large(limit))
+                raise _HttpError(413, _too_large(limit), Code.RESOURCE_EXHAUSTED)
             chunks.append(chunk)
         if not message.get("more_body", False):
             break

@@ -1,0 +1,357 @@
+"""shiba's benchmark suite: one command, one run, one table (issue 6's workloads).
+
+    .venv/bin/python benchmarks/run.py [--duration 10] [--skip-flask]
+
+Measures, on this machine, in one run:
+  * the limit: the demo ViT's signature called in-process (shiba's TensorFlow runtime, no server)
+    at batch 1 (latency), batch 64 and its best batch size (images/s);
+  * shiba REST on W1 (one 32x32x3 integer image per request as JSON ``instances``) at
+    concurrency 1 and 64, batching off and on, load from ``wrk -t1`` on the same machine;
+  * the Flask way: a Flask route calling the same SavedModel per request, under gunicorn with two
+    sync workers, same URL and body;
+  * W2 decode (a 224x224x3 image as JSON ``instances``, integers and floats): shiba's codec against
+    orjson + numpy, in MB/s;
+  * the ratios: shiba to the limit, shiba to the Flask way.
+Needs ``wrk`` (Debian package) and, for the Flask row, flask and gunicorn (``make bench`` installs
+them). The machine is shared and noisy: compare figures from one run only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+MODELS = REPO / "build" / "models"
+VIT = MODELS / "ViT"
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def w1_body(seed: int = 0) -> bytes:
+    image = np.random.default_rng(seed).integers(0, 256, size=(1, 32, 32, 3), dtype=np.uint8)
+    return json.dumps({"signature_name": "serving_default", "instances": image.tolist()}).encode()
+
+
+def w2_bodies(seed: int = 0) -> dict[str, bytes]:
+    rng = np.random.default_rng(seed)
+    ints = rng.integers(0, 256, size=(1, 224, 224, 3), dtype=np.uint8)
+    floats = rng.random(size=(1, 224, 224, 3), dtype=np.float32)
+    return {
+        "integers": json.dumps({"instances": ints.tolist()}).encode(),
+        "floats": json.dumps({"instances": floats.astype(np.float64).tolist()}).encode(),
+    }
+
+
+# -- the limit ----------------------------------------------------------------------------------
+
+
+def limit(batch_sizes: list[int], seconds: float) -> dict[str, Any]:
+    """Runs in a child process: shiba's TensorFlow runtime on the demo ViT, no server."""
+    from shiba.core.ids import ServableId
+    from shiba.runtimes.base import RuntimeOptions
+    from shiba.runtimes.registry import make_loader
+
+    loader = make_loader("tensorflow", ServableId("ViT", 1), VIT / "1", RuntimeOptions())
+    servable = loader.load()
+    (name,) = servable.signatures["serving_default"].inputs
+    rng = np.random.default_rng(0)
+    result: dict[str, Any] = {"images_per_s": {}}
+    for batch in batch_sizes:
+        x = rng.integers(0, 256, size=(batch, 32, 32, 3)).astype(np.float32)
+        for _ in range(5):
+            servable.run("serving_default", {name: x})
+        times: list[float] = []
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline or len(times) < 20:
+            start = time.perf_counter()
+            servable.run("serving_default", {name: x})
+            times.append(time.perf_counter() - start)
+        median = statistics.median(times)
+        result["images_per_s"][batch] = batch / median
+        if batch == 1:
+            result["batch1_p50_ms"] = median * 1e3
+    loader.unload()
+    return result
+
+
+def measure_limit(seconds: float) -> dict[str, Any]:
+    here = str(Path(__file__).parent)
+    sizes = [1, 8, 16, 32, 64, 128, 256]
+    code = (
+        f"import json, sys; sys.path.insert(0, {here!r}); import run; "
+        f"print(json.dumps(run.limit({sizes!r}, {seconds!r})))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    data: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    data["images_per_s"] = {int(k): v for k, v in data["images_per_s"].items()}
+    return data
+
+
+# -- load with wrk ------------------------------------------------------------------------------
+
+
+@dataclass
+class Load:
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    failures: int
+    requests: int
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
+    if match is None:
+        raise ValueError(f"cannot read wrk latency {text!r}")
+    value, unit = float(match.group(1)), match.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+
+def wrk(url: str, body_file: Path, connections: int, seconds: float) -> Load:
+    script = body_file.with_suffix(".lua")
+    script.write_text(
+        'wrk.method = "POST"\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        f'local f = io.open("{body_file}", "rb")\n'
+        'wrk.body = f:read("*a")\n'
+        "f:close()\n"
+    )
+    done = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    out = done.stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    failures = 0
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if non2xx:
+        failures += int(non2xx.group(1))
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if errors:
+        failures += sum(int(g) for g in errors.groups())
+    return Load(rps, p50, p99, failures, total)
+
+
+@contextmanager
+def server(args: list[str], port: int, ready_path: str) -> Iterator[str]:
+    log = tempfile.NamedTemporaryFile(prefix="bench-server-", suffix=".log", delete=False)  # noqa: SIM115
+    proc = subprocess.Popen(
+        args, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited; see {log.name}")
+            try:
+                requests.get(url + ready_path, timeout=5)
+                break
+            except requests.RequestException:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"server not ready; see {log.name}") from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def check_answer(url: str, body: bytes) -> None:
+    response = requests.post(
+        url, data=body, headers={"content-type": "application/json"}, timeout=60
+    )
+    response.raise_for_status()
+    predictions = response.json()["predictions"]
+    assert len(predictions) == 1 and len(predictions[0]) == 10, predictions
+
+
+def load_rows(url: str, body_file: Path, seconds: float) -> dict[int, Load]:
+    body = body_file.read_bytes()
+    check_answer(url, body)
+    wrk(url, body_file, 64, min(3.0, seconds))  # warm up: threads, caches, batch sizes
+    return {c: wrk(url, body_file, c, seconds) for c in (1, 64)}
+
+
+def shiba_rows(body_file: Path, seconds: float, batching: bool) -> dict[int, Load]:
+    port = free_port()
+    args = [
+        str(BIN / "shiba"),
+        "serve",
+        "--model_name=ViT",
+        f"--model_base_path={VIT}",
+        f"--rest_api_port={port}",
+        "--rest_api_host=127.0.0.1",
+        "--port=0",
+        "--log_level=warning",
+    ]
+    if batching:
+        args += [
+            "--enable_batching",
+            f"--batching_parameters_file={REPO / 'benchmarks' / 'batching_w1.txt'}",
+        ]
+    with server(args, port, "/v1/models/ViT") as url:
+        return load_rows(url + "/v1/models/ViT:predict", body_file, seconds)
+
+
+def flask_rows(body_file: Path, seconds: float) -> dict[int, Load] | None:
+    gunicorn = BIN / "gunicorn"
+    if not gunicorn.exists():
+        return None
+    port = free_port()
+    args = [
+        str(gunicorn),
+        "-w",
+        "2",
+        "-b",
+        f"127.0.0.1:{port}",
+        "--chdir",
+        str(REPO / "benchmarks"),
+        "--env",
+        f"MODEL_DIR={VIT / '1'}",
+        "flask_app:app",
+    ]
+    with server(args, port, "/") as url:
+        return load_rows(url + "/v1/models/ViT:predict", body_file, seconds)
+
+
+# -- W2 decode ----------------------------------------------------------------------------------
+
+
+def decode_rates() -> dict[str, tuple[float, float]]:
+    import orjson
+
+    from shiba.codecs import tfs_json
+    from shiba.core.tensors import DType, Signature, TensorSpec
+
+    signature = Signature({"x": TensorSpec(DType.DT_FLOAT, (-1, 224, 224, 3))}, {})
+    rates: dict[str, tuple[float, float]] = {}
+    for kind, body in w2_bodies().items():
+
+        def reference(b: bytes = body) -> Any:
+            return np.asarray(orjson.loads(b)["instances"], dtype=np.float32)
+
+        def shiba_codec(b: bytes = body) -> Any:
+            return tfs_json.decode_predict(b, lambda _: signature).inputs["x"]
+
+        np.testing.assert_array_equal(reference(), shiba_codec())
+        rates[kind] = (_rate(reference, len(body)), _rate(shiba_codec, len(body)))
+    return rates
+
+
+def _rate(fn: Any, size: int) -> float:
+    times = []
+    for _ in range(7):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return size / statistics.median(times) / 1e6
+
+
+# -- the table ----------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
+    parser.add_argument("--skip-flask", action="store_true")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("wrk is not installed: apt-get install wrk", file=sys.stderr)
+        return 2
+    if not (VIT / "1" / "saved_model.pb").exists():
+        subprocess.run(
+            [sys.executable, str(REPO / "demo" / "build_vit.py"), "--out", str(MODELS)], check=True
+        )
+    work = Path(tempfile.mkdtemp(prefix="shiba-bench-"))
+    body_file = work / "w1.json"
+    body_file.write_bytes(w1_body())
+
+    print("measuring the in-process limit ...", file=sys.stderr)
+    lim = measure_limit(min(3.0, args.duration))
+    print("measuring shiba REST, batching off ...", file=sys.stderr)
+    plain = shiba_rows(body_file, args.duration, batching=False)
+    print("measuring shiba REST, batching on ...", file=sys.stderr)
+    batched = shiba_rows(body_file, args.duration, batching=True)
+    flask = None
+    if not args.skip_flask:
+        print("measuring the Flask way ...", file=sys.stderr)
+        flask = flask_rows(body_file, args.duration)
+    print("measuring W2 decode ...", file=sys.stderr)
+    rates = decode_rates()
+
+    best_batch = max(lim["images_per_s"], key=lambda b: lim["images_per_s"][b])
+    print()
+    print("| what | figure |")
+    print("|---|---|")
+    print(f"| limit: in-process batch 1, p50 | {lim['batch1_p50_ms']:.2f} ms |")
+    print(f"| limit: in-process batch 64 | {lim['images_per_s'][64]:,.0f} img/s |")
+    print(
+        f"| limit: in-process best batch ({best_batch}) | {lim['images_per_s'][best_batch]:,.0f} img/s |"
+    )
+    rows = [("shiba REST, batching off", plain), ("shiba REST, batching on", batched)]
+    if flask is not None:
+        rows.append(("Flask + gunicorn (2 sync workers)", flask))
+    for label, result in rows:
+        for c, load in result.items():
+            print(
+                f"| {label}, W1 c={c} | {load.requests_per_s:,.0f} req/s, p50 {load.p50_ms:.2f} ms, "
+                f"p99 {load.p99_ms:.2f} ms, {load.failures} failed of {load.requests} |"
+            )
+    for kind, (ref, ours) in rates.items():
+        print(f"| W2 decode, {kind}: orjson + numpy / shiba | {ref:.0f} MB/s / {ours:.0f} MB/s |")
+    best = max(plain[64].requests_per_s, batched[64].requests_per_s)
+    print(
+        f"| ratio: shiba c=64 (best) / limit at batch 64 | {best / lim['images_per_s'][64]:.2f} |"
+    )
+    lat = min(plain[1].p50_ms, batched[1].p50_ms)
+    print(f"| c=1: shiba p50 - in-process batch-1 p50 | {lat - lim['batch1_p50_ms']:+.2f} ms |")
+    if flask is not None:
+        print(f"| ratio: shiba c=64 (best) / Flask c=64 | {best / flask[64].requests_per_s:.2f} |")
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

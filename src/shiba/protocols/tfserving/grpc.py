@@ -1,0 +1,434 @@
+"""TensorFlow Serving's gRPC API on ``grpc.aio``: ``PredictionService`` and ``ModelService``.
+
+RPCs (tensorflow_serving/apis/prediction_service.proto, model_service.proto)::
+
+    tensorflow.serving.PredictionService/Predict            ModelService.predict
+    tensorflow.serving.PredictionService/Classify           ModelService.classify
+    tensorflow.serving.PredictionService/Regress            ModelService.regress
+    tensorflow.serving.PredictionService/MultiInference     ModelService.multi_inference
+    tensorflow.serving.PredictionService/GetModelMetadata   the version's signatures
+    tensorflow.serving.ModelService/GetModelStatus          ModelService.status
+    tensorflow.serving.ModelService/HandleReloadConfigRequest   the ``reload_config`` callback
+
+Each handler parses, calls the service and encodes, with the checks and wording of TF Serving's
+handlers (prediction_service_impl.cc, model_service_impl.cc and the servables/tensorflow/*.cc they
+call). Handlers take and return raw bytes: requests larger than ``GrpcOptions.inline_decode_bytes``
+are parsed and decoded on a worker thread, and large answers serialized there, so that the event
+loop (shared with the REST server) never stalls. A :class:`~shiba.core.errors.ShibaError` becomes
+the RPC's status (``protocols.status``); anything else is logged and answered INTERNAL. With
+metrics, Predict, Classify and Regress are counted and timed as prediction_service_impl.cc does
+(entrypoint "GRPC"), from after the request is parsed until the answer is ready.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any, TypeVar
+
+import grpc
+import numpy as np
+import numpy.typing as npt
+from google.protobuf.message import DecodeError
+
+from shiba import _proto
+from shiba._proto import ModelServerConfig
+from shiba.codecs.tensor_proto import fill, to_numpy
+from shiba.core.errors import Code, InvalidArgument, ShibaError, Unimplemented
+from shiba.core.ids import ModelSpec
+from shiba.core.lifecycle.states import ManagerState
+from shiba.core.metrics import Metrics
+from shiba.core.service import Classifications, ModelService
+from shiba.core.tensors import CLASSIFY_METHOD, DEFAULT_SIGNATURE, Signature, TensorSpec
+from shiba.protocols.options import GrpcOptions
+from shiba.protocols.status import grpc_details, grpc_status
+
+__all__ = ["GrpcOptions", "ReloadConfig", "add_tfserving_services", "server_arguments"]
+
+log = logging.getLogger(__name__)
+
+#: Applies a new ``ModelServerConfig`` (a ``model_config_list``); raises ``ShibaError`` to refuse it.
+ReloadConfig = Callable[[ModelServerConfig], Awaitable[None]]
+
+_T = TypeVar("_T")
+_Handler = Callable[[bytes], Awaitable[bytes]]
+
+# ModelVersionStatus.State numbers (get_model_status.proto).
+_STATES: dict[ManagerState, int] = {
+    ManagerState.START: 10,
+    ManagerState.LOADING: 20,
+    ManagerState.AVAILABLE: 30,
+    ManagerState.UNLOADING: 40,
+    ManagerState.END: 50,
+}
+_SIGNATURE_DEF = "signature_def"  # GetModelMetadataImpl::kSignatureDef
+_UNTIMED = nullcontext()
+
+
+def server_arguments(options: GrpcOptions) -> list[tuple[str, int | str]]:
+    """The ``options`` to pass to ``grpc.aio.server`` for TF Serving's server settings.
+
+    Message size limits as ``builder.SetMaxMessageSize`` in server.cc, then the channel arguments.
+    ``SO_REUSEPORT`` is off, so that a port already in use fails the start instead of being shared.
+    """
+    return [
+        ("grpc.max_receive_message_length", options.max_message_bytes),
+        ("grpc.max_send_message_length", options.max_message_bytes),
+        ("grpc.so_reuseport", 0),
+        *options.channel_arguments,
+    ]
+
+
+def add_tfserving_services(
+    server: grpc.aio.Server,
+    service: ModelService,
+    *,
+    options: GrpcOptions | None = None,
+    reload_config: ReloadConfig | None = None,
+    metrics: Metrics | None = None,
+) -> None:
+    """Registers ``PredictionService`` and ``ModelService`` on ``server`` (before it starts).
+
+    ``reload_config`` receives HandleReloadConfigRequest's config once it is known to hold a
+    ``model_config_list``; without it that RPC answers UNIMPLEMENTED. With ``metrics``, each
+    Predict, Classify and Regress call is recorded there (``Metrics.time_request``). The handlers
+    hold no state but ``service``, the options, the callback and ``metrics``; they run on the
+    server's event loop.
+    """
+    servicer = _Servicer(service, options or GrpcOptions(), reload_config, metrics)
+    table: dict[str, dict[str, _Handler]] = {
+        _proto.PREDICTION_SERVICE: {
+            "Predict": servicer.predict,
+            "Classify": servicer.classify,
+            "Regress": servicer.regress,
+            "MultiInference": servicer.multi_inference,
+            "GetModelMetadata": servicer.get_model_metadata,
+        },
+        _proto.MODEL_SERVICE: {
+            "GetModelStatus": servicer.get_model_status,
+            "HandleReloadConfigRequest": servicer.handle_reload_config_request,
+        },
+    }
+    for service_name, methods in table.items():
+        handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
+            name: grpc.unary_unary_rpc_method_handler(_rpc(f"{service_name}/{name}", handler))
+            for name, handler in methods.items()
+        }
+        server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(service_name, handlers),)
+        )
+        # As generated code does since grpcio 1.62: registered methods skip the name lookup.
+        server.add_registered_method_handlers(service_name, handlers)
+
+
+def _rpc(
+    method: str, handler: _Handler
+) -> Callable[[bytes, grpc.aio.ServicerContext[bytes, bytes]], Awaitable[bytes]]:
+    """The top of the front end: runs ``handler`` and turns any error into the RPC's status."""
+
+    async def rpc(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+        try:
+            return await handler(request)
+        except ShibaError as exc:
+            code, message = exc.code, exc.message
+            if code in (Code.INTERNAL, Code.UNKNOWN):
+                log.error("%s failed: %s", method, message)
+        except Exception as exc:
+            log.exception("%s failed", method)
+            code, message = Code.INTERNAL, f"Internal error: {exc}"
+        await context.abort(grpc_status(code), grpc_details(message))
+
+    return rpc
+
+
+def _parse(cls: type[_T], data: bytes) -> _T:
+    try:
+        message: _T = cls.FromString(data)  # type: ignore[attr-defined]
+    except DecodeError as exc:
+        name = cls.DESCRIPTOR.full_name  # type: ignore[attr-defined]
+        raise InvalidArgument(f"Could not parse the request as {name}: {exc}") from None
+    return message
+
+
+def _model_spec(proto: _proto.ModelSpec) -> ModelSpec:
+    """What ``proto`` addresses, as ServerCore::ServableRequestFromModelSpec reads it."""
+    if not proto.name:
+        raise InvalidArgument("ModelSpec has no name specified.")
+    choice = proto.WhichOneof("version_choice")
+    return ModelSpec(
+        proto.name,
+        version=proto.version.value if choice == "version" else None,
+        label=proto.version_label if choice == "version_label" else None,
+        signature_name=proto.signature_name,
+    )
+
+
+def _require_model_spec(request: Any) -> ModelSpec:
+    if not request.HasField("model_spec"):
+        raise InvalidArgument("Missing ModelSpec")
+    return _model_spec(request.model_spec)
+
+
+def _answer_spec(out: _proto.ModelSpec, name: str, signature_name: str, version: int) -> None:
+    """util.cc's MakeModelSpec: the name, the resolved signature name, the version."""
+    out.name = name
+    out.signature_name = signature_name or DEFAULT_SIGNATURE
+    out.version.value = version
+
+
+def _examples(proto: _proto.Input) -> list[bytes]:
+    """The serialized examples of an ``Input``, each after the context when there is one.
+
+    util.cc's InputToSerializedExampleTensor concatenates context and example bytes, which
+    ``tf.Example`` parsing reads as a merge where the example's features win.
+    """
+    kind = proto.WhichOneof("kind")
+    if kind == "example_list":
+        examples = list(proto.example_list.examples)
+    elif kind == "example_list_with_context":
+        with_context = proto.example_list_with_context
+        context = with_context.context
+        examples = [context + example for example in with_context.examples]
+    else:
+        examples = []
+    if not examples:
+        raise InvalidArgument("Input is empty.")
+    return examples
+
+
+def _decode_inputs(request: _proto.PredictRequest) -> dict[str, npt.NDArray[Any]]:
+    inputs: dict[str, npt.NDArray[Any]] = {}
+    for alias, tensor in request.inputs.items():
+        try:
+            inputs[alias] = to_numpy(tensor)
+        except InvalidArgument as exc:
+            # saved_model's GetInputValues words it "tensor parsing error: <alias>".
+            raise InvalidArgument(f"tensor parsing error: {alias}: {exc.message}") from None
+    return inputs
+
+
+def _parse_predict(
+    data: bytes,
+) -> tuple[_proto.PredictRequest, dict[str, npt.NDArray[Any]] | InvalidArgument]:
+    """The request and its decoded inputs, or the decoding error to raise after the model checks."""
+    request = _parse(_proto.PredictRequest, data)
+    try:
+        return request, _decode_inputs(request)
+    except InvalidArgument as exc:
+        return request, exc
+
+
+def _fill_shape(out: _proto.TensorShapeProto, shape: tuple[int, ...] | None) -> None:
+    if shape is None:
+        out.unknown_rank = True
+        return
+    for size in shape:
+        out.dim.add(size=size)
+
+
+def _fill_tensor_info(out: _proto.TensorInfo, spec: TensorSpec) -> None:
+    out.name = spec.tensor_name
+    out.dtype = int(spec.dtype)
+    out.tensor_shape.SetInParent()
+    _fill_shape(out.tensor_shape, spec.shape)
+
+
+def _fill_signature_def(out: _proto.SignatureDef, signature: Signature) -> None:
+    for alias, spec in signature.inputs.items():
+        _fill_tensor_info(out.inputs[alias], spec)
+    for alias, spec in signature.outputs.items():
+        _fill_tensor_info(out.outputs[alias], spec)
+    out.method_name = signature.method_name
+    for name, value in signature.defaults.items():
+        fill(out.defaults[name], np.asarray(value), as_content=False)
+
+
+def _fill_classifications(out: _proto.ClassificationResult, rows: Classifications) -> None:
+    for row in rows:
+        classes = out.classifications.add().classes
+        for label, score in row:
+            classes.add(label=label, score=score)
+
+
+def _fill_regressions(out: _proto.RegressionResult, values: Sequence[float]) -> None:
+    regressions = out.regressions
+    for value in values:
+        regressions.add(value=value)
+
+
+class _Servicer:
+    """The RPC handlers: bytes in, bytes out, errors raised as ``ShibaError``."""
+
+    def __init__(
+        self,
+        service: ModelService,
+        options: GrpcOptions,
+        reload_config: ReloadConfig | None,
+        metrics: Metrics | None,
+    ) -> None:
+        self._service = service
+        self._options = options
+        self._reload_config = reload_config
+        self._metrics = metrics
+
+    def _timed(self, api: str, request: Any) -> AbstractContextManager[object]:
+        """Records the enclosed call as ``api`` of the model ``request`` names (if metrics)."""
+        if self._metrics is None:
+            return _UNTIMED
+        return self._metrics.time_request(request.model_spec.name, api, "GRPC")
+
+    async def _offload(self, size: int, function: Callable[..., _T], *args: Any) -> _T:
+        """Runs ``function`` here when ``size`` is small, else on a worker thread."""
+        if size <= self._options.inline_decode_bytes:
+            return function(*args)
+        return await asyncio.to_thread(function, *args)
+
+    # -- PredictionService ---------------------------------------------------------------------
+
+    async def predict(self, data: bytes) -> bytes:
+        request, decoded = await self._offload(len(data), _parse_predict, data)
+        with self._timed("Predict", request):
+            spec = _require_model_spec(request)
+            service = self._service
+            with service.acquire(spec) as handle:
+                # predict_util.cc's order: the signature, then the inputs' values, then the run.
+                name, _ = service.signature(handle, spec.signature_name)
+                if isinstance(decoded, InvalidArgument):
+                    raise decoded
+                outputs = await service.predict(
+                    handle, name, decoded, list(request.output_filter) or None
+                )
+                response = _proto.PredictResponse()
+                _answer_spec(response.model_spec, spec.name, name, handle.id.version)
+                size = sum(array.nbytes for array in outputs.values())
+                return await self._offload(size, self._encode_outputs, response, outputs)
+
+    def _encode_outputs(
+        self, response: _proto.PredictResponse, outputs: Mapping[str, npt.NDArray[Any]]
+    ) -> bytes:
+        as_content = self._options.tensor_content_outputs
+        for alias, array in outputs.items():
+            fill(response.outputs[alias], array, as_content=as_content)
+        return response.SerializeToString()
+
+    async def classify(self, data: bytes) -> bytes:
+        request = await self._offload(len(data), _parse, _proto.ClassificationRequest, data)
+        with self._timed("Classify", request):
+            spec = _require_model_spec(request)
+            with self._service.acquire(spec) as handle:
+                examples = _examples(request.input)
+                rows = await self._service.classify(handle, spec.signature_name, examples)
+                response = _proto.ClassificationResponse()
+                _answer_spec(response.model_spec, spec.name, spec.signature_name, handle.id.version)
+                _fill_classifications(response.result, rows)
+            return response.SerializeToString()
+
+    async def regress(self, data: bytes) -> bytes:
+        request = await self._offload(len(data), _parse, _proto.RegressionRequest, data)
+        with self._timed("Regress", request):
+            spec = _require_model_spec(request)
+            with self._service.acquire(spec) as handle:
+                examples = _examples(request.input)
+                values = await self._service.regress(handle, spec.signature_name, examples)
+                response = _proto.RegressionResponse()
+                _answer_spec(response.model_spec, spec.name, spec.signature_name, handle.id.version)
+                _fill_regressions(response.result, values)
+            return response.SerializeToString()
+
+    async def multi_inference(self, data: bytes) -> bytes:
+        request = await self._offload(len(data), _parse, _proto.MultiInferenceRequest, data)
+        tasks = request.tasks
+        # multi_inference_helper.cc: the first task's ModelSpec picks the version for all.
+        first = tasks[0].model_spec if len(tasks) else _proto.ModelSpec()
+        with self._service.acquire(_model_spec(first)) as handle:
+            for task in tasks:
+                if not task.model_spec.name:
+                    raise InvalidArgument("Found ModelSpec with an empty model name.")
+                if task.model_spec.name != first.name:
+                    raise InvalidArgument(
+                        "All ModelSpecs in a MultiInferenceRequest must access the same model name."
+                    )
+            examples = _examples(request.input)
+            results = await self._service.multi_inference(
+                handle,
+                [(task.model_spec.signature_name, task.method_name) for task in tasks],
+                examples,
+            )
+            response = _proto.MultiInferenceResponse()
+            for task, result in zip(tasks, results, strict=True):
+                out = response.results.add()
+                _answer_spec(
+                    out.model_spec, task.model_spec.name, result.signature_name, handle.id.version
+                )
+                if task.method_name == CLASSIFY_METHOD:
+                    _fill_classifications(out.classification_result, result.classifications or [])
+                else:
+                    _fill_regressions(out.regression_result, result.regressions or [])
+        return response.SerializeToString()
+
+    async def get_model_metadata(self, data: bytes) -> bytes:
+        request = _parse(_proto.GetModelMetadataRequest, data)
+        if not request.HasField("model_spec"):
+            raise InvalidArgument("Missing ModelSpec")
+        # get_model_metadata_impl.cc checks the fields before it looks the model up.
+        if not request.metadata_field:
+            raise InvalidArgument(
+                "GetModelMetadataRequest must specify at least one metadata_field"
+            )
+        for field in request.metadata_field:
+            if field != _SIGNATURE_DEF:
+                raise InvalidArgument(f"Metadata field {field} is not supported")
+        with self._service.acquire(_model_spec(request.model_spec)) as handle:
+            signature_defs = _proto.SignatureDefMap()
+            for key, signature in handle.servable.signatures.items():
+                _fill_signature_def(signature_defs.signature_def[key], signature)
+            response = _proto.GetModelMetadataResponse()
+            # SavedModelGetSignatureDef names the version that answered and no signature.
+            response.model_spec.name = handle.id.name
+            response.model_spec.version.value = handle.id.version
+        response.metadata[_SIGNATURE_DEF].Pack(signature_defs)
+        return response.SerializeToString()
+
+    # -- ModelService --------------------------------------------------------------------------
+
+    async def get_model_status(self, data: bytes) -> bytes:
+        request = _parse(_proto.GetModelStatusRequest, data)
+        if not request.HasField("model_spec"):
+            raise InvalidArgument("Missing ModelSpec")
+        spec = request.model_spec
+        # get_model_status_impl.cc reads only the version; a version_label is not looked at.
+        version = spec.version.value if spec.WhichOneof("version_choice") == "version" else None
+        response = _proto.GetModelStatusResponse()
+        for state in self._service.status(spec.name, version):
+            entry = response.model_version_status.add(
+                version=state.id.version, state=_STATES[state.state]
+            )
+            entry.status.SetInParent()
+            entry.status.error_code = int(state.error_code)
+            entry.status.error_message = state.error_message
+        return response.SerializeToString()
+
+    async def handle_reload_config_request(self, data: bytes) -> bytes:
+        if self._reload_config is None:
+            raise Unimplemented(
+                "HandleReloadConfigRequest is not available: this server does not reload its"
+                " model config at run time"
+            )
+        request = await self._offload(len(data), _parse, _proto.ReloadConfigRequest, data)
+        if request.config.WhichOneof("config") != "model_config_list":
+            raise InvalidArgument(
+                "ServerModelConfig type not supported by HandleReloadConfigRequest."
+                " Only ModelConfigList is currently supported"
+            )
+        # model_service_impl.cc also puts a failure in the response's status, but gRPC sends no
+        # response with an error status: the client sees the RPC's status alone, as here.
+        await self._reload_config(request.config)
+        response = _proto.ReloadConfigResponse()
+        response.status.SetInParent()
+        for name in request.metric_names:
+            # shiba keeps none of TensorFlow's monitoring metrics; TF Serving answers 0 for a
+            # metric it does not find.
+            response.metric.add(name=name, int64_value_increase=0)
+        return response.SerializeToString()
