@@ -69,14 +69,20 @@ def w2_bodies(seed: int = 0) -> dict[str, bytes]:
 # -- the limit ----------------------------------------------------------------------------------
 
 
-def limit(batch_sizes: list[int], seconds: float) -> dict[str, Any]:
-    """Runs in a child process: shiba's TensorFlow runtime on the demo ViT, no server."""
+def limit(engine: str, batch_sizes: list[int], seconds: float) -> dict[str, Any]:
+    """Runs in a child process: the demo ViT's signature on one engine, in-process, no server."""
     from shiba.core.ids import ServableId
+    from shiba.runtimes import openvino
     from shiba.runtimes.base import RuntimeOptions
     from shiba.runtimes.registry import make_loader
 
     loader = make_loader("tensorflow", ServableId("ViT", 1), VIT / "1", RuntimeOptions())
     servable = loader.load()
+    if engine == "openvino":
+        candidate = openvino.build_candidate(VIT / "1", servable.signatures, RuntimeOptions())
+        assert "serving_default" not in candidate.rejected, candidate.rejected
+        loader.unload()
+        servable = candidate.servable
     (name,) = servable.signatures["serving_default"].inputs
     rng = np.random.default_rng(0)
     result: dict[str, Any] = {"images_per_s": {}}
@@ -94,16 +100,16 @@ def limit(batch_sizes: list[int], seconds: float) -> dict[str, Any]:
         result["images_per_s"][batch] = batch / median
         if batch == 1:
             result["batch1_p50_ms"] = median * 1e3
-    loader.unload()
+    servable.close()
     return result
 
 
-def measure_limit(seconds: float) -> dict[str, Any]:
+def measure_limit(engine: str, seconds: float) -> dict[str, Any]:
     here = str(Path(__file__).parent)
     sizes = [1, 8, 16, 32, 64, 128, 256]
     code = (
         f"import json, sys; sys.path.insert(0, {here!r}); import run; "
-        f"print(json.dumps(run.limit({sizes!r}, {seconds!r})))"
+        f"print(json.dumps(run.limit({engine!r}, {sizes!r}, {seconds!r})))"
     )
     done = subprocess.run(
         [sys.executable, "-c", code],
@@ -212,7 +218,7 @@ def load_rows(url: str, body_file: Path, seconds: float) -> dict[int, Load]:
     return {c: wrk(url, body_file, c, seconds) for c in (1, 64)}
 
 
-def shiba_rows(body_file: Path, seconds: float, batching: bool) -> dict[int, Load]:
+def shiba_rows(body_file: Path, seconds: float, batching: bool, engine: str) -> dict[int, Load]:
     port = free_port()
     args = [
         str(BIN / "shiba"),
@@ -223,6 +229,7 @@ def shiba_rows(body_file: Path, seconds: float, batching: bool) -> dict[int, Loa
         "--rest_api_host=127.0.0.1",
         "--port=0",
         "--log_level=warning",
+        f"--tensorflow_engine={engine}",
     ]
     if batching:
         args += [
@@ -308,12 +315,16 @@ def main() -> int:
     body_file = work / "w1.json"
     body_file.write_bytes(w1_body())
 
-    print("measuring the in-process limit ...", file=sys.stderr)
-    lim = measure_limit(min(3.0, args.duration))
-    print("measuring shiba REST, batching off ...", file=sys.stderr)
-    plain = shiba_rows(body_file, args.duration, batching=False)
-    print("measuring shiba REST, batching on ...", file=sys.stderr)
-    batched = shiba_rows(body_file, args.duration, batching=True)
+    engines = ("tensorflow", "openvino")
+    limits: dict[str, dict[str, Any]] = {}
+    shiba: dict[tuple[str, bool], dict[int, Load]] = {}
+    for engine in engines:
+        print(f"measuring the in-process limit on {engine} ...", file=sys.stderr)
+        limits[engine] = measure_limit(engine, min(3.0, args.duration))
+    for engine in engines:
+        for batching in (False, True):
+            print(f"measuring shiba REST on {engine}, batching {batching} ...", file=sys.stderr)
+            shiba[engine, batching] = shiba_rows(body_file, args.duration, batching, engine)
     flask = None
     if not args.skip_flask:
         print("measuring the Flask way ...", file=sys.stderr)
@@ -321,18 +332,23 @@ def main() -> int:
     print("measuring W2 decode ...", file=sys.stderr)
     rates = decode_rates()
 
-    best_batch = max(lim["images_per_s"], key=lambda b: lim["images_per_s"][b])
     print()
     print("| what | figure |")
     print("|---|---|")
-    print(f"| limit: in-process batch 1, p50 | {lim['batch1_p50_ms']:.2f} ms |")
-    print(f"| limit: in-process batch 64 | {lim['images_per_s'][64]:,.0f} img/s |")
-    print(
-        f"| limit: in-process best batch ({best_batch}) | {lim['images_per_s'][best_batch]:,.0f} img/s |"
-    )
-    rows = [("shiba REST, batching off", plain), ("shiba REST, batching on", batched)]
+    for engine, lim in limits.items():
+        best_batch = max(lim["images_per_s"], key=lambda b: lim["images_per_s"][b])
+        print(f"| limit, {engine}: in-process batch 1, p50 | {lim['batch1_p50_ms']:.2f} ms |")
+        print(f"| limit, {engine}: in-process batch 64 | {lim['images_per_s'][64]:,.0f} img/s |")
+        print(
+            f"| limit, {engine}: in-process best batch ({best_batch}) "
+            f"| {lim['images_per_s'][best_batch]:,.0f} img/s |"
+        )
+    rows = [
+        (f"shiba REST on {engine}, batching {'on' if batching else 'off'}", result)
+        for (engine, batching), result in shiba.items()
+    ]
     if flask is not None:
-        rows.append(("Flask + gunicorn (2 sync workers)", flask))
+        rows.append(("Flask + gunicorn (2 sync workers), TensorFlow", flask))
     for label, result in rows:
         for c, load in result.items():
             print(
@@ -341,14 +357,25 @@ def main() -> int:
             )
     for kind, (ref, ours) in rates.items():
         print(f"| W2 decode, {kind}: orjson + numpy / shiba | {ref:.0f} MB/s / {ours:.0f} MB/s |")
-    best = max(plain[64].requests_per_s, batched[64].requests_per_s)
-    print(
-        f"| ratio: shiba c=64 (best) / limit at batch 64 | {best / lim['images_per_s'][64]:.2f} |"
-    )
-    lat = min(plain[1].p50_ms, batched[1].p50_ms)
-    print(f"| c=1: shiba p50 - in-process batch-1 p50 | {lat - lim['batch1_p50_ms']:+.2f} ms |")
+
+    def best(engine: str, c: int) -> Load:
+        return max((shiba[engine, b][c] for b in (False, True)), key=lambda x: x.requests_per_s)
+
+    for engine in engines:
+        ratio = best(engine, 64).requests_per_s / limits[engine]["images_per_s"][64]
+        print(
+            f"| ratio: shiba c=64 on {engine} (best) / {engine} limit at batch 64 | {ratio:.2f} |"
+        )
+        lat = min(shiba[engine, b][1].p50_ms for b in (False, True))
+        tf1 = limits["tensorflow"]["batch1_p50_ms"]
+        print(
+            f"| c=1: shiba p50 on {engine} - TensorFlow in-process batch-1 p50 | {lat - tf1:+.2f} ms |"
+        )
+    ov_tf = best("openvino", 64).requests_per_s / best("tensorflow", 64).requests_per_s
+    print(f"| ratio: shiba c=64 on OpenVINO / on TensorFlow | {ov_tf:.2f} |")
     if flask is not None:
-        print(f"| ratio: shiba c=64 (best) / Flask c=64 | {best / flask[64].requests_per_s:.2f} |")
+        ratio = max(best(e, 64).requests_per_s for e in engines) / flask[64].requests_per_s
+        print(f"| ratio: shiba c=64 (best) / Flask c=64 | {ratio:.2f} |")
     shutil.rmtree(work, ignore_errors=True)
     return 0
 

@@ -11,6 +11,7 @@ correctly rounded like absl's, so the same rules give the same text.
 from __future__ import annotations
 
 import math
+import struct
 from typing import Any
 
 import numpy as np
@@ -32,9 +33,33 @@ def _non_finite(value: float) -> str:
     return "-Infinity" if value < 0 else "Infinity"
 
 
+_F32 = struct.Struct("f")
+#: Up to this many values a per-value loop beats numpy's batch round-trip check (measured: 10
+#: values 7.7 µs against 11.6 µs; 100 values 77 µs against 69 µs).
+_SMALL = 32
+
+
+def _small_float_texts(values: list[float]) -> list[str]:
+    pack, unpack = _F32.pack, _F32.unpack
+    texts = []
+    for value in values:
+        if not math.isfinite(value):
+            texts.append(_non_finite(value))
+            continue
+        text = f"{value:.6g}"
+        try:
+            same = unpack(pack(float(text)))[0] == value  # reads back as the same float32?
+        except OverflowError:  # six digits rounded past float32's largest value
+            same = False
+        texts.append(_finish(text if same else f"{value:.9g}"))
+    return texts
+
+
 def float_texts(values: npt.NDArray[np.float32]) -> list[str]:
     """``WriteDecimal<float>`` of each value of a float32 array, in C (row-major) order."""
     flat = values.ravel()
+    if flat.size <= _SMALL:
+        return _small_float_texts(flat.astype(np.float64).tolist())
     widened: list[float] = flat.astype(np.float64).tolist()
     texts = [f"{value:.6g}" for value in widened]
     # The six-digit text must read back as the same float32 (absl::SimpleAtof): check all at once.

@@ -23,26 +23,16 @@ import numpy as np
 
 from shiba.codecs._base64 import absl_base64_decode, is_base64_object
 from shiba.codecs._rapidjson import json_type_name, utf8
+from shiba.codecs._varint import varint as _varint
 from shiba.core.errors import InvalidArgument
 
 __all__ = ["encode_example"]
 
 _INT64_MAX = 2**63 - 1
-_UINT64_MASK = 2**64 - 1
 
 # Feature's oneof field numbers, which also name the kinds in TF Serving's messages.
 _BYTES, _FLOAT, _INT64 = 1, 2, 3
 _KIND_NAMES = {_BYTES: "bytes", _FLOAT: "float", _INT64: "int64"}
-
-
-def _varint(number: int) -> bytes:
-    number &= _UINT64_MASK  # negative int64 values take ten bytes, as protobuf writes them
-    out = bytearray()
-    while number > 0x7F:
-        out.append((number & 0x7F) | 0x80)
-        number >>= 7
-    out.append(number)
-    return bytes(out)
 
 
 def _length_delimited(field: int, payload: bytes) -> bytes:

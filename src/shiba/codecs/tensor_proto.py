@@ -34,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from shiba._proto import TensorProto
+from shiba.codecs._varint import varint as _varint
 from shiba.core.errors import InvalidArgument
 from shiba.core.tensors import DType
 
@@ -111,15 +112,6 @@ def _shape(proto: TensorProto) -> tuple[int, ...]:
 
 def _little_endian(dtype: np.dtype[Any]) -> np.dtype[Any]:
     return dtype.newbyteorder("<") if dtype.itemsize > 1 else dtype
-
-
-def _varint(number: int) -> bytes:
-    out = bytearray()
-    while number > 0x7F:
-        out.append((number & 0x7F) | 0x80)
-        number >>= 7
-    out.append(number)
-    return bytes(out)
 
 
 def _decode_string_list(content: bytes, count: int, shape: tuple[int, ...]) -> npt.NDArray[Any]:

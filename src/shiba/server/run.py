@@ -85,6 +85,9 @@ async def _serve(settings: ServerSettings, components: Components) -> bool:
             http="httptools",
             lifespan="off",
             access_log=False,
+            # no X-Forwarded-* rewriting: shiba does not use the client address, and the
+            # middleware cost ~2% of the event loop under W1 load (py-spy)
+            proxy_headers=False,
             log_level=settings.log_level.lower(),
             backlog=2048,
             timeout_keep_alive=60,
