@@ -24,6 +24,9 @@ __all__ = ["Components", "compose"]
 
 log = logging.getLogger("shiba.server")
 
+#: TensorFlow Serving's warm-up records, inside a version folder.
+_WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
+
 
 @dataclass(slots=True)
 class Components:
@@ -82,6 +85,13 @@ def compose(settings: ServerSettings) -> Components:
     def make_loader(aspired: AspiredVersion) -> Loader:
         """The loader chain, outermost last: runtime -> engine choice -> load metrics -> batching."""
         loader = registry.make_loader(aspired.platform, aspired.id, aspired.path, runtime_options)
+        if (aspired.path / _WARMUP_FILE).exists():
+            log.warning(
+                "%s has warm-up records (%s); shiba does not run them yet, so its first requests "
+                "may be slower",
+                aspired.id,
+                _WARMUP_FILE,
+            )
         platform = aspired.platform or registry.detect_platform(aspired.path)
         if (
             use_openvino
