@@ -218,8 +218,41 @@ def load_rows(url: str, body_file: Path, seconds: float) -> dict[int, Load]:
     return {c: wrk(url, body_file, c, seconds) for c in (1, 64)}
 
 
-def shiba_rows(body_file: Path, seconds: float, batching: bool, engine: str) -> dict[int, Load]:
+def grpc_rows(target: str, seconds: float) -> dict[int, Load]:
+    """W1 over gRPC Predict (tensor_content), from benchmarks/grpc_load.py in a second process."""
+    rows: dict[int, Load] = {}
+    for c in (1, 64):
+        done = subprocess.run(
+            [
+                sys.executable,
+                str(REPO / "benchmarks" / "grpc_load.py"),
+                "--target",
+                target,
+                "-c",
+                str(c),
+                "-d",
+                f"{seconds:g}",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        data = json.loads(done.stdout.strip().splitlines()[-1])
+        rows[c] = Load(
+            data["requests_per_s"],
+            data["p50_ms"],
+            data["p99_ms"],
+            data["failures"],
+            data["requests"],
+        )
+    return rows
+
+
+def shiba_rows(
+    body_file: Path, seconds: float, batching: bool, engine: str
+) -> tuple[dict[int, Load], dict[int, Load] | None]:
     port = free_port()
+    grpc_port = free_port()
     args = [
         str(BIN / "shiba"),
         "serve",
@@ -227,7 +260,7 @@ def shiba_rows(body_file: Path, seconds: float, batching: bool, engine: str) -> 
         f"--model_base_path={VIT}",
         f"--rest_api_port={port}",
         "--rest_api_host=127.0.0.1",
-        "--port=0",
+        f"--port={grpc_port}",
         "--log_level=warning",
         f"--tensorflow_engine={engine}",
     ]
@@ -237,7 +270,9 @@ def shiba_rows(body_file: Path, seconds: float, batching: bool, engine: str) -> 
             f"--batching_parameters_file={REPO / 'benchmarks' / 'batching_w1.txt'}",
         ]
     with server(args, port, "/v1/models/ViT") as url:
-        return load_rows(url + "/v1/models/ViT:predict", body_file, seconds)
+        rest = load_rows(url + "/v1/models/ViT:predict", body_file, seconds)
+        grpc = grpc_rows(f"127.0.0.1:{grpc_port}", seconds) if batching else None
+        return rest, grpc
 
 
 def flask_rows(body_file: Path, seconds: float) -> dict[int, Load] | None:
@@ -318,13 +353,17 @@ def main() -> int:
     engines = ("tensorflow", "openvino")
     limits: dict[str, dict[str, Any]] = {}
     shiba: dict[tuple[str, bool], dict[int, Load]] = {}
+    shiba_grpc: dict[str, dict[int, Load]] = {}
     for engine in engines:
         print(f"measuring the in-process limit on {engine} ...", file=sys.stderr)
         limits[engine] = measure_limit(engine, min(3.0, args.duration))
     for engine in engines:
         for batching in (False, True):
             print(f"measuring shiba REST on {engine}, batching {batching} ...", file=sys.stderr)
-            shiba[engine, batching] = shiba_rows(body_file, args.duration, batching, engine)
+            rest, grpc = shiba_rows(body_file, args.duration, batching, engine)
+            shiba[engine, batching] = rest
+            if grpc is not None:
+                shiba_grpc[engine] = grpc
     flask = None
     if not args.skip_flask:
         print("measuring the Flask way ...", file=sys.stderr)
@@ -346,6 +385,10 @@ def main() -> int:
     rows = [
         (f"shiba REST on {engine}, batching {'on' if batching else 'off'}", result)
         for (engine, batching), result in shiba.items()
+    ]
+    rows += [
+        (f"shiba gRPC on {engine}, batching on (Python grpc.aio client)", result)
+        for engine, result in shiba_grpc.items()
     ]
     if flask is not None:
         rows.append(("Flask + gunicorn (2 sync workers), TensorFlow", flask))

@@ -159,6 +159,8 @@ def test_grpc_settings() -> None:
     )
     assert settings.grpc.tensor_content_outputs is True
     assert settings.grpc_max_concurrent_rpcs == 3
+    default = settings_from_flags(parse_flags(["--model_base_path=/m"]), environ={})
+    assert default.grpc_max_concurrent_rpcs is None
     with pytest.raises(ConfigError, match="negative"):
         settings_from_flags(
             parse_flags(["--model_base_path=/m", "--file_system_poll_wait_seconds=-1"]), environ={}

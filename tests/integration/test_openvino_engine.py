@@ -57,6 +57,31 @@ def test_vit_on_openvino_answers_as_tensorflow(module_servers: Any) -> None:
     )
 
 
+def test_grpc_tensor_content_on_openvino(module_servers: Any) -> None:
+    import grpc
+    import tensorflow as tf
+    from tensorflow_serving.apis import (  # type: ignore[import-untyped]
+        predict_pb2,
+        prediction_service_pb2_grpc,
+    )
+
+    from tests.integration.conftest import free_port
+
+    port = free_port()
+    server: ServerProcess = module_servers(
+        "--model_name=ViT", f"--model_base_path={VIT}", f"--port={port}"
+    )
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "ViT"
+    images = np.array(BODY["instances"], dtype=np.float32)
+    request.inputs["images"].CopyFrom(tf.make_tensor_proto(images))  # tensor_content
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        response = stub.Predict(request, timeout=60)
+    (output,) = response.outputs.values()
+    np.testing.assert_allclose(tf.make_ndarray(output), predictions(server), atol=1e-6)
+
+
 def test_tf1_model_under_auto_falls_back_and_answers_as_before(module_servers: Any) -> None:
     server: ServerProcess = module_servers(
         "--model_name=default", f"--model_base_path={HALF_PLUS_TWO}"

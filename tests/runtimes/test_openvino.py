@@ -243,6 +243,18 @@ def test_forcing_openvino_on_the_tf2_model_serves_its_numeric_signatures(make: M
     assert engines(loader)["serving_default"] == "openvino"
 
 
+def test_read_only_inputs_are_served(make: MakeFn) -> None:
+    """gRPC's tensor_content decodes to a read-only view; OpenVINO must not refuse it."""
+    loader, servable = make(TF2, require_candidate=True)
+    assert engines(loader)["serving_default"] == "openvino"
+    (name,) = servable.signatures["serving_default"].inputs
+    x = np.frombuffer(np.array([[2.0], [4.0]], np.float32).tobytes(), np.float32).reshape(2, 1)
+    assert not x.flags.writeable
+    out = servable.run("serving_default", {name: x})
+    (values,) = out.values()
+    np.testing.assert_array_equal(values.reshape(-1), [3.0, 4.0])
+
+
 # -- models built here -----------------------------------------------------------------------------
 
 

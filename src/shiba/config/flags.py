@@ -130,7 +130,8 @@ FLAGS: tuple[Flag, ...] = (
         "grpc_max_threads",
         "int",
         4 * _CPUS,
-        "Most gRPC calls handled at once; more are refused with RESOURCE_EXHAUSTED",
+        "When given, the most gRPC calls handled at once (more are refused with RESOURCE_EXHAUSTED);"
+        " by default no limit, as shiba serves gRPC on its event loop, not on threads",
     ),
     Flag(
         "enable_serialization_as_tensor_content",

@@ -144,8 +144,11 @@ def settings_from_flags(
             tensor_content_outputs=flags["enable_serialization_as_tensor_content"],
             channel_arguments=parse_channel_arguments(flags["grpc_channel_arguments"]),
         ),
+        # gRPC calls run on the event loop, not on a thread pool: TF Serving's thread count becomes
+        # a cap on calls at once only when it is given (its default of 4 per CPU would refuse a
+        # client with 64 calls in flight).
         grpc_max_concurrent_rpcs=flags["grpc_max_threads"]
-        if flags["grpc_max_threads"] > 0
+        if "grpc_max_threads" in flags.given and flags["grpc_max_threads"] > 0
         else None,
         monitoring=monitoring,
         tensorflow_engine=engine,

@@ -415,7 +415,10 @@ class OpenVinoServable:
         try:
             for alias, index, dtype in plan.inputs:
                 array = np.ascontiguousarray(inputs[alias], dtype=dtype)
-                request.set_input_tensor(index, self._tensor(array, shared_memory=True))
+                # OpenVINO shares only writable memory; a read-only input (gRPC's tensor_content
+                # is decoded as a view of the request's bytes) is copied instead.
+                shared = bool(array.flags.writeable)
+                request.set_input_tensor(index, self._tensor(array, shared_memory=shared))
             request.infer()
             return {
                 alias: request.get_output_tensor(plan.outputs[alias]).data.copy()

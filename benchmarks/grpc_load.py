@@ -1,0 +1,85 @@
+"""A gRPC load generator for TF Serving's Predict: ``c`` concurrent callers for ``d`` seconds.
+
+    python benchmarks/grpc_load.py --target 127.0.0.1:8500 --model ViT -c 64 -d 10
+
+Sends the W1 request (one 32x32x3 integer image, as ``tf.make_tensor_proto`` would send it:
+float32 ``tensor_content``) with grpc.aio from one process and prints one JSON line:
+requests/s, p50 and p99 in ms, failures. It runs on the same cores as the server, so its own cost
+(tens of µs a call) is part of what it measures; ``run.py`` reports it next to wrk's REST rows.
+Only shiba's own message classes are used (``shiba._proto``), so it imports no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import time
+
+import grpc
+import numpy as np
+
+from shiba import _proto
+
+
+def request(model: str) -> bytes:
+    image = np.random.default_rng(0).integers(0, 256, size=(1, 32, 32, 3)).astype(np.float32)
+    req = _proto.PredictRequest()
+    req.model_spec.name = model
+    req.model_spec.signature_name = "serving_default"
+    tensor = req.inputs["images"]
+    tensor.dtype = 1  # DT_FLOAT
+    for size in image.shape:
+        tensor.tensor_shape.dim.add().size = size
+    tensor.tensor_content = image.tobytes()
+    data: bytes = req.SerializeToString()
+    return data
+
+
+async def main(target: str, model: str, concurrency: int, seconds: float) -> dict[str, float]:
+    body = request(model)
+    latencies: list[float] = []
+    failures = 0
+    async with grpc.aio.insecure_channel(target) as channel:
+        predict = channel.unary_unary(
+            f"/{_proto.PREDICTION_SERVICE}/Predict",
+            request_serializer=lambda b: b,
+            response_deserializer=lambda b: b,
+        )
+        for _ in range(20):
+            await predict(body)
+        deadline = time.perf_counter() + seconds
+
+        async def caller() -> None:
+            nonlocal failures
+            while time.perf_counter() < deadline:
+                start = time.perf_counter()
+                try:
+                    await predict(body, timeout=30)
+                except grpc.aio.AioRpcError:
+                    failures += 1
+                    continue
+                latencies.append(time.perf_counter() - start)
+
+        begin = time.perf_counter()
+        await asyncio.gather(*(caller() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - begin
+    latencies.sort()
+    return {
+        "requests_per_s": len(latencies) / elapsed,
+        "p50_ms": statistics.median(latencies) * 1e3,
+        "p99_ms": latencies[int(len(latencies) * 0.99)] * 1e3,
+        "failures": failures,
+        "requests": len(latencies) + failures,
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--target", required=True)
+    parser.add_argument("--model", default="ViT")
+    parser.add_argument("-c", "--concurrency", type=int, default=64)
+    parser.add_argument("-d", "--duration", type=float, default=10.0)
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(main(args.target, args.model, args.concurrency, args.duration))))
