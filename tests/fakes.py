@@ -12,10 +12,10 @@ import numpy as np
 import numpy.typing as npt
 
 from shiba.core.errors import FailedPrecondition, InvalidArgument, NotFound
-from shiba.core.servable import Outputs
+from shiba.core.servable import Outputs, Servable
 from shiba.core.tensors import DEFAULT_SIGNATURE, DType, Signature, Tensors, TensorSpec
 
-__all__ = ["Call", "FakeServable", "Compute", "echo", "simple_signature"]
+__all__ = ["Call", "FakeLoader", "FakeServable", "Compute", "echo", "simple_signature"]
 
 #: Computes a signature's outputs: ``(signature_name, inputs) -> every output of the signature``.
 Compute = Callable[[str, Tensors], Outputs]
@@ -166,3 +166,48 @@ class FakeServable:
     def close(self) -> None:
         with self._cond:
             self.close_count += 1
+
+
+class FakeLoader:
+    """Loads ``make()``'s servable after ``delay`` seconds, or raises ``fail`` (for ``fail_times``).
+
+    Class-level ``live`` counts servables loaded and not yet unloaded, across all instances.
+    """
+
+    live = 0
+    _lock = threading.Lock()
+
+    def __init__(
+        self,
+        make: Callable[[], Servable],
+        *,
+        fail: Exception | None = None,
+        fail_times: int = 1_000_000,
+        gate: threading.Event | None = None,
+    ) -> None:
+        self._make = make
+        self._fail = fail
+        self._fail_times = fail_times
+        self._gate = gate
+        self.loads = 0
+        self.unloads = 0
+        self.servable: Servable | None = None
+
+    def load(self) -> Servable:
+        self.loads += 1
+        if self._gate is not None:
+            self._gate.wait(30)
+        if self._fail is not None and self.loads <= self._fail_times:
+            raise self._fail
+        self.servable = self._make()
+        with FakeLoader._lock:
+            FakeLoader.live += 1
+        return self.servable
+
+    def unload(self) -> None:
+        self.unloads += 1
+        if self.servable is not None:
+            self.servable.close()
+            self.servable = None
+            with FakeLoader._lock:
+                FakeLoader.live -= 1

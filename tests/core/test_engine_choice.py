@@ -32,8 +32,7 @@ from shiba.core.tensors import (
     Tensors,
     TensorSpec,
 )
-from tests._fake_loader import FakeLoader
-from tests.fakes import FakeServable, simple_signature
+from tests.fakes import FakeLoader, FakeServable, simple_signature
 
 SID = ServableId("m", 1)
 

@@ -15,7 +15,7 @@ from shiba.core.lifecycle.states import ManagerState, ServableState
 from shiba.core.loader import Loader
 from shiba.core.servable import Outputs
 from shiba.core.tensors import Signature, Tensors
-from tests._fake_loader import FakeLoader
+from tests.fakes import FakeLoader
 
 
 class _Versioned:

@@ -22,8 +22,7 @@ from shiba.core.tensors import (
     Tensors,
     TensorSpec,
 )
-from tests._fake_loader import FakeLoader
-from tests.fakes import FakeServable, simple_signature
+from tests.fakes import FakeLoader, FakeServable, simple_signature
 
 EXAMPLES = TensorSpec(DType.DT_STRING, (-1,), "tf_example:0")
 SCORES = TensorSpec(DType.DT_FLOAT, (-1, 2), "scores:0")

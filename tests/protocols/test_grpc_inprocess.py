@@ -50,8 +50,7 @@ from shiba.core.tensors import (
     TensorSpec,
 )
 from shiba.protocols.options import GrpcOptions
-from tests._fake_loader import FakeLoader
-from tests.fakes import FakeServable
+from tests.fakes import FakeLoader, FakeServable
 from tests.protocols._grpc_server import InProcessServer
 
 FLOAT = TensorSpec(DType.DT_FLOAT, (-1, 2), "x:0")

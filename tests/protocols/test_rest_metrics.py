@@ -19,9 +19,8 @@ from shiba.core.metrics import CONTENT_TYPE, Metrics
 from shiba.core.service import ModelService, ServiceOptions
 from shiba.protocols.options import MonitoringOptions, RestOptions
 from shiba.protocols.tfserving.rest import TFServingRestApp
-from tests._fake_loader import FakeLoader
 from tests._prometheus import samples
-from tests.fakes import FakeServable
+from tests.fakes import FakeLoader, FakeServable
 
 COUNT = ":tensorflow:serving:request_count"
 LATENCY = ":tensorflow:serving:request_latency_count"

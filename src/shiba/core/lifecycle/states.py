@@ -24,7 +24,7 @@ class ManagerState(enum.Enum):
 #: The legal moves between states; anything else is a bug and raises at once.
 TRANSITIONS: dict[ManagerState, frozenset[ManagerState]] = {
     ManagerState.START: frozenset({ManagerState.LOADING, ManagerState.END}),
-    ManagerState.LOADING: frozenset({ManagerState.AVAILABLE, ManagerState.END, ManagerState.START}),
+    ManagerState.LOADING: frozenset({ManagerState.AVAILABLE, ManagerState.END}),
     ManagerState.AVAILABLE: frozenset({ManagerState.UNLOADING}),
     ManagerState.UNLOADING: frozenset({ManagerState.END}),
     ManagerState.END: frozenset(),
