@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 import threading
@@ -32,12 +33,33 @@ _Key = tuple[bool, str, tuple[str, ...] | None, tuple[tuple[str, Any, Hashable],
 
 
 class _Request:
-    __slots__ = ("future", "inputs", "rows")
+    """One queued request. Its answer goes to ``future`` (``submit``) or, on its loop's thread,
+    to ``afuture`` (``submit_async``): exactly one of the two is set."""
 
-    def __init__(self, inputs: Tensors, rows: int) -> None:
+    __slots__ = ("afuture", "future", "inputs", "loop", "rows")
+
+    def __init__(
+        self,
+        inputs: Tensors,
+        rows: int,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
         self.inputs = inputs
         self.rows = rows
-        self.future: Future[Outputs] = Future()
+        self.loop = loop
+        self.future: Future[Outputs] | None = None
+        self.afuture: asyncio.Future[Outputs] | None = None
+        if loop is None:
+            self.future = Future()
+        else:
+            self.afuture = loop.create_future()
+
+    def start(self) -> bool:
+        """False when the caller gave up (cancelled) before its batch started."""
+        if self.future is not None:
+            return self.future.set_running_or_notify_cancel()
+        # Read from a batch thread: a cancel racing this read is caught again in ``_settle``.
+        return not self.afuture.cancelled()  # type: ignore[union-attr]
 
 
 class BatchingServable:
@@ -68,8 +90,9 @@ class BatchingServable:
 
     **Threads and ownership.** All methods may be called from any thread. The batcher owns
     ``inner``: it calls ``inner.run`` on its batch threads only (concurrently when
-    ``num_batch_threads > 1``) and closes it in ``close``. Futures are completed on batch threads,
-    so their callbacks must be quick and must not block.
+    ``num_batch_threads > 1``) and closes it in ``close``. ``submit``'s futures are completed on
+    batch threads, so their callbacks must be quick and must not block; ``submit_async``'s on
+    their event loop, one wake-up per batch.
 
     **Lifecycle.** ``start`` once, then ``submit``/``run``, then ``close``, which stops taking
     requests, runs every request already queued at once (without waiting for time-outs, as
@@ -129,6 +152,26 @@ class BatchingServable:
 
         ``inputs`` must not be modified until the future is done: the batch reads them later.
         """
+        future = self._queue(signature_name, inputs, output_filter, None).future
+        assert future is not None
+        return future
+
+    def submit_async(
+        self, signature_name: str, inputs: Tensors, output_filter: Sequence[str] | None = None
+    ) -> asyncio.Future[Outputs]:
+        """``submit`` for a caller on a running event loop: the future is the loop's, and a batch
+        completes all its requests of one loop with one ``call_soon_threadsafe``."""
+        future = self._queue(signature_name, inputs, output_filter, asyncio.get_running_loop())
+        assert future.afuture is not None
+        return future.afuture
+
+    def _queue(
+        self,
+        signature_name: str,
+        inputs: Tensors,
+        output_filter: Sequence[str] | None,
+        loop: asyncio.AbstractEventLoop | None,
+    ) -> _Request:
         filter_key = None if output_filter is None else tuple(output_filter)
         pad = self._pad
         rows = -1
@@ -141,7 +184,7 @@ class BatchingServable:
                 break
             rows = shape[0]
             layout.append((name, array.dtype, len(shape) if pad else shape[1:]))
-        request = _Request(inputs, rows)
+        request = _Request(inputs, rows, loop)
         if alone or rows <= 0:
             self._scheduler.schedule(
                 (True, signature_name, filter_key, ()), request, 1, batch_limit=1
@@ -149,7 +192,7 @@ class BatchingServable:
         else:
             key = (False, signature_name, filter_key, tuple(layout))
             self._scheduler.schedule(key, request, rows)
-        return request.future
+        return request
 
     def run(
         self, signature_name: str, inputs: Tensors, output_filter: Sequence[str] | None = None
@@ -172,7 +215,7 @@ class BatchingServable:
         self._inner.close()
 
     def _process(self, key: _Key, requests: list[_Request], start: float) -> None:
-        live = [r for r in requests if r.future.set_running_or_notify_cancel()]
+        live = [r for r in requests if r.start()]
         if not live:
             return
         alone, signature_name, output_filter, _ = key
@@ -191,13 +234,11 @@ class BatchingServable:
                 outputs = self._inner.run(signature_name, batch, output_filter)
                 results = split_outputs(outputs, sizes, padded)
         except BaseException as exc:
-            for r in live:
-                r.future.set_exception(_request_error(exc))
+            _deliver(live, [_request_error(exc) for _ in live])
             if not isinstance(exc, Exception):
                 raise
             return
-        for r, result in zip(live, results, strict=True):
-            r.future.set_result(result)
+        _deliver(live, results)
 
     def _observe(self, size: int, padded_size: int, start: float) -> None:
         if self._on_batch is None:
@@ -206,6 +247,37 @@ class BatchingServable:
             self._on_batch(size, padded_size, time.monotonic() - start)
         except Exception:
             _log.exception("the on_batch callback of %r failed", self)
+
+
+def _deliver(requests: list[_Request], answers: Sequence[Outputs | BaseException]) -> None:
+    """Completes each request with its answer (outputs or an error): ``submit``'s futures here,
+    ``submit_async``'s with one ``call_soon_threadsafe`` per event loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Outputs], Any]]] = {}
+    for request, answer in zip(requests, answers, strict=True):
+        if request.future is not None:
+            if isinstance(answer, BaseException):
+                request.future.set_exception(answer)
+            else:
+                request.future.set_result(answer)
+        else:
+            assert request.loop is not None and request.afuture is not None
+            by_loop.setdefault(request.loop, []).append((request.afuture, answer))
+    for loop, settled in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle, settled)
+        except RuntimeError:  # the loop is closed: nobody is waiting for these answers
+            _log.debug("dropped %d answers for a closed event loop", len(settled))
+
+
+def _settle(settled: list[tuple[asyncio.Future[Outputs], Any]]) -> None:
+    """On the loop's thread: sets each future not cancelled meanwhile."""
+    for future, answer in settled:
+        if future.done():
+            continue
+        if isinstance(answer, BaseException):
+            future.set_exception(answer)
+        else:
+            future.set_result(answer)
 
 
 def _request_error(exc: BaseException) -> ShibaError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any, Protocol, runtime_checkable
@@ -45,10 +46,16 @@ class Servable(Protocol):
 class SubmittingServable(Servable, Protocol):
     """A servable that runs work on threads of its own (a batcher) and answers with a future.
 
-    The service awaits ``submit``'s future instead of running ``run`` on its executor, so that a request
-    waiting for its batch holds no thread.
+    The service awaits ``submit_async``'s future instead of running ``run`` on its executor, so
+    that a request waiting for its batch holds no thread. ``submit_async`` is called on the thread
+    running the event loop, and its future is completed there (a batcher wakes the loop once per
+    batch, not once per request); ``submit`` is the same for any other thread.
     """
 
     def submit(
         self, signature_name: str, inputs: Tensors, output_filter: Sequence[str] | None = None
     ) -> Future[Outputs]: ...
+
+    def submit_async(
+        self, signature_name: str, inputs: Tensors, output_filter: Sequence[str] | None = None
+    ) -> asyncio.Future[Outputs]: ...

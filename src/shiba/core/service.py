@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,12 +108,12 @@ class ModelService:
         servable = handle.servable
         # getattr, not isinstance(SubmittingServable): a runtime-checkable Protocol check costs
         # ~10 µs a request (measured with py-spy under W1 load).
-        submit: Callable[..., Future[Outputs]] | None = getattr(servable, "submit", None)
-        future: Future[Outputs]
+        submit: Callable[..., asyncio.Future[Outputs]] | None = getattr(
+            servable, "submit_async", None
+        )
         if submit is not None:
-            future = submit(signature_name, inputs, output_filter)
-        else:
-            future = self._executor.submit(servable.run, signature_name, inputs, output_filter)
+            return await submit(signature_name, inputs, output_filter)
+        future = self._executor.submit(servable.run, signature_name, inputs, output_filter)
         return await asyncio.wrap_future(future)
 
     # -- classify and regress ---------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Runs the server: loads the first versions, then serves until SIGINT/SIGTERM.
 
-One process, one event loop (uvloop): the REST front end (uvicorn, httptools) and the gRPC front end
-(grpc.aio) run on it; models run on the service's executor or their batchers' threads, never on the
+One process, one event loop (uvloop): the REST front end (``shiba.protocols.http_server`` on
+httptools) and the gRPC front end (grpc.aio) run on it; models run on the service's executor or their batchers' threads, never on the
 loop. Shutdown is one sequence: stop accepting -> let in-flight requests finish -> stop sources ->
 unload -> close.
 """
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 
 import grpc
-import uvicorn
 import uvloop
 
 from shiba._proto import ModelServerConfig
@@ -20,6 +20,7 @@ from shiba.config.errors import ConfigError
 from shiba.config.model_config import model_configs_from_proto
 from shiba.config.settings import ServerSettings
 from shiba.core.errors import InvalidArgument, ShibaError
+from shiba.protocols.http_server import HttpServer
 from shiba.protocols.tfserving.grpc import add_tfserving_services, server_arguments
 from shiba.server.compose import Components, compose
 
@@ -27,8 +28,8 @@ __all__ = ["serve", "configure_logging"]
 
 log = logging.getLogger("shiba.server")
 
-#: Seconds in-flight gRPC calls get to finish once the server is told to stop.
-_GRPC_GRACE_SECONDS = 10.0
+#: Seconds in-flight gRPC calls and REST requests get to finish once the server is told to stop.
+_GRACE_SECONDS = 10.0
 
 
 def configure_logging(level: str) -> None:
@@ -71,34 +72,38 @@ async def _start_grpc(settings: ServerSettings, components: Components) -> grpc.
 
 
 async def _serve(settings: ServerSettings, components: Components) -> bool:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
     grpc_server = await _start_grpc(settings, components)
+    rest: HttpServer | None = None
     try:
-        if not settings.rest_port:
-            assert grpc_server is not None
-            await grpc_server.wait_for_termination()
-            return True
-        config = uvicorn.Config(
-            components.rest_app,
-            host=settings.rest_host,
-            port=settings.rest_port,
-            loop="none",
-            http="httptools",
-            lifespan="off",
-            access_log=False,
-            # no X-Forwarded-* rewriting: shiba does not use the client address, and the
-            # middleware cost ~2% of the event loop under W1 load (py-spy)
-            proxy_headers=False,
-            log_level=settings.log_level.lower(),
-            backlog=2048,
-            timeout_keep_alive=60,
-        )
-        rest = uvicorn.Server(config)
-        log.info("Exporting HTTP/REST API at: %s:%d", settings.rest_host, settings.rest_port)
-        await rest.serve()
-        return rest.started
+        if settings.rest_port:
+            rest = HttpServer(
+                components.rest_app, settings.rest_host, settings.rest_port, backlog=2048
+            )
+            try:
+                await rest.start()
+            except OSError as exc:
+                log.error(
+                    "Cannot serve HTTP/REST at %s:%d: %s",
+                    settings.rest_host,
+                    settings.rest_port,
+                    exc,
+                )
+                return False
+            log.info("Exporting HTTP/REST API at: %s:%d", settings.rest_host, settings.rest_port)
+        await stop.wait()
+        log.info("Shutting down")
+        return True
     finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        if rest is not None:
+            await rest.stop(_GRACE_SECONDS)
         if grpc_server is not None:
-            await grpc_server.stop(_GRPC_GRACE_SECONDS)
+            await grpc_server.stop(_GRACE_SECONDS)
 
 
 def serve(settings: ServerSettings) -> int:

@@ -29,6 +29,7 @@ from shiba.core.errors import Code, InvalidArgument, ShibaError
 from shiba.core.ids import ModelSpec
 from shiba.core.metrics import CONTENT_TYPE, Metrics
 from shiba.core.service import ModelService
+from shiba.protocols._deadlines import Deadlines
 from shiba.protocols.options import MonitoringOptions, RestOptions
 from shiba.protocols.status import http_status
 
@@ -87,6 +88,7 @@ class TFServingRestApp:
         self._service = service
         self._options = options or RestOptions()
         self._extra_headers = _CORS if self._options.enable_cors else []
+        self._deadlines = Deadlines(self._options.timeout_seconds)
         self._metrics = metrics
         self._metrics_path: str | None = None
         if monitoring is not None and monitoring.enabled:
@@ -112,8 +114,16 @@ class TFServingRestApp:
             if method == "OPTIONS" and self._options.enable_cors:
                 status, body = 204, b""
             else:
-                async with asyncio.timeout(self._options.timeout_seconds):
+                deadlines = self._deadlines
+                task = deadlines.start()
+                try:
                     status, body = await self._dispatch(method, path, match, scope, receive)
+                except asyncio.CancelledError:
+                    if not deadlines.expired(task):
+                        raise
+                    raise TimeoutError from None
+                finally:
+                    deadlines.finish(task)
         except ShibaError as exc:
             code = exc.code
             if code in (Code.INTERNAL, Code.UNKNOWN):
