@@ -79,3 +79,63 @@ def test_bad_configs(text: str, message: str) -> None:
 def test_unreadable_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read --model_config_file"):
         settings_from_flags(parse_flags([f"--model_config_file={tmp_path / 'nope'}"]), environ={})
+
+
+# -- tensorflow_engine: shiba's own field ------------------------------------------------------
+
+
+def engine_config(engine: str | None) -> str:
+    field = "" if engine is None else f"tensorflow_engine: {engine}"
+    return f'model_config_list {{ config {{ name: "vit" base_path: "/vit" {field} }} }}'
+
+
+@pytest.mark.parametrize(
+    ("field", "engine"),
+    [
+        ('"auto"', "auto"),
+        ('"tensorflow"', "tensorflow"),
+        ('"openvino"', "openvino"),
+        ('""', None),  # empty: the server's --tensorflow_engine
+        (None, None),
+    ],
+)
+def test_tensorflow_engine_per_model(field: str | None, engine: str | None) -> None:
+    (model,) = model_configs_from_text(engine_config(field))
+    assert model.engine == engine
+
+
+@pytest.mark.parametrize("field", ['"gpu"', '"OpenVINO"', "1"])
+def test_invalid_tensorflow_engine_names_the_model_and_the_values(field: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        model_configs_from_text(engine_config(field), "cfg")
+    message = str(caught.value)
+    assert message.startswith("cfg: model 'vit': tensorflow_engine must ")
+    if field != "1":
+        assert message == (
+            "cfg: model 'vit': tensorflow_engine must be auto, tensorflow or openvino (or empty "
+            f"for --tensorflow_engine), got {field.strip(chr(34))!r}"
+        )
+
+
+def test_invalid_tensorflow_engine_stops_the_server_at_start_up(tmp_path: Path) -> None:
+    path = tmp_path / "models.config"
+    path.write_text(engine_config('"gpu"'))
+    with pytest.raises(ConfigError, match="model 'vit': tensorflow_engine must be auto"):
+        settings_from_flags(parse_flags([f"--model_config_file={path}"]), environ={})
+
+
+def test_tensorflow_engine_from_a_reload_request() -> None:
+    """HandleReloadConfigRequest carries shiba's ModelServerConfig, field 1000 included."""
+    from shiba import _proto
+    from shiba.config.model_config import model_configs_from_proto
+
+    config = _proto.ModelServerConfig()
+    first = config.model_config_list.config.add(name="a", base_path="/a")
+    first.tensorflow_engine = "tensorflow"
+    config.model_config_list.config.add(name="b", base_path="/b")
+    wire = _proto.ModelServerConfig.FromString(config.SerializeToString())
+    a, b = model_configs_from_proto(wire)
+    assert (a.engine, b.engine) == ("tensorflow", None)
+    config.model_config_list.config[1].tensorflow_engine = "cuda"
+    with pytest.raises(ConfigError, match="reload request: model 'b': tensorflow_engine must be"):
+        model_configs_from_proto(config)

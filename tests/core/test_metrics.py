@@ -10,7 +10,10 @@ import pytest
 from prometheus_client import Counter
 from prometheus_client.parser import text_string_to_metric_families
 
+from shiba.core.engine_choice import EngineDecision
+from shiba.core.engines import ServingEngines
 from shiba.core.errors import Code, InvalidArgument, NotFound
+from shiba.core.ids import ServableId
 from shiba.core.metrics import CONTENT_TYPE, Metrics, prometheus_name
 from shiba.core.servable import Outputs, Servable
 from shiba.core.tensors import Signature, Tensors
@@ -215,6 +218,41 @@ def test_each_metrics_has_its_own_registry_and_shows_what_else_is_registered() -
     page = second.render().decode()
     assert "# TYPE shiba_extra_total counter\nshiba_extra_total 2\n" in page
     assert "_created" not in page
+
+
+def test_the_engine_of_each_loaded_signature_is_a_gauge_of_shibas_own() -> None:
+    engines = ServingEngines()
+    metrics = Metrics(engines)
+    empty = metrics.render().decode()
+    engine = ":shiba:signature_engine"
+    assert empty.endswith(
+        f"# HELP {engine} Which engine serves each signature of each loaded model version, and "
+        f"why (shiba's own).\n# TYPE {engine} gauge\n"
+    )
+    # TF Serving's families come first and read exactly as on a page without the gauge
+    assert empty.startswith(Metrics().render().decode())
+    recorded = engines.record(
+        ServableId("ViT", 1),
+        {
+            "serving_default": EngineDecision("openvino", "verified, max abs diff 3e-07", 3e-7),
+            "classify": EngineDecision("tensorflow", 'input "x" is DT_STRING'),
+        },
+    )
+    engines.record(ServableId("onnx", 3), {"": EngineDecision("onnxruntime", "onnx models")})
+    page = metrics.render().decode()
+    labels = 'model_name="ViT",model_version="1",signature_name='
+    assert page[len(empty) :] == (
+        f'{engine}{{model_name="ViT",model_version="1",signature_name="serving_default",'
+        'engine="openvino",reason="verified, max abs diff 3e-07"} 1\n'
+        f'{engine}{{{labels}"classify",engine="tensorflow",reason="input \\"x\\" is DT_STRING"}} 1\n'
+        f'{engine}{{model_name="onnx",model_version="3",signature_name="",engine="onnxruntime",'
+        'reason="onnx models"} 1\n'
+    )
+    families = {f.name: f for f in text_string_to_metric_families(page)}
+    assert [s.labels["reason"] for s in families[engine].samples][1] == 'input "x" is DT_STRING'
+    engines.forget(ServableId("ViT", 1), recorded)
+    engines.forget(ServableId("onnx", 3))
+    assert metrics.render().decode() == empty
 
 
 def test_recording_from_many_threads_loses_nothing() -> None:

@@ -97,3 +97,15 @@ def test_removed_version_leaves_the_aspired_set(tmp_path: Path) -> None:
     source.poll_once()
     source.poll_once()
     assert rec.last == ("m", [1])
+
+
+def test_aspired_versions_carry_the_models_platform_and_engine(tmp_path: Path) -> None:
+    make_version(tmp_path, "1")
+    seen: list[AspiredVersion] = []
+
+    def record(model_name: str, versions: Sequence[AspiredVersion]) -> None:
+        seen.extend(versions)
+
+    model = ModelConfig("m", tmp_path, platform="tensorflow", engine="openvino")
+    FileSystemSource([model], record, poll_seconds=0).poll_once()
+    assert [(v.platform, v.engine) for v in seen] == [("tensorflow", "openvino")]

@@ -114,6 +114,17 @@ def test_bad_config_file_at_start_up(tmp_path: Path) -> None:
     assert "bad_model_config.txt: line 1" in done.stderr
 
 
+def test_bad_tensorflow_engine_at_start_up(tmp_path: Path) -> None:
+    path = tmp_path / "models.config"
+    path.write_text(config(f'name: "m" base_path: "{TWO}" tensorflow_engine: "gpu"'))
+    done = run_server_expecting_failure(f"--model_config_file={path}")
+    assert done.returncode == 2
+    assert (
+        f"{path}: model 'm': tensorflow_engine must be auto, tensorflow or openvino (or empty for "
+        "--tensorflow_engine), got 'gpu'"
+    ) in done.stderr
+
+
 def test_label_on_a_version_that_is_not_available(start_server: Any, tmp_path: Path) -> None:
     path = tmp_path / "models.config"
     path.write_text(

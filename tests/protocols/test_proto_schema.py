@@ -3,7 +3,8 @@
 Every field shiba declares must exist in TensorFlow Serving's message of the same name, with the
 same number, label and wire type (enums may be declared ``int32``, messages that shiba keeps
 serialized may be declared ``bytes``). Fields TensorFlow Serving has and shiba leaves out are
-listed here, so that a new field in a new release is a conscious decision.
+listed here, so that a new field in a new release is a conscious decision. Exactly one field is
+shiba's own and not TensorFlow Serving's (``SHIBA_ONLY``), with a number far from TF Serving's.
 """
 
 from __future__ import annotations
@@ -59,6 +60,9 @@ LEFT_OUT = {
     },
     "tensorflow.serving.SamplingConfig": {"per_task_sampling_configs"},
 }
+# shiba's own fields, which TensorFlow Serving's messages do not have: this one only (a model's
+# engine in a model config file), numbered far above TF Serving's so that they never collide.
+SHIBA_ONLY = {"tensorflow.serving.ModelConfig": {"tensorflow_engine": 1000}}
 # (shiba's type, TF Serving's type) pairs that are the same on the wire.
 COMPATIBLE = {
     ("int32", "enum"),
@@ -89,7 +93,14 @@ def test_declared_fields_match_tensorflow_serving(pool: Any, full_name: str) -> 
     ours = _proto.MESSAGES[full_name].DESCRIPTOR
     theirs = pool.FindMessageTypeByName(full_name)
     their_fields = {f.name: f for f in theirs.fields}
+    own = SHIBA_ONLY.get(full_name, {})
     for field in ours.fields:
+        if field.name in own:
+            assert field.name not in their_fields, f"{full_name}.{field.name} is TF Serving's now"
+            assert field.number == own[field.name], field.name
+            assert field.number not in {f.number for f in theirs.fields}, field.name
+            assert field.number > 10 * max(f.number for f in theirs.fields), field.name
+            continue
         assert field.name in their_fields, f"{full_name}.{field.name} is not TF Serving's"
         other = their_fields[field.name]
         assert field.number == other.number, field.name
@@ -106,6 +117,7 @@ def test_declared_fields_match_tensorflow_serving(pool: Any, full_name: str) -> 
             assert mine == their, field.name
     missing = set(their_fields) - {f.name for f in ours.fields}
     assert missing == LEFT_OUT.get(full_name, set())
+    assert set(own) <= {f.name for f in ours.fields}, "a SHIBA_ONLY field is not declared"
 
 
 def _stub_classes(body: list[ast.stmt], scope: str) -> dict[str, set[str]]:

@@ -251,6 +251,7 @@ class ModelConfig(_Message):
     model_version_policy: ServableVersionPolicy
     version_labels: _ScalarMap[str, int]
     logging_config: LoggingConfig
+    tensorflow_engine: str  # shiba's own (field 1000), not TF Serving's
 
 class ModelConfigList(_Message):
     config: _RepeatedMessages[ModelConfig]

@@ -6,7 +6,8 @@ bytes on the wire are the ones a ``tensorflow-serving-api`` client sends and exp
 has no use for a field it is left out: protobuf keeps an unknown field's bytes when it parses, and
 shiba never writes one. A few fields take a wire-compatible type that suits shiba better; each says
 why. ``tests/protocols/test_proto_schema.py`` checks every field against the generated code of
-``tensorflow-serving-api``.
+``tensorflow-serving-api``; the one field that is shiba's own (``ModelConfig.tensorflow_engine``)
+says so where it is declared.
 """
 
 from __future__ import annotations
@@ -259,6 +260,11 @@ _SERVING = File(
                 Field("model_version_policy", 7, _VERSION_POLICY),
                 Map("version_labels", 8, "string", "int64"),
                 Field("logging_config", 6, _TFS + "LoggingConfig"),
+                # shiba's own, not TF Serving's: the engine of this model's SavedModels ("auto",
+                # "tensorflow", "openvino"; "" = --tensorflow_engine). TF Serving does not know it,
+                # so a config that sets it is shiba-only; TF Serving's clients never set it. Its
+                # number is far above TF Serving's so that it can never collide with a new field.
+                Field("tensorflow_engine", 1000, "string"),
             ),
         ),
         Message("ModelConfigList", (Field("config", 1, _TFS + "ModelConfig", repeated=True),)),

@@ -5,6 +5,11 @@ for other sources and is refused). Each ``config`` takes ``name``, ``base_path``
 ``model_version_policy`` (``latest { num_versions }``, ``all {}``, ``specific { versions }``) and
 ``version_labels`` (``{ key: "stable" value: 1 }``). Environment variables are not expanded, as in
 TensorFlow Serving. Every problem is a ``ConfigError`` naming the file, the model and the field.
+
+One field is shiba's own: ``tensorflow_engine: "auto" | "tensorflow" | "openvino"`` sets the
+engine of that model's SavedModels (empty or absent: ``--tensorflow_engine``). TensorFlow Serving
+does not know it and refuses a file that uses it; a reload that changes it applies to versions
+loaded afterwards, as a changed ``base_path`` does.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from pathlib import Path
 
 from shiba.config._textproto import Message, Scalar, TextFormatError, parse
 from shiba.config.errors import ConfigError
+from shiba.core.engines import ENGINE_SETTINGS
 from shiba.core.lifecycle.source import ModelConfig
 from shiba.core.lifecycle.version_policy import All, Latest, Specific, VersionPolicy
 from shiba.runtimes.registry import RUNTIMES
@@ -32,6 +38,7 @@ _CONFIG_FIELDS = {
     "version_labels",
     "logging_config",
     "model_type",
+    "tensorflow_engine",  # shiba's own
 }
 
 
@@ -120,12 +127,19 @@ def _model(message: Message, source: str, index: int) -> ModelConfig:
         )
     if "model_type" in message.fields or "logging_config" in message.fields:
         raise ConfigError(f"{where}: model_type and logging_config are not supported yet")
+    engine = _string(message, "tensorflow_engine", where) or None
+    if engine is not None and engine not in ENGINE_SETTINGS:
+        raise ConfigError(
+            f"{where}: tensorflow_engine must be {', '.join(ENGINE_SETTINGS[:-1])} or "
+            f"{ENGINE_SETTINGS[-1]} (or empty for --tensorflow_engine), got {engine!r}"
+        )
     return ModelConfig(
         name=name,
         base_path=Path(base_path),
         platform=platform,
         version_policy=_policy(_one(message, "model_version_policy", where), where),
         version_labels=_labels(message.fields.get("version_labels", []), where),
+        engine=engine,
     )
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from shiba.batching import BatchingLoader
 from shiba.config.settings import ServerSettings
 from shiba.core.engine_choice import EngineChoiceLoader
+from shiba.core.engines import ServingEngines, plan_engine
 from shiba.core.errors import Code
 from shiba.core.lifecycle.manager import Manager
 from shiba.core.lifecycle.source import AspiredVersion, FileSystemSource
@@ -31,7 +32,7 @@ _WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
 @dataclass(slots=True)
 class Components:
     """What ``compose`` built; ``close`` takes it down in order. ``metrics`` is None unless
-    monitoring is enabled."""
+    monitoring is enabled. ``engines`` records which engine serves each loaded signature."""
 
     settings: ServerSettings
     source: FileSystemSource
@@ -41,6 +42,7 @@ class Components:
     poller: ConfigFilePoller | None
     rest_app: TFServingRestApp
     metrics: Metrics | None = None
+    engines: ServingEngines | None = None
 
     def start(self) -> None:
         """Loads the configured models and waits for those first loads, as TF Serving does.
@@ -77,13 +79,15 @@ def compose(settings: ServerSettings) -> Components:
     runtime_options = settings.runtime
 
     batching = settings.batching
-    metrics = Metrics() if settings.monitoring.enabled else None
+    engines = ServingEngines()
+    metrics = Metrics(engines) if settings.monitoring.enabled else None
 
     engine = settings.tensorflow_engine
-    use_openvino = engine == "openvino" or (engine == "auto" and openvino.available())
+    openvino_available = openvino.available()
 
     def make_loader(aspired: AspiredVersion) -> Loader:
-        """The loader chain, outermost last: runtime -> engine choice -> load metrics -> batching."""
+        """The loader chain, outermost last: runtime -> engine choice -> engine record -> load
+        metrics -> batching. The model's engine (``aspired.engine``) wins over the flag's."""
         loader = registry.make_loader(aspired.platform, aspired.id, aspired.path, runtime_options)
         if (aspired.path / _WARMUP_FILE).exists():
             log.warning(
@@ -93,17 +97,17 @@ def compose(settings: ServerSettings) -> Components:
                 _WARMUP_FILE,
             )
         platform = aspired.platform or registry.detect_platform(aspired.path)
-        if (
-            use_openvino
-            and platform == "tensorflow"
-            and not isinstance(loader, registry.FailingLoader)
-        ):
+        plan = plan_engine(platform, aspired.engine, engine, openvino_available)
+        failing = isinstance(loader, registry.FailingLoader)
+        if plan.fixed is None and not failing:
             loader = EngineChoiceLoader(
                 loader,
                 functools.partial(openvino.build_candidate, aspired.path, options=runtime_options),
                 servable_id=aspired.id,
-                require_candidate=engine == "openvino",
+                require_candidate=plan.require_candidate,
             )
+        if not failing:
+            loader = engines.tracked(loader, aspired.id, plan.fixed)
         if metrics is not None:
             loader = metrics.timed_loader(loader, str(aspired.path))
         if batching is not None:
@@ -127,6 +131,8 @@ def compose(settings: ServerSettings) -> Components:
         )
     service = ModelService(manager, settings.service)
     rest_app = TFServingRestApp(
-        service, settings.rest, metrics=metrics, monitoring=settings.monitoring
+        service, settings.rest, metrics=metrics, monitoring=settings.monitoring, engines=engines
     )
-    return Components(settings, source, manager, service, applier, poller, rest_app, metrics)
+    return Components(
+        settings, source, manager, service, applier, poller, rest_app, metrics, engines=engines
+    )

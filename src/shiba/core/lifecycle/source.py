@@ -37,7 +37,9 @@ class ModelConfig:
     """One served model: TensorFlow Serving's ``ModelConfig``.
 
     ``platform`` ``None`` lets the runtime be detected from each version folder's contents.
-    ``version_labels`` maps a label (``stable``) to a version.
+    ``version_labels`` maps a label (``stable``) to a version. ``engine`` (shiba's own
+    ``tensorflow_engine``: "auto", "tensorflow" or "openvino") overrides the server's
+    ``--tensorflow_engine`` for this model's SavedModels; ``None`` keeps the server's.
     """
 
     name: str
@@ -45,15 +47,18 @@ class ModelConfig:
     platform: str | None = None
     version_policy: VersionPolicy = field(default_factory=Latest)
     version_labels: Mapping[str, int] = field(default_factory=dict)
+    engine: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class AspiredVersion:
-    """A version a source wants loaded: its id, its folder and the model's platform (if given)."""
+    """A version a source wants loaded: its id, its folder, and the model's platform and engine
+    (if given; see ``ModelConfig``)."""
 
     id: ServableId
     path: Path
     platform: str | None = None
+    engine: str | None = None
 
 
 class AspiredVersionsCallback(Protocol):
@@ -176,7 +181,7 @@ class FileSystemSource:
                 self._complete.add(folder)
         chosen = model.version_policy.select(complete)
         return [
-            AspiredVersion(ServableId(model.name, v), complete[v], model.platform)
+            AspiredVersion(ServableId(model.name, v), complete[v], model.platform, model.engine)
             for v in sorted(chosen)
         ]
 

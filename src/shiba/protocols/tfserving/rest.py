@@ -7,6 +7,8 @@ Routes (TensorFlow Serving's http_rest_api_handler, matched case-insensitively):
     POST /v1/models/{name}[/versions/{v}|/labels/{l}]:predict     predict (row or columnar JSON)
     POST /v1/models/{name}[/versions/{v}|/labels/{l}]:classify    classify (tf.Example JSON)
     POST /v1/models/{name}[/versions/{v}|/labels/{l}]:regress     regress (tf.Example JSON)
+    GET  /shiba/v1/models/{name}[/versions/{v}|/labels/{l}]       engine per signature (shiba's
+                                                                  own: ``shiba_rest.py``)
 
 Any other path under ``/v1/`` is a malformed request (400), anything else 404. With monitoring on,
 ``GET`` of its path (``/monitoring/prometheus/metrics`` by default) answers the Prometheus page, and
@@ -25,12 +27,14 @@ from time import perf_counter
 from typing import Any
 
 from shiba.codecs import tfs_json
+from shiba.core.engines import ServingEngines
 from shiba.core.errors import Code, InvalidArgument, ShibaError
 from shiba.core.ids import ModelSpec
 from shiba.core.metrics import CONTENT_TYPE, Metrics
 from shiba.core.service import ModelService
 from shiba.protocols._deadlines import Deadlines
 from shiba.protocols.options import MonitoringOptions, RestOptions
+from shiba.protocols.shiba_rest import PREFIX, ShibaRoutes
 from shiba.protocols.status import http_status
 
 __all__ = ["RestOptions", "TFServingRestApp", "Scope", "Receive", "Send", "ASGIApp"]
@@ -74,7 +78,8 @@ class TFServingRestApp:
 
     With ``metrics``, each request under ``/v1/`` is recorded there (``Metrics.record_request``,
     entrypoint "REST") once its answer is ready. With ``monitoring.enabled`` (which needs
-    ``metrics``), ``GET monitoring.path`` answers ``metrics.render()``.
+    ``metrics``), ``GET monitoring.path`` answers ``metrics.render()``. With ``engines``, shiba's
+    own routes (``shiba_rest.ShibaRoutes``) answer under ``/shiba/``.
     """
 
     def __init__(
@@ -84,6 +89,7 @@ class TFServingRestApp:
         *,
         metrics: Metrics | None = None,
         monitoring: MonitoringOptions | None = None,
+        engines: ServingEngines | None = None,
     ) -> None:
         self._service = service
         self._options = options or RestOptions()
@@ -95,6 +101,7 @@ class TFServingRestApp:
             if metrics is None:
                 raise ValueError("monitoring is enabled but no Metrics were given to serve")
             self._metrics_path = monitoring.path
+        self._shiba = ShibaRoutes(service, engines) if engines is not None else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -186,6 +193,8 @@ class TFServingRestApp:
             return 200, tfs_json.encode_status(states)
         if path[:4].lower() == "/v1/":
             raise InvalidArgument(f"Malformed request: {method} {path}")
+        if self._shiba is not None and method == "GET" and path.startswith(PREFIX):
+            return self._shiba.get(path)
         raise _HttpError(404, f"Not found: {method} {path}", Code.NOT_FOUND)
 
     def _metadata(self, spec: ModelSpec) -> bytes:

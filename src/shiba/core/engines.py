@@ -1,0 +1,163 @@
+"""Which engine serves each signature of each loaded version, and why: one record the metrics page
+and shiba's own REST route both read.
+
+:func:`plan_engine` decides, per version, whether a SavedModel goes through the engine choice
+(``shiba.core.engine_choice``) or runs on one engine for a stated reason (forced ``tensorflow``,
+an ONNX model, OpenVINO not installed). :class:`ServingEngines` holds the outcome: the composition
+root wraps each version's loader in :meth:`ServingEngines.tracked`, which records the
+:class:`EngineDecision` of every signature after a successful ``load`` and forgets them at
+``unload``, so a version has rows exactly while it is loaded. Framework-free: engines are names.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from shiba.core.engine_choice import EngineChoiceLoader, EngineDecision
+from shiba.core.ids import ServableId
+from shiba.core.loader import Loader
+from shiba.core.servable import Servable
+
+__all__ = ["ENGINE_SETTINGS", "EnginePlan", "plan_engine", "ServingEngines"]
+
+#: The values of ``--tensorflow_engine`` and of a model config's ``tensorflow_engine``.
+ENGINE_SETTINGS = ("auto", "tensorflow", "openvino")
+
+# The engine that runs each platform's models, when it is not a choice.
+_PLATFORM_ENGINES: Mapping[str, str] = MappingProxyType(
+    {"tensorflow": "tensorflow", "onnx": "onnxruntime"}
+)
+_REFERENCE = "tensorflow"
+_CANDIDATE = "openvino"
+
+
+@dataclass(frozen=True, slots=True)
+class EnginePlan:
+    """How one version's signatures get their engine.
+
+    ``fixed`` is the decision for every signature when the version runs on one engine; ``None``
+    means the engine choice verifies the candidate signature by signature, and then
+    ``require_candidate`` says whether a numeric signature left on the reference fails the load
+    (the ``openvino`` setting) or not (``auto``).
+    """
+
+    fixed: EngineDecision | None
+    require_candidate: bool = False
+
+
+def plan_engine(
+    platform: str | None,
+    model_engine: str | None,
+    flag_engine: str,
+    candidate_available: bool,
+) -> EnginePlan:
+    """The plan for a version of ``platform``: ``model_engine`` (a model config's
+    ``tensorflow_engine``) when set, else ``flag_engine`` (``--tensorflow_engine``).
+
+    ``openvino`` always goes through the choice, installed or not: without the package the load
+    fails with the engine's own message. ``auto`` without it runs on TensorFlow.
+    """
+    if platform != "tensorflow":
+        name = platform or "unknown"
+        engine = _PLATFORM_ENGINES.get(name, name)
+        return EnginePlan(EngineDecision(engine, f"{name} models run on {engine}"))
+    setting = model_engine or flag_engine
+    if setting == _REFERENCE:
+        where = "in the model config" if model_engine else "by --tensorflow_engine"
+        return EnginePlan(EngineDecision(_REFERENCE, f"engine set to {_REFERENCE} {where}"))
+    if setting == _CANDIDATE:
+        return EnginePlan(None, require_candidate=True)
+    if not candidate_available:
+        return EnginePlan(EngineDecision(_REFERENCE, f"{_CANDIDATE} is not installed"))
+    return EnginePlan(None)
+
+
+class ServingEngines:
+    """ServableId -> {signature name: EngineDecision} for every loaded version.
+
+    Thread-safe: loads and unloads write from the manager's threads while the metrics page and
+    the REST route read. Readers get immutable mappings, in the servable's signature order.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_id: dict[ServableId, Mapping[str, EngineDecision]] = {}
+
+    def record(
+        self, servable_id: ServableId, decisions: Mapping[str, EngineDecision]
+    ) -> Mapping[str, EngineDecision]:
+        """Records (or replaces) a version's decisions; returns the stored mapping."""
+        stored: Mapping[str, EngineDecision] = MappingProxyType(dict(decisions))
+        with self._lock:
+            self._by_id[servable_id] = stored
+        return stored
+
+    def forget(
+        self, servable_id: ServableId, recorded: Mapping[str, EngineDecision] | None = None
+    ) -> None:
+        """Drops a version's decisions; with ``recorded``, only if they are still that mapping
+        (what :meth:`record` returned), so a stale unload never drops a newer load's record."""
+        with self._lock:
+            current = self._by_id.get(servable_id)
+            if current is not None and (recorded is None or current is recorded):
+                del self._by_id[servable_id]
+
+    def get(self, servable_id: ServableId) -> Mapping[str, EngineDecision] | None:
+        """The version's decisions, or ``None`` when it is not loaded."""
+        with self._lock:
+            return self._by_id.get(servable_id)
+
+    def snapshot(self) -> dict[ServableId, Mapping[str, EngineDecision]]:
+        """Every loaded version's decisions, by ServableId (name, then version)."""
+        with self._lock:
+            return dict(sorted(self._by_id.items()))
+
+    def tracked(
+        self, loader: Loader, servable_id: ServableId, fixed: EngineDecision | None = None
+    ) -> Loader:
+        """``loader``, recording here after each successful ``load`` which engine serves each
+        signature, and forgetting it at ``unload`` (before the inner unload).
+
+        With ``fixed``, every signature of the loaded servable gets that decision; without it,
+        ``loader`` must be an ``EngineChoiceLoader``, whose own decisions are recorded.
+        """
+        if fixed is None and not isinstance(loader, EngineChoiceLoader):
+            raise TypeError("tracked() needs a fixed decision unless it wraps EngineChoiceLoader")
+        return _TrackedLoader(loader, servable_id, self, fixed)
+
+
+class _TrackedLoader:
+    """A Loader that keeps :class:`ServingEngines` up to date with the version it loads."""
+
+    def __init__(
+        self,
+        inner: Loader,
+        servable_id: ServableId,
+        engines: ServingEngines,
+        fixed: EngineDecision | None,
+    ) -> None:
+        self._inner = inner
+        self._id = servable_id
+        self._engines = engines
+        self._fixed = fixed
+        self._recorded: Mapping[str, EngineDecision] | None = None
+
+    def load(self) -> Servable:
+        servable = self._inner.load()
+        decisions: Mapping[str, EngineDecision]
+        if self._fixed is not None:
+            decisions = dict.fromkeys(servable.signatures, self._fixed)
+        else:
+            assert isinstance(self._inner, EngineChoiceLoader)
+            decisions = self._inner.decisions
+        self._recorded = self._engines.record(self._id, decisions)
+        return servable
+
+    def unload(self) -> None:
+        recorded, self._recorded = self._recorded, None
+        if recorded is not None:
+            self._engines.forget(self._id, recorded)
+        self._inner.unload()

@@ -1,0 +1,182 @@
+"""Which engine serves each signature: the plan per version, and the record kept from load to
+unload (by the tracked loader alone, and under the real manager)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from shiba.core.engine_choice import Candidate, EngineChoiceLoader, EngineDecision
+from shiba.core.engines import EnginePlan, ServingEngines, plan_engine
+from shiba.core.errors import FailedPrecondition, NotFound
+from shiba.core.ids import ServableId
+from shiba.core.lifecycle.manager import Manager, ManagerOptions
+from shiba.core.lifecycle.source import AspiredVersion
+from shiba.core.loader import Loader
+from shiba.core.servable import Outputs
+from shiba.core.tensors import DType, Signature, Tensors
+from tests.fakes import FakeLoader, FakeServable, simple_signature
+
+SID = ServableId("m", 1)
+SIGNATURES: Mapping[str, Signature] = {
+    "serving_default": simple_signature(),
+    "strings": simple_signature(dtype=DType.DT_STRING, shape=(-1,)),
+}
+ON_TF = EngineDecision("tensorflow", "engine set to tensorflow by --tensorflow_engine")
+
+
+def half_plus_two(signature_name: str, inputs: Tensors) -> Outputs:
+    x = inputs["x"]
+    return {"y": x.copy() if x.dtype.kind == "O" else x / 2 + 2}
+
+
+def reference() -> FakeLoader:
+    return FakeLoader(lambda: FakeServable(SIGNATURES, compute=half_plus_two))
+
+
+def candidate(signatures: Mapping[str, Signature]) -> Candidate:
+    """A fake engine serving ``serving_default`` with the reference's answers."""
+    servable = FakeServable(
+        {"serving_default": signatures["serving_default"]}, compute=half_plus_two
+    )
+    return Candidate(servable, {"strings": "only numeric signatures"})
+
+
+# -- the plan -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("platform", "model", "flag", "installed", "plan"),
+    [
+        ("tensorflow", None, "auto", True, EnginePlan(None)),
+        ("tensorflow", None, "openvino", True, EnginePlan(None, require_candidate=True)),
+        # forced without the package: the choice runs, and its builder fails the load
+        ("tensorflow", None, "openvino", False, EnginePlan(None, require_candidate=True)),
+        ("tensorflow", None, "tensorflow", True, EnginePlan(ON_TF)),
+        (
+            "tensorflow",
+            None,
+            "auto",
+            False,
+            EnginePlan(EngineDecision("tensorflow", "openvino is not installed")),
+        ),
+        # the model's setting wins over the flag's, both ways
+        (
+            "tensorflow",
+            "tensorflow",
+            "openvino",
+            True,
+            EnginePlan(
+                EngineDecision("tensorflow", "engine set to tensorflow in the model config")
+            ),
+        ),
+        ("tensorflow", "openvino", "tensorflow", False, EnginePlan(None, require_candidate=True)),
+        ("tensorflow", "auto", "tensorflow", True, EnginePlan(None)),
+        (
+            "onnx",
+            "openvino",
+            "openvino",
+            True,
+            EnginePlan(EngineDecision("onnxruntime", "onnx models run on onnxruntime")),
+        ),
+    ],
+)
+def test_plan(
+    platform: str, model: str | None, flag: str, installed: bool, plan: EnginePlan
+) -> None:
+    assert plan_engine(platform, model, flag, installed) == plan
+
+
+# -- the record ---------------------------------------------------------------------------------
+
+
+def test_record_forget_and_snapshot() -> None:
+    engines = ServingEngines()
+    assert engines.get(SID) is None and engines.snapshot() == {}
+    first = engines.record(SID, {"serving_default": ON_TF})
+    other = ServableId("a", 7)
+    engines.record(other, {"x": ON_TF})
+    assert engines.get(SID) == {"serving_default": ON_TF}
+    assert list(engines.snapshot()) == [other, SID]
+    newer = engines.record(SID, {"serving_default": EngineDecision("openvino", "verified")})
+    engines.forget(SID, first)  # a stale unload leaves the newer record alone
+    assert engines.get(SID) is newer
+    engines.forget(SID, newer)
+    engines.forget(other)
+    assert engines.snapshot() == {}
+
+
+def test_a_fixed_engine_is_recorded_for_every_signature_while_loaded() -> None:
+    engines = ServingEngines()
+    inner = reference()
+    loader = engines.tracked(inner, SID, ON_TF)
+    assert engines.get(SID) is None
+    loader.load()
+    assert engines.get(SID) == {"serving_default": ON_TF, "strings": ON_TF}
+    loader.unload()
+    assert engines.get(SID) is None
+    assert inner.unloads == 1
+
+
+def test_the_engine_choice_is_recorded_as_decided() -> None:
+    engines = ServingEngines()
+    choice = EngineChoiceLoader(reference(), candidate, servable_id=SID)
+    loader = engines.tracked(choice, SID)
+    loader.load()
+    recorded = engines.get(SID)
+    assert recorded == choice.decisions
+    assert recorded is not None
+    assert recorded["serving_default"] == EngineDecision(
+        "openvino", "verified, max abs diff 0", 0.0
+    )
+    assert recorded["strings"] == EngineDecision("tensorflow", "only numeric signatures")
+    loader.unload()
+    assert engines.snapshot() == {}
+    assert FakeLoader.live == 0
+
+
+def test_a_failed_load_records_nothing() -> None:
+    engines = ServingEngines()
+    missing = FailedPrecondition("the openvino engine needs the openvino package")
+
+    def unavailable(signatures: Mapping[str, Signature]) -> Candidate:
+        raise missing
+
+    choice = EngineChoiceLoader(reference(), unavailable, servable_id=SID, require_candidate=True)
+    loader = engines.tracked(choice, SID)
+    with pytest.raises(FailedPrecondition, match="cannot run on openvino"):
+        loader.load()
+    assert engines.get(SID) is None
+
+
+def test_without_a_fixed_engine_only_the_choice_can_be_tracked() -> None:
+    with pytest.raises(TypeError, match="fixed decision"):
+        ServingEngines().tracked(reference(), SID)
+
+
+def test_the_manager_keeps_the_record_from_load_to_unload() -> None:
+    engines = ServingEngines()
+    failing = ServableId("m", 2)
+
+    def make(wanted: AspiredVersion) -> Loader:
+        if wanted.id == failing:
+            return engines.tracked(FakeLoader(FakeServable, fail=NotFound("no")), wanted.id, ON_TF)
+        return engines.tracked(FakeLoader(FakeServable), wanted.id, ON_TF)
+
+    manager = Manager(make, ManagerOptions(max_num_load_retries=0))
+    try:
+        manager.set_aspired_versions("m", [AspiredVersion(SID, Path("/m/1"))])
+        assert manager.wait_until_idle(10)
+        assert engines.snapshot() == {SID: {"serving_default": ON_TF}}
+        manager.set_aspired_versions(
+            "m", [AspiredVersion(SID, Path("/m/1")), AspiredVersion(failing, Path("/m/2"))]
+        )
+        assert manager.wait_until_idle(10)
+        assert list(engines.snapshot()) == [SID]
+        manager.set_aspired_versions("m", [])
+        assert manager.wait_until_idle(10)
+        assert engines.snapshot() == {}
+    finally:
+        manager.close()

@@ -1,0 +1,187 @@
+"""shiba's own REST route in process: which engine serves each signature, status codes and error
+bodies as TF Serving's, and TF Serving's own routes unchanged beside it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator, Mapping, MutableMapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shiba.core.engine_choice import Candidate, EngineChoiceLoader, EngineDecision
+from shiba.core.engines import ServingEngines
+from shiba.core.errors import FailedPrecondition
+from shiba.core.ids import ServableId
+from shiba.core.lifecycle.manager import Manager, ManagerOptions
+from shiba.core.lifecycle.source import AspiredVersion
+from shiba.core.loader import Loader
+from shiba.core.metrics import Metrics
+from shiba.core.service import ModelService, ServiceOptions
+from shiba.core.tensors import DType, Signature
+from shiba.protocols.tfserving.rest import TFServingRestApp
+from tests.fakes import FakeLoader, FakeServable, simple_signature
+
+FAILED = "{name: m version: 3} cannot run on openvino: the openvino package is missing"
+
+
+@pytest.fixture(scope="module")
+def engines() -> ServingEngines:
+    return ServingEngines()
+
+
+@pytest.fixture(scope="module")
+def service(engines: ServingEngines) -> Iterator[ModelService]:
+    """Model ``m``: version 1 through the engine choice (``serving_default`` verified on a fake
+    candidate, ``strings`` left on the reference), version 2 on one engine, version 3 failed to
+    load; label ``stable`` -> 1."""
+    signatures = {
+        "serving_default": simple_signature(),
+        "strings": simple_signature(dtype=DType.DT_STRING, shape=(-1,)),
+    }
+
+    def candidate(reference: Mapping[str, Signature]) -> Candidate:
+        served = FakeServable({"serving_default": reference["serving_default"]})
+        return Candidate(served, {"strings": "only numeric signatures run on OpenVINO"})
+
+    def make(wanted: AspiredVersion) -> Loader:
+        version = wanted.id.version
+        if version == 3:
+            return FakeLoader(FakeServable, fail=FailedPrecondition(FAILED))
+        inner = FakeLoader(lambda: FakeServable(signatures))
+        if version == 2:
+            return engines.tracked(inner, wanted.id, EngineDecision("tensorflow", "set"))
+        choice = EngineChoiceLoader(inner, candidate, servable_id=wanted.id)
+        return engines.tracked(choice, wanted.id)
+
+    manager = Manager(make, ManagerOptions(max_num_load_retries=0))
+    manager.set_aspired_versions(
+        "m", [AspiredVersion(ServableId("m", v), Path(f"/m/{v}")) for v in (1, 2, 3)]
+    )
+    assert manager.wait_until_idle(10)
+    manager.set_version_labels("m", {"stable": 1})
+    svc = ModelService(manager, ServiceOptions(num_threads=1))
+    yield svc
+    svc.close()
+    manager.close()
+
+
+def call(app: TFServingRestApp, method: str, path: str) -> tuple[int, dict[bytes, bytes], bytes]:
+    scope = {"type": "http", "method": method, "path": path, "headers": []}
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    return sent[0]["status"], dict(sent[0]["headers"]), sent[1]["body"]
+
+
+VERSION_1 = {
+    "version": "1",
+    "state": "AVAILABLE",
+    "signatures": {
+        "serving_default": {
+            "engine": "openvino",
+            "reason": "verified, max abs diff 0",
+            "max_abs_diff": 0.0,
+        },
+        "strings": {
+            "engine": "tensorflow",
+            "reason": "only numeric signatures run on OpenVINO",
+            "max_abs_diff": None,
+        },
+    },
+}
+VERSION_2 = {
+    "version": "2",
+    "state": "AVAILABLE",
+    "signatures": {
+        name: {"engine": "tensorflow", "reason": "set", "max_abs_diff": None}
+        for name in ("serving_default", "strings")
+    },
+}
+VERSION_3 = {
+    "version": "3",
+    "state": "END",
+    "error": {"code": "FAILED_PRECONDITION", "message": FAILED},
+}
+
+
+def test_every_version_with_the_engine_of_each_loaded_signature(
+    service: ModelService, engines: ServingEngines
+) -> None:
+    app = TFServingRestApp(service, engines=engines)
+    status, headers, body = call(app, "GET", "/shiba/v1/models/m")
+    assert status == 200
+    assert headers[b"content-type"] == b"application/json"
+    assert int(headers[b"content-length"]) == len(body)
+    assert json.loads(body) == {"model": "m", "versions": [VERSION_3, VERSION_2, VERSION_1]}
+    assert b'"max_abs_diff": 0.0' in body and b'"max_abs_diff": null' in body
+
+
+@pytest.mark.parametrize(
+    ("path", "versions"),
+    [
+        ("/shiba/v1/models/m/versions/2", [VERSION_2]),
+        ("/shiba/v1/models/m/labels/stable", [VERSION_1]),
+        ("/shiba/v1/models/m/versions/3", [VERSION_3]),
+    ],
+)
+def test_one_version(
+    service: ModelService, engines: ServingEngines, path: str, versions: list[Any]
+) -> None:
+    status, _, body = call(TFServingRestApp(service, engines=engines), "GET", path)
+    assert (status, json.loads(body)) == (200, {"model": "m", "versions": versions})
+
+
+@pytest.mark.parametrize(
+    ("request_line", "status", "error"),
+    [
+        ("GET /shiba/v1/models/nope", 404, "Could not find any versions of model nope"),
+        ("GET /shiba/v1/models/m/versions/9", 404, "Could not find version 9 of model m"),
+        ("GET /shiba/v1/models/m/labels/x", 400, "Unrecognized servable version label: x"),
+        ("GET /shiba/v1/models", 404, "Not found: GET /shiba/v1/models"),
+        ("GET /shiba/v1/models/m/metadata", 404, "Not found: GET /shiba/v1/models/m/metadata"),
+        ("POST /shiba/v1/models/m", 404, "Not found: POST /shiba/v1/models/m"),
+    ],
+)
+def test_errors_are_tf_servings_json(
+    service: ModelService, engines: ServingEngines, request_line: str, status: int, error: str
+) -> None:
+    method, path = request_line.split(" ")
+    answer = call(TFServingRestApp(service, engines=engines), method, path)
+    assert answer[0] == status
+    assert answer[2] == b'{\n    "error": ' + json.dumps(error).encode() + b"\n}"
+
+
+def test_without_engines_there_is_no_route(service: ModelService) -> None:
+    status, _, body = call(TFServingRestApp(service), "GET", "/shiba/v1/models/m")
+    assert (status, json.loads(body)) == (404, {"error": "Not found: GET /shiba/v1/models/m"})
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/models/m", "/v1/models/m/metadata", "/v1/models/m/versions/3", "/v1/nothing"]
+)
+def test_tf_servings_routes_answer_the_same_bytes(
+    service: ModelService, engines: ServingEngines, path: str
+) -> None:
+    metrics = Metrics(engines)
+    assert call(TFServingRestApp(service, engines=engines, metrics=metrics), "GET", path) == call(
+        TFServingRestApp(service), "GET", path
+    )
+
+
+def test_shibas_route_is_not_counted_as_a_tf_serving_request(
+    service: ModelService, engines: ServingEngines
+) -> None:
+    metrics = Metrics(engines)
+    app = TFServingRestApp(service, engines=engines, metrics=metrics)
+    call(app, "GET", "/shiba/v1/models/m")
+    call(app, "GET", "/shiba/v1/models/nope")
+    assert b":tensorflow:serving:request_count{" not in metrics.render()

@@ -1,0 +1,104 @@
+"""The composition root's engine per model: the model config's ``tensorflow_engine`` over the
+flag's, one record per loaded signature, cleared when the server unloads."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shiba.config.flags import parse_flags
+from shiba.config.settings import settings_from_flags
+from shiba.core.engine_choice import EngineDecision
+from shiba.core.errors import Code
+from shiba.core.ids import ServableId
+from shiba.core.lifecycle.states import ManagerState
+from shiba.runtimes import openvino
+from shiba.server.compose import Components, compose
+from tests.conftest import TFSERVING_TESTDATA
+from tests.models import build_onnx_model
+
+TF2 = TFSERVING_TESTDATA / "saved_model_half_plus_two_tf2_cpu"
+TF2_SIGNATURES = [
+    "__saved_model_init_op",
+    "classify_x2_to_y3",
+    "classify_x_to_y",
+    "regress_x2_to_y3",
+    "regress_x_to_y",
+    "regress_x_to_y2",
+    "serving_default",
+]
+
+
+@pytest.fixture
+def served() -> Iterator[list[Components]]:
+    started: list[Components] = []
+    yield started
+    for components in started:
+        components.close()
+
+
+def start(served: list[Components], tmp_path: Path, *models: str) -> Components:
+    """A server composed from a model config file naming ``models`` (``config { ... }`` bodies),
+    with the default --tensorflow_engine (auto), started: its first loads are done."""
+    path = tmp_path / "models.config"
+    path.write_text(
+        "model_config_list {\n" + "".join(f"  config {{ {m} }}\n" for m in models) + "}\n"
+    )
+    flags = parse_flags([f"--model_config_file={path}", "--max_num_load_retries=0"])
+    components = compose(settings_from_flags(flags, environ={}))
+    served.append(components)
+    components.start()
+    return components
+
+
+def test_onnx_models_are_recorded_on_onnxruntime_until_unloaded(
+    served: list[Components], tmp_path: Path
+) -> None:
+    pytest.importorskip("onnxruntime")
+    base = build_onnx_model(tmp_path / "onnx").parent
+    # a tensorflow_engine on an ONNX model has nothing to choose
+    components = start(
+        served, tmp_path, f'name: "o" base_path: "{base}" tensorflow_engine: "openvino"'
+    )
+    assert components.engines is not None
+    assert components.engines.snapshot() == {
+        ServableId("o", 1): {
+            "serving_default": EngineDecision("onnxruntime", "onnx models run on onnxruntime")
+        }
+    }
+    components.close()
+    served.clear()
+    assert components.engines.snapshot() == {}
+
+
+@pytest.mark.slow
+def test_the_models_engine_wins_and_forced_openvino_without_it_is_a_load_error(
+    served: list[Components], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("tensorflow")
+    monkeypatch.setitem(sys.modules, "openvino", None)  # a machine without the openvino package
+    assert not openvino.available()
+    components = start(
+        served,
+        tmp_path,
+        f'name: "forced_tf" base_path: "{TF2}" tensorflow_engine: "tensorflow"',
+        f'name: "forced_ov" base_path: "{TF2}" tensorflow_engine: "openvino"',
+        f'name: "auto" base_path: "{TF2}" tensorflow_engine: ""',
+    )
+    assert components.engines is not None
+    records = components.engines.snapshot()
+    assert records.keys() == {ServableId("forced_tf", 123), ServableId("auto", 123)}
+    in_config = EngineDecision("tensorflow", "engine set to tensorflow in the model config")
+    assert dict(records[ServableId("forced_tf", 123)]) == dict.fromkeys(TF2_SIGNATURES, in_config)
+    missing = EngineDecision("tensorflow", "openvino is not installed")
+    assert dict(records[ServableId("auto", 123)]) == dict.fromkeys(TF2_SIGNATURES, missing)
+    (state,) = components.manager.model_states("forced_ov")
+    assert (state.state, state.error_code) == (ManagerState.END, Code.FAILED_PRECONDITION)
+    assert state.error_message.startswith(
+        "{name: forced_ov version: 123} cannot run on openvino: the openvino engine needs the "
+        "openvino package, which cannot be imported"
+    )
+    assert state.error_message.endswith("install it with: pip install 'shiba[openvino]'")
