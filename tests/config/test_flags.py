@@ -165,3 +165,25 @@ def test_grpc_settings() -> None:
         settings_from_flags(
             parse_flags(["--model_base_path=/m", "--file_system_poll_wait_seconds=-1"]), environ={}
         )
+
+
+def test_warmup_flags() -> None:
+    default = settings_from_flags(parse_flags(["--model_base_path=/m"]), environ={})
+    assert (default.warmup.enabled, default.warmup.iterations) == (True, 1)
+    settings = settings_from_flags(
+        parse_flags(
+            [
+                "--model_base_path=/m",
+                "--enable_model_warmup=false",
+                "--num_request_iterations_for_warmup=3",
+            ]
+        ),
+        environ={},
+    )
+    assert (settings.warmup.enabled, settings.warmup.iterations) == (False, 3)
+    # TF Serving uses the count only when it is > 0.
+    for value in ("0", "-2"):
+        flags = parse_flags(
+            ["--model_base_path=/m", f"--num_request_iterations_for_warmup={value}"]
+        )
+        assert settings_from_flags(flags, environ={}).warmup.iterations == 1

@@ -17,6 +17,7 @@ from shiba.core.engine_choice import (
     EngineChoiceServable,
     EngineDecision,
     Tolerance,
+    VerificationInput,
     choose,
     compare_outputs,
     generate_inputs,
@@ -490,3 +491,111 @@ def test_the_loader_releases_the_reference_when_it_can() -> None:
     assert not references[1].closed
     kept.unload()
     assert references[1].closed
+
+
+# -- warm-up inputs -------------------------------------------------------------------------------
+
+
+def clipped(signature_name: str, inputs: Tensors) -> Outputs:
+    """Right on the generated inputs (in [-1, 1)), wrong beyond |x| > 10: a conversion bug that
+    only real data shows."""
+    x = inputs["x"]
+    return {"y": np.clip(x, -10, 10) / 2 + 2}
+
+
+def warmup(label: str, *rows: list[float]) -> VerificationInput:
+    return VerificationInput(label, {"x": f32(list(rows))})
+
+
+def test_a_warm_up_input_the_candidate_gets_wrong_keeps_the_reference() -> None:
+    reference = FakeServable(subset(("serving_default",)), compute=half_plus_two)
+    candidate = FakeServable(subset(("serving_default",)), compute=clipped)
+    _, decisions = choose(reference, candidate)
+    assert decisions["serving_default"].engine == "openvino"  # generated inputs alone pass
+    extra = {
+        "serving_default": [
+            warmup("warm-up record 0", [1, 2]),
+            warmup("warm-up record 3", [100, 4]),
+        ]
+    }
+    servable, decisions = choose(reference, candidate, extra_inputs=extra)
+    decision = decisions["serving_default"]
+    assert decision.engine == "tensorflow"
+    assert decision.reason == (
+        "openvino disagrees on warm-up record 3: output y differs by up to 45, beyond "
+        "atol 1e-05 + rtol 0.0001 x |value|"
+    )
+    assert decision.max_abs_diff == 45
+    # Generated inputs first (batch 1 and 3), then the warm-up inputs in order, the same arrays.
+    shapes = [c.inputs["x"].shape for c in candidate.calls[-4:]]
+    assert shapes == [(1, 2), (3, 2), (1, 2), (1, 2)]
+    assert candidate.calls[-1].inputs["x"] is extra["serving_default"][1].inputs["x"]
+    assert reference.calls[-1].inputs["x"] is extra["serving_default"][1].inputs["x"]
+    before = len(candidate.calls)
+    assert servable.run("serving_default", {"x": f32([[100, 0]])})["y"].tolist() == [[52, 2]]
+    assert len(candidate.calls) == before
+
+
+def test_warm_up_inputs_of_other_signatures_are_not_run() -> None:
+    reference = FakeServable(subset(("serving_default", "other")), compute=half_plus_two)
+    candidate = FakeServable(subset(("serving_default", "other")), compute=clipped)
+    extra = {"other": [VerificationInput("warm-up record 0", {"x": f32([[100, 0, 0]])})]}
+    _, decisions = choose(reference, candidate, extra_inputs=extra)
+    assert decisions["serving_default"].engine == "openvino"
+    assert decisions["other"].reason.startswith("openvino disagrees on warm-up record 0: ")
+
+
+def rejects_large(signature_name: str, inputs: Tensors) -> Outputs:
+    if (np.abs(inputs["x"]) >= 50).any():
+        raise InvalidArgument("value out of range")
+    return half_plus_two(signature_name, inputs)
+
+
+def test_errors_on_warm_up_inputs_keep_the_reference() -> None:
+    extra = {"serving_default": [warmup("warm-up record 1", [60, 2])]}
+    reference = FakeServable(subset(("serving_default",)), compute=half_plus_two)
+    candidate = FakeServable(subset(("serving_default",)), compute=rejects_large)
+    _, decisions = choose(reference, candidate, extra_inputs=extra)
+    assert decisions["serving_default"] == EngineDecision(
+        "tensorflow", "openvino failed on warm-up record 1: value out of range"
+    )
+    reference = FakeServable(subset(("serving_default",)), compute=rejects_large)
+    candidate = FakeServable(subset(("serving_default",)), compute=half_plus_two)
+    _, decisions = choose(reference, candidate, extra_inputs=extra)
+    assert decisions["serving_default"] == EngineDecision(
+        "tensorflow", "not verifiable: tensorflow rejects warm-up record 1 (value out of range)"
+    )
+
+
+def test_the_loader_asks_for_warm_up_inputs_with_the_references_signatures() -> None:
+    asked: list[Mapping[str, Signature]] = []
+
+    def extra(signatures: Mapping[str, Signature]) -> dict[str, list[VerificationInput]]:
+        asked.append(signatures)
+        return {"serving_default": [warmup("warm-up record 0", [100, 4])]}
+
+    inner = reference_loader()
+    builder = Builder(("serving_default", "other"), compute=clipped)
+    loader = EngineChoiceLoader(inner, builder, servable_id=SID, extra_inputs=extra)
+    loader.load()
+    assert asked == [SIGNATURES]
+    assert loader.decisions["serving_default"].reason.startswith(
+        "openvino disagrees on warm-up record 0: output y differs by up to 45"
+    )
+    assert loader.decisions["other"].engine == "openvino"
+    loader.unload()
+    assert FakeLoader.live == 0
+
+
+def test_unreadable_warm_up_inputs_fail_the_load() -> None:
+    def extra(signatures: Mapping[str, Signature]) -> dict[str, list[VerificationInput]]:
+        raise InvalidArgument("Failed to parse warmup record 0 from f")
+
+    inner = reference_loader()
+    builder = Builder(("serving_default",))
+    loader = EngineChoiceLoader(inner, builder, servable_id=SID, extra_inputs=extra)
+    with pytest.raises(InvalidArgument, match="Failed to parse warmup record 0"):
+        loader.load()
+    assert builder.built == []
+    assert inner.unloads == 1
+    assert FakeLoader.live == 0

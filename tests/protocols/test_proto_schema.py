@@ -35,6 +35,7 @@ def pool() -> Any:
         "inference_pb2",
         "model_management_pb2",
         "predict_pb2",
+        "prediction_log_pb2",
         "regression_pb2",
     ):
         modules.append(pytest.importorskip(f"tensorflow_serving.apis.{name}"))
@@ -59,6 +60,7 @@ LEFT_OUT = {
         "file_system_poll_wait_seconds",
     },
     "tensorflow.serving.SamplingConfig": {"per_task_sampling_configs"},
+    "tensorflow.serving.PredictionLog": {"log_metadata"},
 }
 # shiba's own fields, which TensorFlow Serving's messages do not have: this one only (a model's
 # engine in a model config file), numbered far above TF Serving's so that they never collide.
@@ -66,7 +68,7 @@ SHIBA_ONLY = {"tensorflow.serving.ModelConfig": {"tensorflow_engine": 1000}}
 # (shiba's type, TF Serving's type) pairs that are the same on the wire.
 COMPATIBLE = {
     ("int32", "enum"),
-    ("bytes", "message"),  # serialized tf.Example kept as bytes
+    ("bytes", "message"),  # serialized tf.Example; the log types warm-up cannot replay
     ("bytes", "string"),  # Class.label
 }
 _TYPE_NAMES = {

@@ -76,6 +76,11 @@ __all__ = [
     "ReloadConfigRequest",
     "Metric",
     "ReloadConfigResponse",
+    "ClassifyLog",
+    "RegressLog",
+    "PredictLog",
+    "MultiInferenceLog",
+    "PredictionLog",
     "MESSAGES",
     "PREDICTION_SERVICE",
     "MODEL_SERVICE",
@@ -129,6 +134,11 @@ ModelServerConfig = MESSAGES["tensorflow.serving.ModelServerConfig"]
 ReloadConfigRequest = MESSAGES["tensorflow.serving.ReloadConfigRequest"]
 Metric = MESSAGES["tensorflow.serving.Metric"]
 ReloadConfigResponse = MESSAGES["tensorflow.serving.ReloadConfigResponse"]
+ClassifyLog = MESSAGES["tensorflow.serving.ClassifyLog"]
+RegressLog = MESSAGES["tensorflow.serving.RegressLog"]
+PredictLog = MESSAGES["tensorflow.serving.PredictLog"]
+MultiInferenceLog = MESSAGES["tensorflow.serving.MultiInferenceLog"]
+PredictionLog = MESSAGES["tensorflow.serving.PredictionLog"]
 
 #: gRPC service names (prediction_service.proto, model_service.proto).
 PREDICTION_SERVICE = "tensorflow.serving.PredictionService"

@@ -272,6 +272,30 @@ class ReloadConfigResponse(_Message):
     status: StatusProto
     metric: _RepeatedMessages[Metric]
 
+class ClassifyLog(_Message):
+    request: ClassificationRequest
+    response: ClassificationResponse
+
+class RegressLog(_Message):
+    request: RegressionRequest
+    response: RegressionResponse
+
+class PredictLog(_Message):
+    request: PredictRequest
+    response: PredictResponse
+
+class MultiInferenceLog(_Message):
+    request: MultiInferenceRequest
+    response: MultiInferenceResponse
+
+class PredictionLog(_Message):
+    classify_log: ClassifyLog
+    regress_log: RegressLog
+    predict_log: PredictLog
+    predict_streamed_log: bytes
+    multi_inference_log: MultiInferenceLog
+    session_run_log: bytes
+
 MESSAGES: dict[str, type[_Message]]
 PREDICTION_SERVICE: str
 MODEL_SERVICE: str
@@ -320,6 +344,11 @@ __all__ = [
     "ReloadConfigRequest",
     "Metric",
     "ReloadConfigResponse",
+    "ClassifyLog",
+    "RegressLog",
+    "PredictLog",
+    "MultiInferenceLog",
+    "PredictionLog",
     "MESSAGES",
     "PREDICTION_SERVICE",
     "MODEL_SERVICE",

@@ -82,6 +82,14 @@ _CLASSIFICATION_RESULT = _TFS + "ClassificationResult"
 _REGRESSION_RESULT = _TFS + "RegressionResult"
 _VERSION_POLICY = _TFS + "FileSystemStoragePathSourceConfig.ServableVersionPolicy"
 
+
+def _log(name: str, request: str, response: str) -> Message:
+    """A ``<Kind>Log`` of prediction_log.proto: one request and its response."""
+    return Message(
+        name, (Field("request", 1, _TFS + request), Field("response", 2, _TFS + response))
+    )
+
+
 _SERVING = File(
     name="shiba/tensorflow_serving.proto",
     package="tensorflow.serving",
@@ -293,6 +301,24 @@ _SERVING = File(
         Message(
             "ReloadConfigResponse",
             (Field("status", 1, _STATUS), Field("metric", 2, _TFS + "Metric", repeated=True)),
+        ),
+        # prediction_log.proto: the records of a SavedModel's warm-up file. The two log types
+        # shiba cannot replay are declared `bytes` (same wire format as their messages): enough to
+        # tell that a record holds one. `log_metadata` is left out.
+        _log("ClassifyLog", "ClassificationRequest", "ClassificationResponse"),
+        _log("RegressLog", "RegressionRequest", "RegressionResponse"),
+        _log("PredictLog", "PredictRequest", "PredictResponse"),
+        _log("MultiInferenceLog", "MultiInferenceRequest", "MultiInferenceResponse"),
+        Message(
+            "PredictionLog",
+            (
+                Field("classify_log", 2, _TFS + "ClassifyLog", oneof="log_type"),
+                Field("regress_log", 3, _TFS + "RegressLog", oneof="log_type"),
+                Field("predict_log", 6, _TFS + "PredictLog", oneof="log_type"),
+                Field("predict_streamed_log", 7, "bytes", oneof="log_type"),
+                Field("multi_inference_log", 4, _TFS + "MultiInferenceLog", oneof="log_type"),
+                Field("session_run_log", 5, "bytes", oneof="log_type"),
+            ),
         ),
     ),
 )

@@ -111,8 +111,14 @@ FLAGS: tuple[Flag, ...] = (
         "enable_model_warmup",
         "bool",
         True,
-        "Run a model's warm-up records before serving it",
-        "warm-up records are " + _LATER.removeprefix("is "),
+        "Replay a version's warm-up records (assets.extra/tf_serving_warmup_requests) before"
+        " serving it",
+    ),
+    Flag(
+        "num_request_iterations_for_warmup",
+        "int",
+        1,
+        "Times each warm-up record is run (used only if > 0)",
     ),
     Flag(
         "monitoring_config_file",

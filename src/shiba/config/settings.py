@@ -23,6 +23,7 @@ from shiba.config.monitoring import monitoring_options_from_file
 from shiba.core.lifecycle.manager import ManagerOptions
 from shiba.core.lifecycle.source import ModelConfig
 from shiba.core.service import ServiceOptions
+from shiba.core.warmup import WarmupOptions
 from shiba.protocols.options import GrpcOptions, MonitoringOptions, RestOptions
 from shiba.runtimes.base import RuntimeOptions
 
@@ -54,6 +55,7 @@ class ServerSettings:
     grpc_max_concurrent_rpcs: int | None = None
     monitoring: MonitoringOptions = field(default_factory=MonitoringOptions)
     tensorflow_engine: Literal["auto", "tensorflow", "openvino"] = "auto"
+    warmup: WarmupOptions = field(default_factory=WarmupOptions)
 
 
 def settings_from_flags(
@@ -152,6 +154,11 @@ def settings_from_flags(
         else None,
         monitoring=monitoring,
         tensorflow_engine=engine,
+        warmup=WarmupOptions(
+            enabled=flags["enable_model_warmup"],
+            # TF Serving uses the flag only when it is > 0; its default is one run.
+            iterations=max(1, flags["num_request_iterations_for_warmup"]),
+        ),
     )
 
 

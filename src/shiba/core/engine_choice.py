@@ -34,7 +34,9 @@ and dtypes must match exactly. Why these numbers:
 Inputs are generated from each signature's specs (:func:`generate_inputs`): floats uniform in
 [-1, 1), integers in {0, 1, 2} (valid as indices into any table), random bools; a dimension of -1
 takes the batch size; a signature with an input of unknown rank cannot be verified and stays on
-the reference. Warm-up records are not used yet.
+the reference. The version's warm-up records add real inputs: each predict record's inputs are
+run on both engines too (after the generated ones, same tolerance), so a candidate that drifts on
+real data keeps its signature on the reference (``shiba.core.warmup`` supplies them).
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ __all__ = [
     "EngineDecision",
     "Candidate",
     "CandidateBuilder",
+    "VerificationInput",
+    "ExtraInputs",
     "choose",
     "generate_inputs",
     "compare_outputs",
@@ -120,6 +124,20 @@ class Candidate:
 #: Builds the candidate for a version from the reference's signatures. Raises ``ShibaError`` when
 #: the engine cannot be used at all (its package is missing, for one).
 CandidateBuilder = Callable[[Mapping[str, Signature]], Candidate]
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationInput:
+    """Inputs to verify one signature on besides the generated ones: ``inputs`` passed the
+    service's checks for it; ``label`` names them in a decision's reason (``warm-up record 3``)."""
+
+    label: str
+    inputs: Tensors
+
+
+#: Given the reference's signatures, extra verification inputs by signature name. Raises
+#: ``ShibaError`` when they cannot be read (the version's load fails with it).
+ExtraInputs = Callable[[Mapping[str, Signature]], Mapping[str, Sequence[VerificationInput]]]
 
 
 class _Unverifiable(ValueError):
@@ -238,15 +256,19 @@ def choose(
     batch_sizes: Sequence[int] = (1, 3),
     reference_engine: str = "tensorflow",
     candidate_engine: str = "openvino",
+    extra_inputs: Mapping[str, Sequence[VerificationInput]] | None = None,
 ) -> tuple[EngineChoiceServable, dict[str, EngineDecision]]:
     """Verifies every signature ``candidate`` serves against ``reference``; routes each to one.
 
     For each of the reference's signatures, in order: if the candidate does not serve it, it stays
     on the reference with the reason from ``rejected``. Otherwise both run it on inputs generated
-    for each batch size (the same arrays for both), and it goes to the candidate only if every
-    output agrees within ``tolerance`` for every batch size. A run that raises, on either engine,
-    keeps it on the reference with the error as the reason (so a candidate bug never fails a load).
-    Only signatures the candidate serves are run, so a signature with state is never run here.
+    for each batch size (the same arrays for both), then on the signature's ``extra_inputs`` (by
+    signature name; warm-up records' inputs, already checked against the signature), and it goes
+    to the candidate only if every output agrees within ``tolerance`` on every one of those
+    inputs. A signature whose inputs cannot be generated stays on the reference even with extra
+    inputs. A run that raises, on either engine, keeps it on the reference with the error as the
+    reason (so a candidate bug never fails a load). Only signatures the candidate serves are run,
+    so a signature with state is never run here.
 
     Deterministic for a given ``rng_seed``. Returns the routing servable, which owns both
     servables from now on, and the decisions by signature name, in the reference's order.
@@ -275,9 +297,20 @@ def choose(
             tolerance=tolerance,
             batch_sizes=batch_sizes,
             engines=(reference_engine, candidate_engine),
+            extra_inputs=(extra_inputs or {}).get(name, ()),
         )
     servable = EngineChoiceServable(reference, candidate, decisions, candidate_engine)
     return servable, decisions
+
+
+@dataclass(frozen=True, slots=True)
+class _Trial:
+    """One set of inputs to compare the engines on, and how a reason names it."""
+
+    inputs: Tensors
+    rejected: str  # "not verifiable: tensorflow rejects <rejected> (...)"
+    failed_on: str  # "openvino failed on <failed_on>: ..."
+    disagrees: str  # "openvino disagrees <disagrees>: ..."
 
 
 def _verify(
@@ -290,9 +323,10 @@ def _verify(
     tolerance: Tolerance,
     batch_sizes: Sequence[int],
     engines: tuple[str, str],
+    extra_inputs: Sequence[VerificationInput] = (),
 ) -> EngineDecision:
     reference_engine, candidate_engine = engines
-    worst = 0.0
+    trials: list[_Trial] = []
     seen: set[tuple[tuple[int, ...], ...]] = set()
     for batch_size in batch_sizes:
         try:
@@ -303,27 +337,34 @@ def _verify(
         if shapes in seen:
             continue
         seen.add(shapes)
+        batch = f"generated inputs of batch {batch_size}"
+        trials.append(_Trial(inputs, "generated inputs", batch, f"at batch {batch_size}"))
+    trials.extend(
+        _Trial(extra.inputs, extra.label, extra.label, f"on {extra.label}")
+        for extra in extra_inputs
+    )
+    worst = 0.0
+    for trial in trials:
         try:
-            want = reference.run(name, inputs)
+            want = reference.run(name, trial.inputs)
         except Exception as err:
             return EngineDecision(
                 reference_engine,
-                f"not verifiable: {reference_engine} rejects generated inputs ({_message(err)})",
+                f"not verifiable: {reference_engine} rejects {trial.rejected} ({_message(err)})",
             )
         try:
-            got = candidate.run(name, inputs)
+            got = candidate.run(name, trial.inputs)
         except Exception as err:
             return EngineDecision(
                 reference_engine,
-                f"{candidate_engine} failed on generated inputs of batch {batch_size}: "
-                f"{_message(err)}",
+                f"{candidate_engine} failed on {trial.failed_on}: {_message(err)}",
             )
         diff, problem = compare_outputs(signature, want, got, tolerance)
         worst = max(worst, diff)
         if problem is not None:
             return EngineDecision(
                 reference_engine,
-                f"{candidate_engine} disagrees at batch {batch_size}: {problem}",
+                f"{candidate_engine} disagrees {trial.disagrees}: {problem}",
                 diff,
             )
     return EngineDecision(candidate_engine, f"verified, max abs diff {worst:.2g}", worst)
@@ -452,7 +493,9 @@ class EngineChoiceLoader:
     """Wraps the reference's loader: ``load`` also builds the candidate, verifies it signature by
     signature, and returns one :class:`EngineChoiceServable`.
 
-    ``build_candidate`` gets the reference's signatures. With ``require_candidate`` False (the
+    ``build_candidate`` gets the reference's signatures, and so does ``extra_inputs`` (if given),
+    which returns more inputs to verify on (:func:`choose`); when it raises, ``load`` unloads what
+    it loaded and raises that error. With ``require_candidate`` False (the
     ``auto`` engine) anything the candidate cannot do, including the builder raising, leaves
     that signature on the reference, quietly; with True (the ``openvino`` engine) ``load`` raises
     ``FailedPrecondition`` when a numeric predict signature (:func:`needs_candidate`) does not end
@@ -484,8 +527,10 @@ class EngineChoiceLoader:
         reference_engine: str = "tensorflow",
         candidate_engine: str = "openvino",
         on_decisions: Callable[[Mapping[str, EngineDecision]], None] | None = None,
+        extra_inputs: ExtraInputs | None = None,
     ) -> None:
         self._inner = inner
+        self._extra_inputs = extra_inputs
         self._build = build_candidate
         self._id = servable_id
         self._require = require_candidate
@@ -521,6 +566,7 @@ class EngineChoiceLoader:
 
     def _choose(self, reference: Servable) -> EngineChoiceServable:
         engine = self._candidate_engine
+        extra = self._extra_inputs(reference.signatures) if self._extra_inputs is not None else {}
         candidate: Servable | None = None
         rejected: dict[str, str] = {}
         try:
@@ -547,6 +593,7 @@ class EngineChoiceLoader:
                 batch_sizes=self._batch_sizes,
                 reference_engine=self._reference_engine,
                 candidate_engine=engine,
+                extra_inputs=extra,
             )
         except BaseException:
             if candidate is not None:

@@ -21,6 +21,7 @@ __all__ = [
     "ResourceExhausted",
     "DeadlineExceeded",
     "Cancelled",
+    "DataLoss",
 ]
 
 
@@ -98,3 +99,7 @@ class DeadlineExceeded(ShibaError):
 
 class Cancelled(ShibaError):
     code = Code.CANCELLED
+
+
+class DataLoss(ShibaError):
+    code = Code.DATA_LOSS

@@ -31,7 +31,21 @@ from shiba.core.tensors import (
     Tensors,
 )
 
-__all__ = ["ModelService", "ServiceOptions", "Classifications", "InferenceResult"]
+__all__ = [
+    "ModelService",
+    "ServiceOptions",
+    "Classifications",
+    "InferenceResult",
+    "ExamplesCall",
+    "find_signature",
+    "check_inputs",
+    "check_output_filter",
+    "examples_call",
+    "multi_inference_calls",
+    "example_tensor",
+    "classifications",
+    "regressions",
+]
 
 #: Per example, the (label, score) pairs of a classification.
 Classifications = list[list[tuple[bytes, float]]]
@@ -78,11 +92,7 @@ class ModelService:
     @staticmethod
     def signature(handle: Handle, signature_name: str) -> tuple[str, Signature]:
         """The signature a request names ("" means ``serving_default``), with its resolved name."""
-        name = signature_name or DEFAULT_SIGNATURE
-        signature = handle.servable.signatures.get(name)
-        if signature is None:
-            raise FailedPrecondition(f'Serving signature key "{name}" not found.')
-        return name, signature
+        return find_signature(handle.servable.signatures, signature_name)
 
     # -- predict ----------------------------------------------------------------------------
 
@@ -121,21 +131,23 @@ class ModelService:
     async def classify(
         self, handle: Handle, signature_name: str, examples: Sequence[bytes]
     ) -> Classifications:
-        name, signature = _examples_signature(handle, signature_name)
-        input_name = _examples_input(signature, CLASSIFY_METHOD, "classification")
-        wanted = _classification_outputs(signature)
-        outputs = await self._run(handle, name, {input_name: _example_tensor(examples)}, wanted)
+        call = examples_call(handle.servable.signatures, signature_name, CLASSIFY_METHOD)
+        outputs = await self._run_examples(handle, call, example_tensor(examples))
         return classifications(outputs, len(examples))
 
     async def regress(
         self, handle: Handle, signature_name: str, examples: Sequence[bytes]
     ) -> list[float]:
-        name, signature = _examples_signature(handle, signature_name)
-        input_name = _examples_input(signature, REGRESS_METHOD, "regression")
-        outputs = await self._run(
-            handle, name, {input_name: _example_tensor(examples)}, _regression_outputs(signature)
-        )
+        call = examples_call(handle.servable.signatures, signature_name, REGRESS_METHOD)
+        outputs = await self._run_examples(handle, call, example_tensor(examples))
         return regressions(outputs["outputs"], len(examples))
+
+    async def _run_examples(
+        self, handle: Handle, call: ExamplesCall, tensor: npt.NDArray[Any]
+    ) -> Outputs:
+        return await self._run(
+            handle, call.signature_name, {call.input_name: tensor}, list(call.outputs)
+        )
 
     async def multi_inference(
         self, handle: Handle, tasks: Sequence[tuple[str, str]], examples: Sequence[bytes]
@@ -147,35 +159,15 @@ class ModelService:
         runs, with multi_inference.cc's wording; then each signature runs once on ``examples``.
         Results come in the order of ``tasks``.
         """
-        plans: list[tuple[str, str, str, list[str]]] = []
-        seen: set[str] = set()
-        for signature_name, method in tasks:
-            name = signature_name or DEFAULT_SIGNATURE
-            if name in seen:
-                raise InvalidArgument(f"Duplicate evaluation of signature: {name}")
-            seen.add(name)
-            signature = handle.servable.signatures.get(name)
-            if signature is None:
-                raise InvalidArgument(f"Requested signature not found in model graph: {name}")
-            if method == CLASSIFY_METHOD:
-                input_name = _examples_input(signature, CLASSIFY_METHOD, "classification")
-                wanted = _classification_outputs(signature)
-            elif method == REGRESS_METHOD:
-                input_name = _examples_input(signature, REGRESS_METHOD, "regression")
-                wanted = _regression_outputs(signature)
-            else:
-                raise Unimplemented(f"Unsupported signature method_name: {method}")
-            plans.append((name, method, input_name, wanted))
-        tensor = _example_tensor(examples)
+        calls = multi_inference_calls(handle.servable.signatures, tasks)
+        tensor = example_tensor(examples)
         outputs = await asyncio.gather(
-            *(
-                self._run(handle, name, {input_name: tensor}, wanted)
-                for name, _, input_name, wanted in plans
-            )
+            *(self._run_examples(handle, call, tensor) for call in calls)
         )
         results: list[InferenceResult] = []
-        for (name, method, _, _), output in zip(plans, outputs, strict=True):
-            if method == CLASSIFY_METHOD:
+        for call, output in zip(calls, outputs, strict=True):
+            name = call.signature_name
+            if call.method == CLASSIFY_METHOD:
                 results.append(InferenceResult(name, classifications(output, len(examples))))
             else:
                 results.append(
@@ -205,6 +197,17 @@ class ModelService:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def find_signature(
+    signatures: Mapping[str, Signature], signature_name: str
+) -> tuple[str, Signature]:
+    """The signature a predict request names ("" means ``serving_default``), with its name."""
+    name = signature_name or DEFAULT_SIGNATURE
+    signature = signatures.get(name)
+    if signature is None:
+        raise FailedPrecondition(f'Serving signature key "{name}" not found.')
+    return name, signature
 
 
 def check_inputs(signature: Signature, inputs: Tensors) -> Tensors:
@@ -257,13 +260,57 @@ def check_output_filter(
     return list(output_filter)
 
 
-def _examples_signature(handle: Handle, signature_name: str) -> tuple[str, Signature]:
+@dataclass(frozen=True, slots=True)
+class ExamplesCall:
+    """A classify or regress task checked against its signature: run ``signature_name`` with the
+    serialized examples (:func:`example_tensor`) as ``input_name``, asking for ``outputs``."""
+
+    signature_name: str
+    method: str
+    input_name: str
+    outputs: tuple[str, ...]
+
+
+def examples_call(
+    signatures: Mapping[str, Signature], signature_name: str, method: str
+) -> ExamplesCall:
+    """A Classify (``CLASSIFY_METHOD``) or Regress (``REGRESS_METHOD``) request's call, checked
+    with classifier.cc's and regressor.cc's wording ("" names ``serving_default``)."""
     # classifier.cc / regressor.cc word an unknown signature differently from predict_util.cc.
     name = signature_name or DEFAULT_SIGNATURE
-    signature = handle.servable.signatures.get(name)
+    signature = signatures.get(name)
     if signature is None:
         raise InvalidArgument(f"No signature was found with the name: {name}")
-    return name, signature
+    return _examples_call(name, signature, method)
+
+
+def multi_inference_calls(
+    signatures: Mapping[str, Signature], tasks: Sequence[tuple[str, str]]
+) -> list[ExamplesCall]:
+    """MultiInference's calls for (signature name, method name) ``tasks``, in order, every task
+    checked with multi_inference.cc's wording before any runs."""
+    calls: list[ExamplesCall] = []
+    seen: set[str] = set()
+    for signature_name, method in tasks:
+        name = signature_name or DEFAULT_SIGNATURE
+        if name in seen:
+            raise InvalidArgument(f"Duplicate evaluation of signature: {name}")
+        seen.add(name)
+        signature = signatures.get(name)
+        if signature is None:
+            raise InvalidArgument(f"Requested signature not found in model graph: {name}")
+        if method not in (CLASSIFY_METHOD, REGRESS_METHOD):
+            raise Unimplemented(f"Unsupported signature method_name: {method}")
+        calls.append(_examples_call(name, signature, method))
+    return calls
+
+
+def _examples_call(name: str, signature: Signature, method: str) -> ExamplesCall:
+    if method == CLASSIFY_METHOD:
+        input_name = _examples_input(signature, CLASSIFY_METHOD, "classification")
+        return ExamplesCall(name, method, input_name, tuple(_classification_outputs(signature)))
+    input_name = _examples_input(signature, REGRESS_METHOD, "regression")
+    return ExamplesCall(name, method, input_name, tuple(_regression_outputs(signature)))
 
 
 def _classification_outputs(signature: Signature) -> list[str]:
@@ -299,7 +346,8 @@ def _examples_input(signature: Signature, method: str, kind: str) -> str:
     return name
 
 
-def _example_tensor(examples: Sequence[bytes]) -> npt.NDArray[Any]:
+def example_tensor(examples: Sequence[bytes]) -> npt.NDArray[Any]:
+    """Serialized examples as the one DT_STRING input of a classify or regress signature."""
     tensor = np.empty(len(examples), dtype=object)
     tensor[:] = list(examples)
     return tensor

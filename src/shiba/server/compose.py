@@ -17,16 +17,15 @@ from shiba.core.lifecycle.states import ManagerState, ServableState
 from shiba.core.loader import Loader
 from shiba.core.metrics import Metrics
 from shiba.core.service import ModelService
+from shiba.core.warmup import WarmupLoader
 from shiba.protocols.tfserving.rest import TFServingRestApp
 from shiba.runtimes import openvino, registry
 from shiba.server.reload import ConfigApplier, ConfigFilePoller
+from shiba.server.warmup import WARMUP_FILE, warmup_records
 
 __all__ = ["Components", "compose"]
 
 log = logging.getLogger("shiba.server")
-
-#: TensorFlow Serving's warm-up records, inside a version folder.
-_WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
 
 
 @dataclass(slots=True)
@@ -86,16 +85,11 @@ def compose(settings: ServerSettings) -> Components:
     openvino_available = openvino.available()
 
     def make_loader(aspired: AspiredVersion) -> Loader:
-        """The loader chain, outermost last: runtime -> engine choice -> engine record -> load
-        metrics -> batching. The model's engine (``aspired.engine``) wins over the flag's."""
+        """The loader chain, outermost last: runtime -> engine choice -> engine record -> warm-up
+        -> load metrics -> batching. The model's engine (``aspired.engine``) wins over the flag's.
+        The warm-up file is read once per load, inside it, by both its users."""
         loader = registry.make_loader(aspired.platform, aspired.id, aspired.path, runtime_options)
-        if (aspired.path / _WARMUP_FILE).exists():
-            log.warning(
-                "%s has warm-up records (%s); shiba does not run them yet, so its first requests "
-                "may be slower",
-                aspired.id,
-                _WARMUP_FILE,
-            )
+        records = warmup_records(aspired.path) if settings.warmup.enabled else None
         platform = aspired.platform or registry.detect_platform(aspired.path)
         plan = plan_engine(platform, aspired.engine, engine, openvino_available)
         failing = isinstance(loader, registry.FailingLoader)
@@ -105,9 +99,17 @@ def compose(settings: ServerSettings) -> Components:
                 functools.partial(openvino.build_candidate, aspired.path, options=runtime_options),
                 servable_id=aspired.id,
                 require_candidate=plan.require_candidate,
+                extra_inputs=records.predict_inputs if records is not None else None,
             )
         if not failing:
             loader = engines.tracked(loader, aspired.id, plan.fixed)
+        if records is not None:
+            loader = WarmupLoader(
+                loader,
+                records,
+                iterations=settings.warmup.iterations,
+                path=str(aspired.path / WARMUP_FILE),
+            )
         if metrics is not None:
             loader = metrics.timed_loader(loader, str(aspired.path))
         if batching is not None:

@@ -35,7 +35,8 @@ from google.protobuf.message import DecodeError
 
 from shiba import _proto
 from shiba._proto import ModelServerConfig
-from shiba.codecs.tensor_proto import fill, to_numpy
+from shiba.codecs.tensor_proto import fill
+from shiba.codecs.tfs_proto import decode_inputs, inference_tasks, input_examples
 from shiba.core.errors import Code, InvalidArgument, ShibaError, Unimplemented
 from shiba.core.ids import ModelSpec
 from shiba.core.lifecycle.states import ManagerState
@@ -178,44 +179,13 @@ def _answer_spec(out: _proto.ModelSpec, name: str, signature_name: str, version:
     out.version.value = version
 
 
-def _examples(proto: _proto.Input) -> list[bytes]:
-    """The serialized examples of an ``Input``, each after the context when there is one.
-
-    util.cc's InputToSerializedExampleTensor concatenates context and example bytes, which
-    ``tf.Example`` parsing reads as a merge where the example's features win.
-    """
-    kind = proto.WhichOneof("kind")
-    if kind == "example_list":
-        examples = list(proto.example_list.examples)
-    elif kind == "example_list_with_context":
-        with_context = proto.example_list_with_context
-        context = with_context.context
-        examples = [context + example for example in with_context.examples]
-    else:
-        examples = []
-    if not examples:
-        raise InvalidArgument("Input is empty.")
-    return examples
-
-
-def _decode_inputs(request: _proto.PredictRequest) -> dict[str, npt.NDArray[Any]]:
-    inputs: dict[str, npt.NDArray[Any]] = {}
-    for alias, tensor in request.inputs.items():
-        try:
-            inputs[alias] = to_numpy(tensor)
-        except InvalidArgument as exc:
-            # saved_model's GetInputValues words it "tensor parsing error: <alias>".
-            raise InvalidArgument(f"tensor parsing error: {alias}: {exc.message}") from None
-    return inputs
-
-
 def _parse_predict(
     data: bytes,
 ) -> tuple[_proto.PredictRequest, dict[str, npt.NDArray[Any]] | InvalidArgument]:
     """The request and its decoded inputs, or the decoding error to raise after the model checks."""
     request = _parse(_proto.PredictRequest, data)
     try:
-        return request, _decode_inputs(request)
+        return request, decode_inputs(request.inputs)
     except InvalidArgument as exc:
         return request, exc
 
@@ -318,7 +288,7 @@ class _Servicer:
         with self._timed("Classify", request):
             spec = _require_model_spec(request)
             with self._service.acquire(spec) as handle:
-                examples = _examples(request.input)
+                examples = input_examples(request.input)
                 rows = await self._service.classify(handle, spec.signature_name, examples)
                 response = _proto.ClassificationResponse()
                 _answer_spec(response.model_spec, spec.name, spec.signature_name, handle.id.version)
@@ -330,7 +300,7 @@ class _Servicer:
         with self._timed("Regress", request):
             spec = _require_model_spec(request)
             with self._service.acquire(spec) as handle:
-                examples = _examples(request.input)
+                examples = input_examples(request.input)
                 values = await self._service.regress(handle, spec.signature_name, examples)
                 response = _proto.RegressionResponse()
                 _answer_spec(response.model_spec, spec.name, spec.signature_name, handle.id.version)
@@ -343,19 +313,9 @@ class _Servicer:
         # multi_inference_helper.cc: the first task's ModelSpec picks the version for all.
         first = tasks[0].model_spec if len(tasks) else _proto.ModelSpec()
         with self._service.acquire(_model_spec(first)) as handle:
-            for task in tasks:
-                if not task.model_spec.name:
-                    raise InvalidArgument("Found ModelSpec with an empty model name.")
-                if task.model_spec.name != first.name:
-                    raise InvalidArgument(
-                        "All ModelSpecs in a MultiInferenceRequest must access the same model name."
-                    )
-            examples = _examples(request.input)
-            results = await self._service.multi_inference(
-                handle,
-                [(task.model_spec.signature_name, task.method_name) for task in tasks],
-                examples,
-            )
+            planned = inference_tasks(request)
+            examples = input_examples(request.input)
+            results = await self._service.multi_inference(handle, planned, examples)
             response = _proto.MultiInferenceResponse()
             for task, result in zip(tasks, results, strict=True):
                 out = response.results.add()
