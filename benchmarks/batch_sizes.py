@@ -29,8 +29,8 @@ from run import BIN, VIT, Load, free_port, server, w1_body, wrk
 def mean_batch(metrics_url: str) -> float:
     page = requests.get(metrics_url, timeout=30).text
     name = ":tensorflow:serving:batching_session:processed_batch_size"
-    total = re.search(rf"^{re.escape(name)}_sum\{{.*?\}} ([\d.e+]+)", page, re.M)
-    count = re.search(rf"^{re.escape(name)}_count\{{.*?\}} ([\d.e+]+)", page, re.M)
+    total = re.search(rf"^{re.escape(name)}_sum(?:\{{.*?\}})? ([\d.e+]+)", page, re.M)
+    count = re.search(rf"^{re.escape(name)}_count(?:\{{.*?\}})? ([\d.e+]+)", page, re.M)
     if not total or not count or float(count.group(1)) == 0:
         return float("nan")
     return float(total.group(1)) / float(count.group(1))

@@ -20,6 +20,7 @@ from shiba.core.service import ModelService
 from shiba.core.warmup import WarmupLoader
 from shiba.protocols.tfserving.rest import TFServingRestApp
 from shiba.runtimes import openvino, registry
+from shiba.server.heap import HeapFreezer
 from shiba.server.reload import ConfigApplier, ConfigFilePoller
 from shiba.server.warmup import WARMUP_FILE, warmup_records
 
@@ -117,7 +118,7 @@ def compose(settings: ServerSettings) -> Components:
             loader = BatchingLoader(loader, batching, name=str(aspired.id), on_batch=on_batch)
         return loader
 
-    manager = Manager(make_loader, settings.manager, listeners=[_log_state])
+    manager = Manager(make_loader, settings.manager, listeners=[_log_state, HeapFreezer()])
     source = FileSystemSource(
         (), manager.set_aspired_versions, poll_seconds=settings.file_system_poll_seconds
     )
