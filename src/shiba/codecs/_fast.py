@@ -22,6 +22,7 @@ Thread safety: pure functions; the reader keeps no state between calls.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final, TypeGuard
 
 import numpy as np
@@ -30,6 +31,7 @@ import numpy.typing as npt
 __all__ = [
     "AVAILABLE",
     "UNAVAILABLE_REASON",
+    "float32_texts",
     "is_fast_array",
     "loads",
     "loads_with_arrays",
@@ -44,6 +46,12 @@ except ImportError as error:  # built without a C compiler: the reference path d
     _REASON: str | None = f"shiba.codecs._fastjson is not built ({error})"
 else:
     _REASON = None
+
+_compiled_float32_texts: Callable[[Any], list[str]] | None
+try:  # a build from before the writer existed has the reader only
+    from shiba.codecs._fastjson import float32_texts as _compiled_float32_texts
+except ImportError:
+    _compiled_float32_texts = None
 
 #: Whether the compiled reader is there.
 AVAILABLE: Final[bool] = _REASON is None
@@ -60,6 +68,15 @@ def loads(body: bytes | bytearray | memoryview) -> object | None:
     if not AVAILABLE:
         return None
     return _compiled_loads(body)
+
+
+def float32_texts(values: npt.NDArray[np.float32]) -> list[str] | None:
+    """Each value as TF Serving prints a float32 (``shiba.codecs._decimal``'s rules), in C
+    (row-major) order, written in C; ``None`` when the extension is not built."""
+    if _compiled_float32_texts is None:
+        return None
+    texts: list[str] = _compiled_float32_texts(np.ascontiguousarray(values, dtype=np.float32))
+    return texts
 
 
 def is_fast_array(value: object) -> TypeGuard[FastArray]:

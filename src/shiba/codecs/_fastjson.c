@@ -1354,8 +1354,99 @@ fj_loads(PyObject *Py_UNUSED(module), PyObject *arg)
     return result;
 }
 
+/* -- float32 texts as TF Serving writes them ------------------------------------------------ */
+
+/* One float32 as json_tensor.cc's WriteDecimal<float> prints it, mirroring
+ * shiba.codecs._decimal._small_float_texts exactly: "%.6g", or "%.9g" when the six-digit text does
+ * not read back (through double, as the Python reference does) as the same float; ".0" appended
+ * to a finite text with neither '.' nor 'e'; NaN, Infinity and -Infinity as bare tokens. */
+static PyObject *
+float32_text(float value)
+{
+    if (isnan(value)) {
+        return PyUnicode_FromStringAndSize("NaN", 3);
+    }
+    if (isinf(value)) {
+        return value < 0 ? PyUnicode_FromStringAndSize("-Infinity", 9)
+                         : PyUnicode_FromStringAndSize("Infinity", 8);
+    }
+    /* Python's own correctly rounded conversions (dtoa), as the reference's f"{v:.6g}" and
+     * float(text) use: the same digits, and 3-4x faster than snprintf/strtod here. */
+    char *text = PyOS_double_to_string((double)value, 'g', 6, 0, NULL);
+    if (text == NULL) {
+        return NULL;
+    }
+    double back = PyOS_string_to_double(text, NULL, NULL);
+    if (back == -1.0 && PyErr_Occurred()) {
+        PyErr_Clear();
+        back = NAN;
+    }
+    if (!(fabs(back) <= (double)FLT_MAX) || (float)back != value) {
+        PyMem_Free(text);
+        text = PyOS_double_to_string((double)value, 'g', 9, 0, NULL);
+        if (text == NULL) {
+            return NULL;
+        }
+    }
+    size_t n = strlen(text);
+    PyObject *result;
+    if (strchr(text, '.') == NULL && strchr(text, 'e') == NULL) {
+        char buffer[40];
+        if (n + 3 > sizeof buffer) {
+            PyMem_Free(text);
+            PyErr_SetString(PyExc_ValueError, "cannot format a float32");
+            return NULL;
+        }
+        memcpy(buffer, text, n);
+        memcpy(buffer + n, ".0", 2);
+        result = PyUnicode_FromStringAndSize(buffer, (Py_ssize_t)n + 2);
+    }
+    else {
+        result = PyUnicode_FromStringAndSize(text, (Py_ssize_t)n);
+    }
+    PyMem_Free(text);
+    return result;
+}
+
+static PyObject *
+fj_float32_texts(PyObject *Py_UNUSED(module), PyObject *arg)
+{
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_C_CONTIGUOUS) < 0) {
+        return NULL;
+    }
+    if (view.len % (Py_ssize_t)sizeof(float) != 0) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "the buffer's length is not a multiple of 4");
+        return NULL;
+    }
+    Py_ssize_t count = view.len / (Py_ssize_t)sizeof(float);
+    PyObject *texts = PyList_New(count);
+    if (texts != NULL) {
+        const char *data = (const char *)view.buf;
+        for (Py_ssize_t i = 0; i < count; i++) {
+            float value;
+            memcpy(&value, data + i * (Py_ssize_t)sizeof(float), sizeof(float));
+            PyObject *text = float32_text(value);
+            if (text == NULL) {
+                Py_CLEAR(texts);
+                break;
+            }
+            PyList_SET_ITEM(texts, i, text);
+        }
+    }
+    PyBuffer_Release(&view);
+    return texts;
+}
+
+PyDoc_STRVAR(float32_texts_doc,
+             "float32_texts(buffer) -> list[str]\n\n"
+             "Each float32 of a C-contiguous buffer (native byte order) as TF Serving's REST answers\n"
+             "print it: shiba.codecs._decimal's rules, the same text for every value.");
+
 static PyMethodDef fj_methods[] = {
     {"loads", (PyCFunction)fj_loads, METH_O, loads_doc},
+    {"float32_texts", (PyCFunction)fj_float32_texts, METH_O, float32_texts_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -2,6 +2,8 @@
 
 from typing import Final, final
 
+from typing_extensions import Buffer
+
 #: The deepest nesting of arrays and objects ``loads`` reads; deeper documents give ``None``.
 MAX_DEPTH: Final[int]
 
@@ -27,3 +29,8 @@ def loads(body: bytes | bytearray | memoryview, /) -> object | None:
     ``None`` for anything it does not read exactly; raises ``TypeError`` only for a body that
     is not bytes-like.
     """
+
+def float32_texts(buffer: Buffer, /) -> list[str]:
+    """Each float32 of a C-contiguous buffer (native byte order) as TF Serving's REST answers
+    print it (``shiba.codecs._decimal``'s rules). ``ValueError`` when the buffer's length is not
+    a multiple of 4, ``TypeError`` for an object that is not a buffer."""
