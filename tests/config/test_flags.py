@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -187,3 +188,37 @@ def test_warmup_flags() -> None:
             ["--model_base_path=/m", f"--num_request_iterations_for_warmup={value}"]
         )
         assert settings_from_flags(flags, environ={}).warmup.iterations == 1
+
+
+def test_engine_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+    default = settings_from_flags(parse_flags(["--model_base_path=/m"]), environ={})
+    assert (default.tensorflow_engine, default.onnx_engine) == ("auto", "auto")
+    flags = ["--model_base_path=/m", "--tensorflow_engine=tensorflow", "--onnx_engine=onnxruntime"]
+    settings = settings_from_flags(parse_flags(flags), environ={})
+    assert (settings.tensorflow_engine, settings.onnx_engine) == ("tensorflow", "onnxruntime")
+    # each flag takes its own platform's engine
+    for value in ("gpu", "tensorflow"):
+        with pytest.raises(ConfigError) as caught:
+            settings_from_flags(
+                parse_flags(["--model_base_path=/m", f"--onnx_engine={value}"]), environ={}
+            )
+        assert str(caught.value) == (
+            f"--onnx_engine must be auto, onnxruntime or openvino, got {value!r}"
+        )
+    with pytest.raises(ConfigError, match="--tensorflow_engine must be auto, tensorflow or"):
+        settings_from_flags(
+            parse_flags(["--model_base_path=/m", "--tensorflow_engine=onnxruntime"]), environ={}
+        )
+    # Without the openvino package, forcing it is an error naming the package; auto is not.
+    monkeypatch.setitem(sys.modules, "openvino", None)
+    for name in ("tensorflow_engine", "onnx_engine"):
+        with pytest.raises(ConfigError) as caught:
+            settings_from_flags(
+                parse_flags(["--model_base_path=/m", f"--{name}=openvino"]), environ={}
+            )
+        assert str(caught.value) == (
+            f"--{name}=openvino needs OpenVINO: pip install 'shiba[openvino]'"
+        )
+    assert settings_from_flags(parse_flags(["--model_base_path=/m"]), environ={}).onnx_engine == (
+        "auto"
+    )

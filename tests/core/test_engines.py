@@ -46,19 +46,27 @@ def candidate(signatures: Mapping[str, Signature]) -> Candidate:
 
 # -- the plan -----------------------------------------------------------------------------------
 
+ON_ORT = EngineDecision("onnxruntime", "engine set to onnxruntime by --onnx_engine")
+TF_CHOICE = EnginePlan(None, reference_engine="tensorflow")
+ORT_CHOICE = EnginePlan(None, reference_engine="onnxruntime")
+
+
+def flags(tensorflow: str = "auto", onnx: str = "auto") -> dict[str, str]:
+    return {"tensorflow": tensorflow, "onnx": onnx}
+
 
 @pytest.mark.parametrize(
-    ("platform", "model", "flag", "installed", "plan"),
+    ("platform", "model", "flag_engines", "installed", "plan"),
     [
-        ("tensorflow", None, "auto", True, EnginePlan(None)),
-        ("tensorflow", None, "openvino", True, EnginePlan(None, require_candidate=True)),
+        ("tensorflow", None, flags(), True, TF_CHOICE),
+        ("tensorflow", None, flags("openvino"), True, EnginePlan(None, require_candidate=True)),
         # forced without the package: the choice runs, and its builder fails the load
-        ("tensorflow", None, "openvino", False, EnginePlan(None, require_candidate=True)),
-        ("tensorflow", None, "tensorflow", True, EnginePlan(ON_TF)),
+        ("tensorflow", None, flags("openvino"), False, EnginePlan(None, require_candidate=True)),
+        ("tensorflow", None, flags("tensorflow"), True, EnginePlan(ON_TF)),
         (
             "tensorflow",
             None,
-            "auto",
+            flags(),
             False,
             EnginePlan(EngineDecision("tensorflow", "openvino is not installed")),
         ),
@@ -66,27 +74,71 @@ def candidate(signatures: Mapping[str, Signature]) -> Candidate:
         (
             "tensorflow",
             "tensorflow",
-            "openvino",
+            flags("openvino"),
             True,
             EnginePlan(
                 EngineDecision("tensorflow", "engine set to tensorflow in the model config")
             ),
         ),
-        ("tensorflow", "openvino", "tensorflow", False, EnginePlan(None, require_candidate=True)),
-        ("tensorflow", "auto", "tensorflow", True, EnginePlan(None)),
+        ("tensorflow", "openvino", flags("tensorflow"), False, EnginePlan(None, True)),
+        ("tensorflow", "auto", flags("tensorflow"), True, TF_CHOICE),
+        # --onnx_engine is not --tensorflow_engine
+        ("tensorflow", None, flags(onnx="onnxruntime"), True, TF_CHOICE),
+        ("tensorflow", None, {}, True, TF_CHOICE),
+        # ONNX: verified against onnxruntime, set by --onnx_engine alone
+        ("onnx", None, flags(), True, ORT_CHOICE),
+        ("onnx", None, {}, True, ORT_CHOICE),
+        ("onnx", None, flags(tensorflow="tensorflow"), True, ORT_CHOICE),
+        ("onnx", None, flags(onnx="openvino"), True, EnginePlan(None, True, "onnxruntime")),
+        ("onnx", None, flags(onnx="openvino"), False, EnginePlan(None, True, "onnxruntime")),
+        ("onnx", None, flags(onnx="onnxruntime"), True, EnginePlan(ON_ORT, False, "onnxruntime")),
+        (
+            "onnx",
+            None,
+            flags(),
+            False,
+            EnginePlan(
+                EngineDecision("onnxruntime", "openvino is not installed"), False, "onnxruntime"
+            ),
+        ),
+        # a model config's tensorflow_engine does not apply to an ONNX model
+        ("onnx", "tensorflow", flags(), True, ORT_CHOICE),
         (
             "onnx",
             "openvino",
-            "openvino",
+            flags(onnx="onnxruntime"),
             True,
-            EnginePlan(EngineDecision("onnxruntime", "onnx models run on onnxruntime")),
+            EnginePlan(ON_ORT, False, "onnxruntime"),
+        ),
+        # other platforms run on their own engine
+        (
+            "pytorch",
+            "openvino",
+            flags("openvino", "openvino"),
+            True,
+            EnginePlan(
+                EngineDecision("pytorch", "pytorch models run on pytorch"), False, "pytorch"
+            ),
+        ),
+        (
+            None,
+            None,
+            flags(),
+            True,
+            EnginePlan(
+                EngineDecision("unknown", "unknown models run on unknown"), False, "unknown"
+            ),
         ),
     ],
 )
 def test_plan(
-    platform: str, model: str | None, flag: str, installed: bool, plan: EnginePlan
+    platform: str | None,
+    model: str | None,
+    flag_engines: Mapping[str, str],
+    installed: bool,
+    plan: EnginePlan,
 ) -> None:
-    assert plan_engine(platform, model, flag, installed) == plan
+    assert plan_engine(platform, model, flag_engines, installed) == plan
 
 
 # -- the record ---------------------------------------------------------------------------------

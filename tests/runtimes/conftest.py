@@ -9,7 +9,12 @@ import pytest
 
 from shiba.core.servable import Servable
 from shiba.runtimes.tensorflow import ExecutionMode, SavedModelLoader
-from tests.models import build_onnx_model, build_onnx_string_model, build_tf_string_model
+from tests.models import (
+    build_onnx_model,
+    build_onnx_string_model,
+    build_onnx_vit,
+    build_tf_string_model,
+)
 from tests.runtimes._saved_models import OPTIONS, SID, LoadFn
 
 
@@ -23,6 +28,12 @@ def onnx_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def onnx_string_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The version folder of ``build_onnx_string_model``."""
     return build_onnx_string_model(tmp_path_factory.mktemp("onnx_echo"))
+
+
+@pytest.fixture(scope="session")
+def onnx_vit_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The version folder of ``build_onnx_vit`` (the demo ViT's shape, untrained)."""
+    return build_onnx_vit(tmp_path_factory.mktemp("onnx_vit"))
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,11 @@
 """The composition root's engine per model: the model config's ``tensorflow_engine`` over the
-flag's, one record per loaded signature, cleared when the server unloads."""
+flag's, ``--onnx_engine`` for ONNX models, one record per loaded signature, cleared when the
+server unloads."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from shiba.core.lifecycle.states import ManagerState
 from shiba.runtimes import openvino
 from shiba.server.compose import Components, compose
 from tests.conftest import TFSERVING_TESTDATA
-from tests.models import build_onnx_model
+from tests.models import build_onnx_model, build_onnx_vit
 
 TF2 = TFSERVING_TESTDATA / "saved_model_half_plus_two_tf2_cpu"
 TF2_SIGNATURES = [
@@ -40,15 +41,18 @@ def served() -> Iterator[list[Components]]:
         components.close()
 
 
-def start(served: list[Components], tmp_path: Path, *models: str) -> Components:
+def start(
+    served: list[Components], tmp_path: Path, *models: str, flags: Sequence[str] = ()
+) -> Components:
     """A server composed from a model config file naming ``models`` (``config { ... }`` bodies),
-    with the default --tensorflow_engine (auto), started: its first loads are done."""
+    with ``flags`` (by default --tensorflow_engine and --onnx_engine are auto), started: its
+    first loads are done."""
     path = tmp_path / "models.config"
     path.write_text(
         "model_config_list {\n" + "".join(f"  config {{ {m} }}\n" for m in models) + "}\n"
     )
-    flags = parse_flags([f"--model_config_file={path}", "--max_num_load_retries=0"])
-    components = compose(settings_from_flags(flags, environ={}))
+    parsed = parse_flags([f"--model_config_file={path}", "--max_num_load_retries=0", *flags])
+    components = compose(settings_from_flags(parsed, environ={}))
     served.append(components)
     components.start()
     return components
@@ -59,19 +63,76 @@ def test_onnx_models_are_recorded_on_onnxruntime_until_unloaded(
 ) -> None:
     pytest.importorskip("onnxruntime")
     base = build_onnx_model(tmp_path / "onnx").parent
-    # a tensorflow_engine on an ONNX model has nothing to choose
+    # a model config's tensorflow_engine does not apply to an ONNX model: --onnx_engine does
     components = start(
-        served, tmp_path, f'name: "o" base_path: "{base}" tensorflow_engine: "openvino"'
+        served,
+        tmp_path,
+        f'name: "o" base_path: "{base}" tensorflow_engine: "openvino"',
+        flags=["--onnx_engine=onnxruntime"],
     )
     assert components.engines is not None
     assert components.engines.snapshot() == {
         ServableId("o", 1): {
-            "serving_default": EngineDecision("onnxruntime", "onnx models run on onnxruntime")
+            "serving_default": EngineDecision(
+                "onnxruntime", "engine set to onnxruntime by --onnx_engine"
+            )
         }
     }
     components.close()
     served.clear()
     assert components.engines.snapshot() == {}
+
+
+@pytest.mark.slow
+def test_onnx_models_run_on_openvino_where_verified(
+    served: list[Components], tmp_path: Path
+) -> None:
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("openvino")
+    vit = build_onnx_vit(tmp_path / "vit").parent
+    half = build_onnx_model(tmp_path / "half").parent
+    models = (
+        f'name: "vit" base_path: "{vit}" tensorflow_engine: "tensorflow"',
+        f'name: "half" base_path: "{half}"',
+    )
+    components = start(served, tmp_path, *models)
+    assert components.engines is not None
+    records = components.engines.snapshot()
+    on_openvino = records[ServableId("vit", 1)]["serving_default"]
+    assert on_openvino.engine == "openvino"
+    assert on_openvino.reason.startswith("verified, max abs diff ")
+    assert dict(records[ServableId("half", 1)]) == {
+        "serving_default": EngineDecision(
+            "onnxruntime",
+            "input k is DT_INT64: OpenVINO's CPU plugin computes 64-bit integers in 32 bits",
+        )
+    }
+    # Forced, the model OpenVINO cannot run fails to load; the other one serves.
+    (tmp_path / "forced").mkdir()
+    forced = start(served, tmp_path / "forced", *models, flags=["--onnx_engine=openvino"])
+    assert forced.engines is not None
+    assert list(forced.engines.snapshot()) == [ServableId("vit", 1)]
+    (state,) = forced.manager.model_states("half")
+    assert (state.state, state.error_code) == (ManagerState.END, Code.FAILED_PRECONDITION)
+    assert state.error_message.startswith(
+        "{name: half version: 1} cannot run on openvino (the engine is set to openvino; set it "
+        "to auto to fall back to onnxruntime): serving_default: input k is DT_INT64"
+    )
+
+
+def test_without_openvino_onnx_models_run_on_onnxruntime(
+    served: list[Components], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setitem(sys.modules, "openvino", None)  # a machine without the openvino package
+    vit = build_onnx_vit(tmp_path / "vit").parent
+    components = start(served, tmp_path, f'name: "vit" base_path: "{vit}"')
+    assert components.engines is not None
+    assert components.engines.snapshot() == {
+        ServableId("vit", 1): {
+            "serving_default": EngineDecision("onnxruntime", "openvino is not installed")
+        }
+    }
 
 
 @pytest.mark.slow

@@ -187,6 +187,13 @@ FLAGS: tuple[Flag, ...] = (
         "Engine running SavedModel signatures: auto (OpenVINO where it converts and verifies, else"
         " TensorFlow), tensorflow, or openvino (shiba's own)",
     ),
+    Flag(
+        "onnx_engine",
+        "str",
+        "auto",
+        "Engine running ONNX models: auto (OpenVINO where it compiles and verifies, else"
+        " onnxruntime), onnxruntime, or openvino (shiba's own)",
+    ),
     Flag("log_level", "str", "info", "Logging level: debug, info, warning, error (shiba's own)"),
 )
 

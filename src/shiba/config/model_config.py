@@ -7,9 +7,9 @@ for other sources and is refused). Each ``config`` takes ``name``, ``base_path``
 TensorFlow Serving. Every problem is a ``ConfigError`` naming the file, the model and the field.
 
 One field is shiba's own: ``tensorflow_engine: "auto" | "tensorflow" | "openvino"`` sets the
-engine of that model's SavedModels (empty or absent: ``--tensorflow_engine``). TensorFlow Serving
-does not know it and refuses a file that uses it; a reload that changes it applies to versions
-loaded afterwards, as a changed ``base_path`` does.
+engine of that model's SavedModels (empty or absent: ``--tensorflow_engine``; ONNX models follow
+``--onnx_engine`` alone). TensorFlow Serving does not know it and refuses a file that uses it; a
+reload that changes it applies to versions loaded afterwards, as a changed ``base_path`` does.
 """
 
 from __future__ import annotations

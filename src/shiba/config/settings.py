@@ -20,6 +20,7 @@ from shiba.config.errors import ConfigError
 from shiba.config.flags import ParsedFlags
 from shiba.config.model_config import read_model_config_file
 from shiba.config.monitoring import monitoring_options_from_file
+from shiba.core.engines import ENGINE_SETTINGS, ONNX_ENGINE_SETTINGS
 from shiba.core.lifecycle.manager import ManagerOptions
 from shiba.core.lifecycle.source import ModelConfig
 from shiba.core.service import ServiceOptions
@@ -55,6 +56,7 @@ class ServerSettings:
     grpc_max_concurrent_rpcs: int | None = None
     monitoring: MonitoringOptions = field(default_factory=MonitoringOptions)
     tensorflow_engine: Literal["auto", "tensorflow", "openvino"] = "auto"
+    onnx_engine: Literal["auto", "onnxruntime", "openvino"] = "auto"
     warmup: WarmupOptions = field(default_factory=WarmupOptions)
 
 
@@ -103,15 +105,8 @@ def settings_from_flags(
                 "--monitoring_config_file enables Prometheus metrics, but they are served on the"
                 " REST port, which --rest_api_port=0 turns off"
             )
-    engine = flags["tensorflow_engine"]
-    if engine not in ("auto", "tensorflow", "openvino"):
-        raise ConfigError(
-            f"--tensorflow_engine must be auto, tensorflow or openvino, got {engine!r}"
-        )
-    if engine == "openvino" and importlib.util.find_spec("openvino") is None:
-        raise ConfigError(
-            "--tensorflow_engine=openvino needs OpenVINO: pip install 'shiba[openvino]'"
-        )
+    _check_engine(flags, "tensorflow_engine", ENGINE_SETTINGS)
+    _check_engine(flags, "onnx_engine", ONNX_ENGINE_SETTINGS)
     intra = flags["tensorflow_intra_op_parallelism"] or flags["tensorflow_session_parallelism"]
     inter = flags["tensorflow_inter_op_parallelism"] or flags["tensorflow_session_parallelism"]
     return ServerSettings(
@@ -153,13 +148,26 @@ def settings_from_flags(
         if "grpc_max_threads" in flags.given and flags["grpc_max_threads"] > 0
         else None,
         monitoring=monitoring,
-        tensorflow_engine=engine,
+        tensorflow_engine=flags["tensorflow_engine"],
+        onnx_engine=flags["onnx_engine"],
         warmup=WarmupOptions(
             enabled=flags["enable_model_warmup"],
             # TF Serving uses the flag only when it is > 0; its default is one run.
             iterations=max(1, flags["num_request_iterations_for_warmup"]),
         ),
     )
+
+
+def _check_engine(flags: ParsedFlags, name: str, settings: tuple[str, ...]) -> None:
+    """``--tensorflow_engine`` / ``--onnx_engine``: one of ``settings``; ``openvino`` only when
+    the package is installed."""
+    engine = flags[name]
+    if engine not in settings:
+        raise ConfigError(
+            f"--{name} must be {', '.join(settings[:-1])} or {settings[-1]}, got {engine!r}"
+        )
+    if engine == "openvino" and importlib.util.find_spec("openvino") is None:
+        raise ConfigError(f"--{name}=openvino needs OpenVINO: pip install 'shiba[openvino]'")
 
 
 def parse_channel_arguments(text: str) -> tuple[tuple[str, int | str], ...]:

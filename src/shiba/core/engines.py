@@ -1,12 +1,14 @@
 """Which engine serves each signature of each loaded version, and why: one record the metrics page
 and shiba's own REST route both read.
 
-:func:`plan_engine` decides, per version, whether a SavedModel goes through the engine choice
-(``shiba.core.engine_choice``) or runs on one engine for a stated reason (forced ``tensorflow``,
-an ONNX model, OpenVINO not installed). :class:`ServingEngines` holds the outcome: the composition
-root wraps each version's loader in :meth:`ServingEngines.tracked`, which records the
-:class:`EngineDecision` of every signature after a successful ``load`` and forgets them at
-``unload``, so a version has rows exactly while it is loaded. Framework-free: engines are names.
+:func:`plan_engine` decides, per version, whether a model goes through the engine choice
+(``shiba.core.engine_choice``: a SavedModel verified against TensorFlow, an ONNX model against
+onnxruntime, OpenVINO the candidate for both) or runs on one engine for a stated reason (forced by
+a flag or a model config, OpenVINO not installed, a platform with no choice).
+:class:`ServingEngines` holds the outcome: the composition root wraps each version's loader in
+:meth:`ServingEngines.tracked`, which records the :class:`EngineDecision` of every signature after
+a successful ``load`` and forgets them at ``unload``, so a version has rows exactly while it is
+loaded. Framework-free: engines are names.
 """
 
 from __future__ import annotations
@@ -21,17 +23,37 @@ from shiba.core.ids import ServableId
 from shiba.core.loader import Loader
 from shiba.core.servable import Servable
 
-__all__ = ["ENGINE_SETTINGS", "EnginePlan", "plan_engine", "ServingEngines"]
+__all__ = [
+    "ENGINE_SETTINGS",
+    "ONNX_ENGINE_SETTINGS",
+    "EnginePlan",
+    "plan_engine",
+    "ServingEngines",
+]
 
 #: The values of ``--tensorflow_engine`` and of a model config's ``tensorflow_engine``.
 ENGINE_SETTINGS = ("auto", "tensorflow", "openvino")
-
-# The engine that runs each platform's models, when it is not a choice.
-_PLATFORM_ENGINES: Mapping[str, str] = MappingProxyType(
-    {"tensorflow": "tensorflow", "onnx": "onnxruntime"}
-)
-_REFERENCE = "tensorflow"
+#: The values of ``--onnx_engine``.
+ONNX_ENGINE_SETTINGS = ("auto", "onnxruntime", "openvino")
+# The engine a version may run on instead of its platform's own, once verified.
 _CANDIDATE = "openvino"
+
+
+@dataclass(frozen=True, slots=True)
+class _Choice:
+    """A platform whose models may run on the candidate: its own engine (the reference) and the
+    flag that sets which one runs them."""
+
+    reference: str
+    flag: str
+
+
+_CHOICES: Mapping[str, _Choice] = MappingProxyType(
+    {
+        "tensorflow": _Choice("tensorflow", "--tensorflow_engine"),
+        "onnx": _Choice("onnxruntime", "--onnx_engine"),
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,40 +61,54 @@ class EnginePlan:
     """How one version's signatures get their engine.
 
     ``fixed`` is the decision for every signature when the version runs on one engine; ``None``
-    means the engine choice verifies the candidate signature by signature, and then
-    ``require_candidate`` says whether a numeric signature left on the reference fails the load
-    (the ``openvino`` setting) or not (``auto``).
+    means the engine choice verifies the candidate against ``reference_engine`` signature by
+    signature, and then ``require_candidate`` says whether a numeric signature left on the
+    reference fails the load (the ``openvino`` setting) or not (``auto``).
     """
 
     fixed: EngineDecision | None
     require_candidate: bool = False
+    reference_engine: str = "tensorflow"
 
 
 def plan_engine(
     platform: str | None,
     model_engine: str | None,
-    flag_engine: str,
+    flag_engines: Mapping[str, str],
     candidate_available: bool,
 ) -> EnginePlan:
-    """The plan for a version of ``platform``: ``model_engine`` (a model config's
-    ``tensorflow_engine``) when set, else ``flag_engine`` (``--tensorflow_engine``).
+    """The plan for a version of ``platform``.
 
-    ``openvino`` always goes through the choice, installed or not: without the package the load
-    fails with the engine's own message. ``auto`` without it runs on TensorFlow.
+    The setting is, for a SavedModel, ``model_engine`` (a model config's ``tensorflow_engine``)
+    when set, else ``flag_engines["tensorflow"]`` (``--tensorflow_engine``); for an ONNX model,
+    ``flag_engines["onnx"]`` (``--onnx_engine``: a model config's field does not apply). A
+    platform missing from ``flag_engines`` is ``auto``. Any other platform runs on its own
+    engine. ``openvino`` always goes through the choice, installed or not: without the package
+    the load fails with the engine's own message. ``auto`` without it runs on the reference.
     """
-    if platform != "tensorflow":
+    choice = _CHOICES.get(platform or "")
+    if platform is None or choice is None:
         name = platform or "unknown"
-        engine = _PLATFORM_ENGINES.get(name, name)
-        return EnginePlan(EngineDecision(engine, f"{name} models run on {engine}"))
-    setting = model_engine or flag_engine
-    if setting == _REFERENCE:
-        where = "in the model config" if model_engine else "by --tensorflow_engine"
-        return EnginePlan(EngineDecision(_REFERENCE, f"engine set to {_REFERENCE} {where}"))
+        return EnginePlan(
+            EngineDecision(name, f"{name} models run on {name}"), reference_engine=name
+        )
+    reference = choice.reference
+    model_engine = model_engine if platform == "tensorflow" else None
+    setting = model_engine or flag_engines.get(platform) or "auto"
+    if setting == reference:
+        where = "in the model config" if model_engine else f"by {choice.flag}"
+        return EnginePlan(
+            EngineDecision(reference, f"engine set to {reference} {where}"),
+            reference_engine=reference,
+        )
     if setting == _CANDIDATE:
-        return EnginePlan(None, require_candidate=True)
+        return EnginePlan(None, require_candidate=True, reference_engine=reference)
     if not candidate_available:
-        return EnginePlan(EngineDecision(_REFERENCE, f"{_CANDIDATE} is not installed"))
-    return EnginePlan(None)
+        return EnginePlan(
+            EngineDecision(reference, f"{_CANDIDATE} is not installed"),
+            reference_engine=reference,
+        )
+    return EnginePlan(None, reference_engine=reference)
 
 
 class ServingEngines:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
 
 from shiba.batching import BatchingLoader
 from shiba.config.settings import ServerSettings
-from shiba.core.engine_choice import EngineChoiceLoader
+from shiba.core.engine_choice import Candidate, EngineChoiceLoader
 from shiba.core.engines import ServingEngines, plan_engine
 from shiba.core.errors import Code
 from shiba.core.lifecycle.manager import Manager
@@ -17,9 +19,11 @@ from shiba.core.lifecycle.states import ManagerState, ServableState
 from shiba.core.loader import Loader
 from shiba.core.metrics import Metrics
 from shiba.core.service import ModelService
+from shiba.core.tensors import Signature
 from shiba.core.warmup import WarmupLoader
 from shiba.protocols.tfserving.rest import TFServingRestApp
 from shiba.runtimes import openvino, registry
+from shiba.runtimes.base import RuntimeOptions
 from shiba.server.heap import HeapFreezer
 from shiba.server.reload import ConfigApplier, ConfigFilePoller
 from shiba.server.warmup import WARMUP_FILE, warmup_records
@@ -27,6 +31,13 @@ from shiba.server.warmup import WARMUP_FILE, warmup_records
 __all__ = ["Components", "compose"]
 
 log = logging.getLogger("shiba.server")
+
+#: The OpenVINO candidate builder of each platform ``plan_engine`` may send through the choice.
+_CANDIDATE_BUILDERS: Mapping[
+    str, Callable[[Path, Mapping[str, Signature], RuntimeOptions], Candidate]
+] = MappingProxyType(
+    {"tensorflow": openvino.build_candidate, "onnx": openvino.build_onnx_candidate}
+)
 
 
 @dataclass(slots=True)
@@ -82,24 +93,28 @@ def compose(settings: ServerSettings) -> Components:
     engines = ServingEngines()
     metrics = Metrics(engines) if settings.monitoring.enabled else None
 
-    engine = settings.tensorflow_engine
+    flag_engines = {"tensorflow": settings.tensorflow_engine, "onnx": settings.onnx_engine}
     openvino_available = openvino.available()
 
     def make_loader(aspired: AspiredVersion) -> Loader:
         """The loader chain, outermost last: runtime -> engine choice -> engine record -> warm-up
-        -> load metrics -> batching. The model's engine (``aspired.engine``) wins over the flag's.
-        The warm-up file is read once per load, inside it, by both its users."""
+        -> load metrics -> batching. A SavedModel's engine in the model config
+        (``aspired.engine``) wins over ``--tensorflow_engine``; ONNX models follow
+        ``--onnx_engine``. The warm-up file is read once per load, inside it, by both its users."""
         loader = registry.make_loader(aspired.platform, aspired.id, aspired.path, runtime_options)
         records = warmup_records(aspired.path) if settings.warmup.enabled else None
         platform = aspired.platform or registry.detect_platform(aspired.path)
-        plan = plan_engine(platform, aspired.engine, engine, openvino_available)
+        plan = plan_engine(platform, aspired.engine, flag_engines, openvino_available)
         failing = isinstance(loader, registry.FailingLoader)
         if plan.fixed is None and not failing:
+            build = _CANDIDATE_BUILDERS[str(platform)]
             loader = EngineChoiceLoader(
                 loader,
-                functools.partial(openvino.build_candidate, aspired.path, options=runtime_options),
+                lambda signatures: build(aspired.path, signatures, runtime_options),
                 servable_id=aspired.id,
                 require_candidate=plan.require_candidate,
+                reference_engine=plan.reference_engine,
+                candidate_engine=openvino.ENGINE,
                 extra_inputs=records.predict_inputs if records is not None else None,
             )
         if not failing:

@@ -1,37 +1,5 @@
-"""The ``openvino`` engine: a SavedModel's signatures converted to OpenVINO and compiled for the CPU.
-
-Not a platform of its own: :func:`build_candidate` builds a *candidate* servable for a version the
-``tensorflow`` runtime loaded, over the reference's own ``Signature`` objects, and
-``shiba.core.engine_choice`` keeps it per signature where its outputs agree with TensorFlow's. It
-never imports ``shiba.runtimes.tensorflow`` (runtimes are independent); it reads the graph with
-TensorFlow itself. Importing this module imports neither OpenVINO nor TensorFlow.
-
-How a signature gets here, each step a reason to stay on TensorFlow when it fails:
-
-1. Its specs (framework-free): a predict signature (classify and regress take serialized
-   ``tf.Example`` and stay on TensorFlow) whose inputs and outputs are numeric tensors. Not
-   float64 (OpenVINO's CPU plugin computes it in float32), no complex (OpenVINO has no complex
-   type), no 64-bit integer *inputs*: the CPU plugin computes int64 in 32 bits, so
-   ``x * 2 + 1`` on ``2**40 + 3`` answers 7, silently (measured, OpenVINO 2026.4). Integer outputs
-   are allowed: they are compared exactly during verification.
-2. ``tf.saved_model.load`` of the version folder and the signature's concrete function. TF1
-   exports with reference variables often fail here or in step 4.
-3. No op that changes or creates state: a variable assignment, a stateful random op, a queue, a
-   lookup table, an ``Assert``... OpenVINO converts ``v.assign_add(1)`` to a constant, so the
-   state would silently stop moving (and verification would move TensorFlow's). Reading
-   variables is fine: their values become constants.
-4. Conversion through OpenVINO's TensorFlow frontend. ``openvino.convert_model`` would do the same
-   plus send about 70 usage-telemetry events per call (unless the user opted out with
-   ``opt_in_out --opt_out``) and took 2 s instead of 0.2 s for the demo ViT; shiba calls the
-   frontend directly (``FrontEndManager`` + ``openvino.frontend.tensorflow.utils``), tested with
-   OpenVINO 2026.4. (``import openvino`` itself still reports one "import" event unless opted out.)
-   Weights are copied (``share_weights=False``), so the restored TensorFlow object is dropped as
-   soon as the signatures are converted.
-5. The model's ports matched to the signature's aliases by tensor name, with the signature's
-   dtypes and compatible shapes.
-6. Compiled for ``CPU`` with ``INFERENCE_PRECISION_HINT=f32`` (the default, bf16 on CPUs that
-   have it, drifts by up to 6e-3 on the demo ViT) and threads from ``RuntimeOptions``
-   (:func:`compile_config`).
+"""What both candidate builders share: the package check, which specs OpenVINO may serve, the
+compile settings, matching a model's ports to a signature's aliases, and the servable.
 
 Running: each signature keeps a pool of ``InferRequest`` objects; a call takes one (or creates
 one when all are busy, so calls never wait in Python), feeds inputs without copying, runs
@@ -44,56 +12,45 @@ Memory: OpenVINO holds weights of its own. Measured on a 97 MB MLP (six 2048x204
 the TensorFlow session +112 MB; restoring for conversion +104 MB, given back to TensorFlow's
 allocator when dropped (reused by TensorFlow's next load, not returned to the OS); the converted
 model +103 MB, compiling +35 MB, and the CPU plugin's repacked weights +108 MB at the first
-inference. ``EngineChoiceLoader`` closes TensorFlow's session when every signature runs here.
+inference. ``EngineChoiceLoader`` closes the reference's servable when every signature runs here.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import logging
 import queue
 import re
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
-from shiba.core.engine_choice import Candidate
 from shiba.core.errors import FailedPrecondition, InvalidArgument
 from shiba.core.servable import Outputs
 from shiba.core.tensors import PREDICT_METHOD, DType, Signature, Tensors, TensorSpec
 from shiba.runtimes.base import RuntimeOptions
 
-__all__ = ["ENGINE", "available", "compile_config", "build_candidate", "OpenVinoServable"]
+__all__ = [
+    "ENGINE",
+    "available",
+    "import_openvino",
+    "compile_config",
+    "ineligible",
+    "Rejected",
+    "Plan",
+    "plan_ports",
+    "compiled_settings",
+    "summary",
+    "OpenVinoServable",
+]
 
-_log = logging.getLogger(__name__)
-
-#: The engine's name in decisions, logs and the ``--tensorflow_engine`` flag.
+#: The engine's name in decisions, logs and the ``--tensorflow_engine``/``--onnx_engine`` flags.
 ENGINE = "openvino"
 
 _INSTALL = "install it with: pip install 'shiba[openvino]'"
-_SERVE_TAGS = ["serve"]
-
-# Ops TensorFlow marks stateful that only read state, or call functions whose bodies are checked
-# on their own (they are in the same function library).
-_READ_ONLY_OPS = frozenset(
-    {
-        "ReadVariableOp",
-        "ResourceGather",
-        "ResourceGatherNd",
-        "VarHandleOp",
-        "VarIsInitializedOp",
-        "VariableV2",
-        "StatefulPartitionedCall",
-        "If",
-        "While",
-        "Case",
-    }
-)
 _MAX_REASON = 400
 _SETTINGS = (
     "NUM_STREAMS",
@@ -101,6 +58,8 @@ _SETTINGS = (
     "INFERENCE_PRECISION_HINT",
     "PERFORMANCE_HINT",
 )
+# Lines of an OpenVINO error that say where it was raised, not what went wrong.
+_WHERE = re.compile(r"^(Exception from \S+:\d+:|Check '.*' failed at \S+:\d+:)$")
 
 
 def available() -> bool:
@@ -109,6 +68,19 @@ def available() -> bool:
         return importlib.util.find_spec("openvino") is not None
     except (ImportError, ValueError):
         return False
+
+
+def import_openvino() -> Any:
+    """The ``openvino`` module; ``FailedPrecondition`` naming the package when it cannot be
+    imported."""
+    try:
+        import openvino as ov
+    except ImportError as err:
+        raise FailedPrecondition(
+            f"the openvino engine needs the openvino package, which cannot be imported ({err}): "
+            f"{_INSTALL}"
+        ) from err
+    return ov
 
 
 def compile_config(options: RuntimeOptions) -> dict[str, Any]:
@@ -124,6 +96,8 @@ def compile_config(options: RuntimeOptions) -> dict[str, Any]:
       everywhere: batch 1 from one thread or four, batch 8 and 64. ``THROUGHPUT`` (2 streams of 1
       thread) doubles batch-1 throughput with several callers but halves batch-64 throughput
       from one caller, the batcher's case; ``inter_op_threads=2`` gives that.
+    - ``INFERENCE_PRECISION_HINT=f32`` always: the default, bf16 on CPUs that have it, drifts by
+      up to 6e-3 on the demo ViT.
     """
     config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32"}
     if options.inter_op_threads > 0:
@@ -135,38 +109,16 @@ def compile_config(options: RuntimeOptions) -> dict[str, Any]:
     return config
 
 
-def build_candidate(
-    version_dir: Path, signatures: Mapping[str, Signature], options: RuntimeOptions
-) -> Candidate:
-    """Converts and compiles every signature of ``version_dir`` that OpenVINO can serve.
+def ineligible(signature: Signature) -> str | None:
+    """Why OpenVINO must not serve ``signature``, from its specs alone, or ``None``.
 
-    ``signatures`` are the reference's (the TensorFlow runtime's); the servable serves a subset of
-    them, as the same objects. Every other signature is in ``Candidate.rejected`` with the reason.
-    Raises ``FailedPrecondition`` when OpenVINO or TensorFlow cannot be imported, or when this
-    OpenVINO lacks the TensorFlow frontend. Runs on a load thread: 0.8 s for the demo ViT
-    (restoring the SavedModel, converting, compiling).
+    A predict signature (classify and regress take serialized ``tf.Example``) whose inputs and
+    outputs are numeric tensors. Not float64 (OpenVINO's CPU plugin computes it in float32), no
+    complex (OpenVINO has no complex type), no 64-bit integer *inputs*: the CPU plugin computes
+    int64 in 32 bits, so ``x * 2 + 1`` on ``2**40 + 3`` answers 7, silently (measured, OpenVINO
+    2026.4, from a SavedModel and from an ONNX model alike). Integer outputs are allowed: they
+    are compared exactly during verification.
     """
-    try:
-        import openvino as ov
-    except ImportError as err:
-        raise FailedPrecondition(
-            f"the openvino engine needs the openvino package, which cannot be imported ({err}): "
-            f"{_INSTALL}"
-        ) from err
-    rejected: dict[str, str] = {}
-    eligible: dict[str, Signature] = {}
-    for name, signature in signatures.items():
-        problem = _ineligible(signature)
-        if problem is None:
-            eligible[name] = signature
-        else:
-            rejected[name] = problem
-    plans = _convert(ov, Path(version_dir), eligible, options, rejected) if eligible else {}
-    served = {name: signatures[name] for name in signatures if name in plans}
-    return Candidate(OpenVinoServable(served, plans, ov.Tensor) if plans else None, rejected)
-
-
-def _ineligible(signature: Signature) -> str | None:
     tensors = [
         (kind, alias, spec)
         for kind, specs in (("input", signature.inputs), ("output", signature.outputs))
@@ -193,93 +145,12 @@ def _ineligible(signature: Signature) -> str | None:
     return None
 
 
-class _Rejected(Exception):
+class Rejected(Exception):
     """A signature OpenVINO will not serve; the message is the reason."""
 
 
-def _convert(
-    ov: Any,
-    version_dir: Path,
-    eligible: Mapping[str, Signature],
-    options: RuntimeOptions,
-    rejected: dict[str, str],
-) -> dict[str, _Plan]:
-    try:
-        import tensorflow as tf
-    except ImportError as err:
-        raise FailedPrecondition(
-            f"the openvino engine reads SavedModels with TensorFlow, which cannot be imported "
-            f"({err}): install it with: pip install 'shiba[tensorflow]'"
-        ) from err
-    try:
-        from openvino.frontend import FrontEndManager
-        from openvino.frontend.tensorflow.utils import create_tf_graph_iterator
-    except ImportError as err:
-        raise FailedPrecondition(
-            f"this OpenVINO ({ov.get_version()}) has no TensorFlow frontend ({err}): shiba's "
-            "openvino engine is tested with openvino 2026.4"
-        ) from err
-    try:
-        loaded = tf.saved_model.load(str(version_dir), tags=_SERVE_TAGS)
-    except Exception as err:
-        reason = f"TensorFlow cannot restore it as functions to convert ({_summary(err)})"
-        rejected.update(dict.fromkeys(eligible, reason))
-        return {}
-    core = ov.Core()
-    config = compile_config(options)
-    plans: dict[str, _Plan] = {}
-    for name, signature in eligible.items():
-        function = loaded.signatures.get(name)
-        if function is None:
-            rejected[name] = "the restored SavedModel has no function for it"
-            continue
-        try:
-            stateful = _stateful_ops(function)
-            if stateful:
-                raise _Rejected(
-                    f"stateful ops ({', '.join(sorted(stateful))}): their state must stay in "
-                    "TensorFlow"
-                )
-            # The frontend reads the graph through the iterator until convert() returns: keep it.
-            iterator = create_tf_graph_iterator(function, None, None, None, False)
-            frontend = FrontEndManager().load_by_framework("tf")
-            graph = frontend.load(iterator, False)
-            model = frontend.convert(graph)
-            plan = _plan(model, signature)
-            plan.compiled = core.compile_model(model, "CPU", config)
-        except _Rejected as err:
-            rejected[name] = str(err)
-            continue
-        except Exception as err:
-            rejected[name] = f"OpenVINO could not convert it: {_summary(err)}"
-            continue
-        plans[name] = plan
-        _log.debug(
-            "%s compiled for OpenVINO: %s",
-            name,
-            _settings(plan.compiled),
-        )
-    return plans
-
-
-def _stateful_ops(function: Any) -> set[str]:
-    """The op types of ``function`` (and every function it calls) that change or create state."""
-    from tensorflow.python.framework import op_def_registry
-
-    graph_def = function.graph.as_graph_def()
-    functions = {f.signature.name for f in graph_def.library.function}
-    types = {node.op for node in graph_def.node}
-    types.update(node.op for f in graph_def.library.function for node in f.node_def)
-    found: set[str] = set()
-    for op in types - functions - _READ_ONLY_OPS:
-        op_def = op_def_registry.get(op)
-        if op_def is None or op_def.is_stateful:
-            found.add(op)
-    return found
-
-
 @dataclass(slots=True)
-class _Plan:
+class Plan:
     """One compiled signature: inputs as (alias, port index, dtype), output port per alias."""
 
     inputs: tuple[tuple[str, int, np.dtype[Any]], ...]
@@ -289,10 +160,12 @@ class _Plan:
     requests: queue.SimpleQueue[Any] | None = None
 
 
-def _plan(model: Any, signature: Signature) -> _Plan:
-    """Matches the model's ports to the signature's aliases; checks dtypes and shapes."""
+def plan_ports(model: Any, signature: Signature) -> Plan:
+    """Matches an ``openvino.Model``'s ports to the signature's aliases by tensor name (``alias``
+    or ``alias:0``; a lone port for a lone alias); checks dtypes and shapes. Raises
+    ``Rejected``."""
     if len(model.inputs) != len(signature.inputs):
-        raise _Rejected(
+        raise Rejected(
             f"OpenVINO's model has {len(model.inputs)} inputs, the signature "
             f"{len(signature.inputs)}"
         )
@@ -306,7 +179,7 @@ def _plan(model: Any, signature: Signature) -> _Plan:
         index = _port(model.outputs, alias, "output", len(signature.outputs))
         _check_port(model.outputs[index], alias, spec, "output")
         outputs[alias] = index
-    return _Plan(
+    return Plan(
         tuple(inputs), MappingProxyType(outputs), tuple(outputs), requests=queue.SimpleQueue()
     )
 
@@ -320,31 +193,31 @@ def _port(ports: Sequence[Any], alias: str, kind: str, count: int) -> int:
     if not hits and count == 1 and len(ports) == 1:
         return 0
     names = [sorted(port.get_names()) for port in ports]
-    raise _Rejected(f"cannot tell which of OpenVINO's {kind}s {names} is the {kind} {alias}")
+    raise Rejected(f"cannot tell which of OpenVINO's {kind}s {names} is the {kind} {alias}")
 
 
 def _check_port(port: Any, alias: str, spec: TensorSpec, kind: str) -> None:
     got = np.dtype(port.get_element_type().to_dtype())
     if got != spec.dtype.numpy:
-        raise _Rejected(f"OpenVINO's {kind} {alias} is {got}, the signature's {spec.dtype.name}")
+        raise Rejected(f"OpenVINO's {kind} {alias} is {got}, the signature's {spec.dtype.name}")
     if spec.shape is None:
         return
     shape = port.get_partial_shape()
     if shape.rank.is_dynamic:
         return
     if len(shape) != len(spec.shape):
-        raise _Rejected(
+        raise Rejected(
             f"OpenVINO's {kind} {alias} has shape {shape}, the signature's {spec.describe_shape()}"
         )
     for dim, want in zip(shape, spec.shape, strict=True):
         if dim.is_static and dim.get_length() != want:
-            raise _Rejected(
+            raise Rejected(
                 f"OpenVINO's {kind} {alias} has shape {shape}, the signature's "
                 f"{spec.describe_shape()}"
             )
 
 
-def _settings(compiled: Any) -> dict[str, str]:
+def compiled_settings(compiled: Any) -> dict[str, str]:
     """Streams, threads, precision and hint of a compiled model, as text (``f32``, ``LATENCY``)."""
     settings: dict[str, str] = {}
     for key in _SETTINGS:
@@ -356,8 +229,9 @@ def _settings(compiled: Any) -> dict[str, str]:
     return settings
 
 
-def _summary(err: BaseException) -> str:
-    """An OpenVINO or TensorFlow error in one line: the conversion summary when there is one."""
+def summary(err: BaseException) -> str:
+    """An OpenVINO or TensorFlow error in one line: the conversion summary when there is one,
+    else its first line that is not only where OpenVINO raised it (``Exception from ...:``)."""
     text = str(err)
     if "Summary:" in text:
         text = text.split("Summary:", 1)[1]
@@ -366,7 +240,9 @@ def _summary(err: BaseException) -> str:
             line for line in lines if line and not line.startswith("To facilitate the conversion")
         )
     else:
-        text = next((line.strip() for line in text.splitlines() if line.strip()), repr(err))
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        said = [line for line in lines if not _WHERE.match(line)]
+        text = (said or lines or [repr(err)])[0]
     text = re.sub(r"\s+", " ", text)
     return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 3] + "..."
 
@@ -384,7 +260,7 @@ class OpenVinoServable:
     """
 
     def __init__(
-        self, signatures: Mapping[str, Signature], plans: Mapping[str, _Plan], tensor: Any
+        self, signatures: Mapping[str, Signature], plans: Mapping[str, Plan], tensor: Any
     ) -> None:
         self._signatures = MappingProxyType(dict(signatures))
         self._plans = dict(plans)
@@ -428,7 +304,7 @@ class OpenVinoServable:
             raise InvalidArgument(f"missing input {err.args[0]!r} of {signature_name}") from None
         except RuntimeError as err:
             raise InvalidArgument(
-                f"OpenVINO cannot run {signature_name} on this input: {_summary(err)}"
+                f"OpenVINO cannot run {signature_name} on this input: {summary(err)}"
             ) from None
         finally:
             requests.put(request)
@@ -440,7 +316,7 @@ class OpenVinoServable:
             raise FailedPrecondition(
                 f'Serving signature key "{signature_name}" is not served by OpenVINO.'
             )
-        return _settings(plan.compiled)
+        return compiled_settings(plan.compiled)
 
     def close(self) -> None:
         """Drops the compiled models and their requests. Idempotent."""
