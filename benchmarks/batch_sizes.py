@@ -59,7 +59,7 @@ def one(engine: str, size: int, body_file: Path, seconds: float, work: Path) -> 
         f"--batching_parameters_file={params}",
         f"--monitoring_config_file={monitoring}",
     ]
-    with server(args, port, "/v1/models/ViT") as url:
+    with server(args, port, "/v1/models/ViT") as (url, _):
         predict = url + "/v1/models/ViT:predict"
         wrk(predict, body_file, 64, min(3.0, seconds))  # warm up
         load = wrk(predict, body_file, 64, seconds)

@@ -4,7 +4,8 @@
 
 Measures, on this machine, in one run:
   * the limit: the demo ViT's signature called in-process (shiba's TensorFlow runtime, no server)
-    at batch 1 (latency), batch 64 and its best batch size (images/s);
+    at batch 1 (latency), batch 64, batch 32 (what 64 connections form: one batch runs while the
+    next forms) and its best batch size (images/s);
   * shiba REST on W1 (one 32x32x3 integer image per request as JSON ``instances``) at
     concurrency 1 and 64, batching off and on, load from ``wrk -t1`` on the same machine;
   * the Flask way: a Flask route calling the same SavedModel per request, under gunicorn with two
@@ -22,6 +23,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import socket
 import statistics
@@ -82,6 +84,7 @@ def limit(engine: str, batch_sizes: list[int], seconds: float) -> dict[str, Any]
         candidate = openvino.build_candidate(VIT / "1", servable.signatures, RuntimeOptions())
         assert "serving_default" not in candidate.rejected, candidate.rejected
         loader.unload()
+        assert candidate.servable is not None
         servable = candidate.servable
     (name,) = servable.signatures["serving_default"].inputs
     rng = np.random.default_rng(0)
@@ -133,6 +136,18 @@ class Load:
     p99_ms: float
     failures: int
     requests: int
+    #: CPU time per request (µs) of the server's event-loop thread, of the whole server process
+    #: and of wrk, when measured (the c=64 runs of shiba).
+    loop_us: float | None = None
+    server_us: float | None = None
+    wrk_us: float | None = None
+
+
+def _cpu_seconds(stat_path: str) -> float:
+    """utime + stime of a /proc/<pid>[/task/<tid>]/stat file, in seconds."""
+    with open(stat_path) as file:
+        fields = file.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _ms(text: str) -> float:
@@ -143,7 +158,33 @@ def _ms(text: str) -> float:
     return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
 
-def wrk(url: str, body_file: Path, connections: int, seconds: float) -> Load:
+def wrk(
+    url: str, body_file: Path, connections: int, seconds: float, pid: int | None = None
+) -> Load:
+    """One wrk run; with ``pid`` (the server's), also the CPU each request cost (Load.*_us)."""
+    before = None
+    if pid is not None:
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        before = (
+            _cpu_seconds(f"/proc/{pid}/task/{pid}/stat"),
+            _cpu_seconds(f"/proc/{pid}/stat"),
+            children.ru_utime + children.ru_stime,
+        )
+    load = _wrk(url, body_file, connections, seconds)
+    if pid is not None and before is not None and load.requests:
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        after = (
+            _cpu_seconds(f"/proc/{pid}/task/{pid}/stat"),
+            _cpu_seconds(f"/proc/{pid}/stat"),
+            children.ru_utime + children.ru_stime,
+        )
+        load.loop_us, load.server_us, load.wrk_us = (
+            (b - a) * 1e6 / load.requests for a, b in zip(before, after, strict=True)
+        )
+    return load
+
+
+def _wrk(url: str, body_file: Path, connections: int, seconds: float) -> Load:
     script = body_file.with_suffix(".lua")
     script.write_text(
         'wrk.method = "POST"\n'
@@ -174,7 +215,8 @@ def wrk(url: str, body_file: Path, connections: int, seconds: float) -> Load:
 
 
 @contextmanager
-def server(args: list[str], port: int, ready_path: str) -> Iterator[str]:
+def server(args: list[str], port: int, ready_path: str) -> Iterator[tuple[str, int]]:
+    """Starts a server; yields its base URL and its pid once ``ready_path`` answers."""
     log = tempfile.NamedTemporaryFile(prefix="bench-server-", suffix=".log", delete=False)  # noqa: SIM115
     proc = subprocess.Popen(
         args, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -192,7 +234,7 @@ def server(args: list[str], port: int, ready_path: str) -> Iterator[str]:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"server not ready; see {log.name}") from None
                 time.sleep(0.2)
-        yield url
+        yield url, proc.pid
     finally:
         proc.terminate()
         try:
@@ -211,11 +253,11 @@ def check_answer(url: str, body: bytes) -> None:
     assert len(predictions) == 1 and len(predictions[0]) == 10, predictions
 
 
-def load_rows(url: str, body_file: Path, seconds: float) -> dict[int, Load]:
+def load_rows(url: str, body_file: Path, seconds: float, pid: int | None = None) -> dict[int, Load]:
     body = body_file.read_bytes()
     check_answer(url, body)
     wrk(url, body_file, 64, min(3.0, seconds))  # warm up: threads, caches, batch sizes
-    return {c: wrk(url, body_file, c, seconds) for c in (1, 64)}
+    return {c: wrk(url, body_file, c, seconds, pid if c == 64 else None) for c in (1, 64)}
 
 
 def grpc_rows(target: str, seconds: float) -> dict[int, Load]:
@@ -269,8 +311,8 @@ def shiba_rows(
             "--enable_batching",
             f"--batching_parameters_file={REPO / 'benchmarks' / 'batching_w1.txt'}",
         ]
-    with server(args, port, "/v1/models/ViT") as url:
-        rest = load_rows(url + "/v1/models/ViT:predict", body_file, seconds)
+    with server(args, port, "/v1/models/ViT") as (url, pid):
+        rest = load_rows(url + "/v1/models/ViT:predict", body_file, seconds, pid)
         grpc = grpc_rows(f"127.0.0.1:{grpc_port}", seconds) if batching else None
         return rest, grpc
 
@@ -292,7 +334,7 @@ def flask_rows(body_file: Path, seconds: float) -> dict[int, Load] | None:
         f"MODEL_DIR={VIT / '1'}",
         "flask_app:app",
     ]
-    with server(args, port, "/") as url:
+    with server(args, port, "/") as (url, _):
         return load_rows(url + "/v1/models/ViT:predict", body_file, seconds)
 
 
@@ -377,6 +419,7 @@ def main() -> int:
     for engine, lim in limits.items():
         best_batch = max(lim["images_per_s"], key=lambda b: lim["images_per_s"][b])
         print(f"| limit, {engine}: in-process batch 1, p50 | {lim['batch1_p50_ms']:.2f} ms |")
+        print(f"| limit, {engine}: in-process batch 32 | {lim['images_per_s'][32]:,.0f} img/s |")
         print(f"| limit, {engine}: in-process batch 64 | {lim['images_per_s'][64]:,.0f} img/s |")
         print(
             f"| limit, {engine}: in-process best batch ({best_batch}) "
@@ -398,6 +441,12 @@ def main() -> int:
                 f"| {label}, W1 c={c} | {load.requests_per_s:,.0f} req/s, p50 {load.p50_ms:.2f} ms, "
                 f"p99 {load.p99_ms:.2f} ms, {load.failures} failed of {load.requests} |"
             )
+            if load.loop_us is not None:
+                print(
+                    f"| ... CPU per request at c={c}: event loop {load.loop_us:.0f} µs, "
+                    f"whole server {load.server_us:.0f} µs, wrk {load.wrk_us:.0f} µs "
+                    f"(2 cores = {2e6 / load.requests_per_s:.0f} µs per request) |"
+                )
     for kind, (ref, ours) in rates.items():
         print(f"| W2 decode, {kind}: orjson + numpy / shiba | {ref:.0f} MB/s / {ours:.0f} MB/s |")
 
@@ -405,15 +454,29 @@ def main() -> int:
         return max((shiba[engine, b][c] for b in (False, True)), key=lambda x: x.requests_per_s)
 
     for engine in engines:
-        ratio = best(engine, 64).requests_per_s / limits[engine]["images_per_s"][64]
-        print(
-            f"| ratio: shiba c=64 on {engine} (best) / {engine} limit at batch 64 | {ratio:.2f} |"
-        )
+        served = best(engine, 64).requests_per_s
+        for batch in (64, 32):
+            ratio = served / limits[engine]["images_per_s"][batch]
+            print(
+                f"| ratio: shiba c=64 on {engine} (best) / {engine} limit at batch {batch} "
+                f"| {ratio:.2f} |"
+            )
         lat = min(shiba[engine, b][1].p50_ms for b in (False, True))
-        tf1 = limits["tensorflow"]["batch1_p50_ms"]
+        own = limits[engine]["batch1_p50_ms"]
         print(
-            f"| c=1: shiba p50 on {engine} - TensorFlow in-process batch-1 p50 | {lat - tf1:+.2f} ms |"
+            f"| c=1: shiba p50 on {engine} - {engine} in-process batch-1 p50 | {lat - own:+.2f} ms |"
         )
+        if engine != "tensorflow":
+            tf1 = limits["tensorflow"]["batch1_p50_ms"]
+            tf64 = limits["tensorflow"]["images_per_s"][64]
+            print(
+                f"| c=1: shiba p50 on {engine} - TensorFlow in-process batch-1 p50 "
+                f"| {lat - tf1:+.2f} ms |"
+            )
+            print(
+                f"| ratio: shiba c=64 on {engine} (best) / TensorFlow limit at batch 64 "
+                f"| {served / tf64:.2f} |"
+            )
     ov_tf = best("openvino", 64).requests_per_s / best("tensorflow", 64).requests_per_s
     print(f"| ratio: shiba c=64 on OpenVINO / on TensorFlow | {ov_tf:.2f} |")
     if flask is not None:
