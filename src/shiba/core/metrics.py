@@ -3,7 +3,8 @@
 Each family keeps TensorFlow Serving's name (as its Prometheus exporter writes it: every character
 outside ``[a-zA-Z0-9_]`` becomes ``:``), labels, unit (microseconds) and buckets, so that dashboards
 and alerts written against TF Serving read shiba's page unchanged. The definitions are the
-``_Family`` constants below, each naming the TF Serving or TensorFlow source that defines it.
+``Family`` constants in ``shiba.core._metric_families``, each naming the TF Serving or TensorFlow
+source that defines it; ``shiba.core._metrics_page`` turns what is recorded into the page.
 
 Who records what: the front ends call :meth:`Metrics.record_request` (or use
 :meth:`Metrics.time_request`) once per request; the composition root wraps each loader in
@@ -22,16 +23,30 @@ never loads it.
 
 from __future__ import annotations
 
-import math
-import re
 import threading
 from bisect import bisect_right
 from collections.abc import Iterable
-from dataclasses import dataclass
 from time import perf_counter
 from types import TracebackType
-from typing import TYPE_CHECKING, TypeVar, cast
+from typing import TYPE_CHECKING, cast
 
+from shiba.core._metric_families import (
+    LOAD_ATTEMPT_COUNT,
+    LOAD_LATENCY,
+    PADDING_SIZE,
+    PROCESSED_BATCH_SIZE,
+    QUEUING_LATENCY,
+    REQUEST_COUNT,
+    REQUEST_LATENCY,
+    SIGNATURE_ENGINE,  # noqa: F401  (named in this module's docstrings)
+    WRAPPED_RUN_COUNT,
+    prometheus_name,
+)
+from shiba.core._metric_families import Key as _Key
+from shiba.core._metrics_page import counter as _counter
+from shiba.core._metrics_page import engine_gauge as _engine_gauge
+from shiba.core._metrics_page import histogram as _histogram
+from shiba.core._metrics_page import render as _render
 from shiba.core.errors import Code, ShibaError
 from shiba.core.loader import Loader
 from shiba.core.servable import Servable
@@ -48,118 +63,10 @@ __all__ = ["Metrics", "RequestTimer", "prometheus_name", "CONTENT_TYPE"]
 #: ``text/plain``, which Prometheus reads as the same format.)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
-
-def prometheus_name(tf_name: str) -> str:
-    """A TensorFlow metric name as TF Serving's Prometheus exporter writes it.
-
-    ``/tensorflow/serving/request_count`` -> ``:tensorflow:serving:request_count``
-    (util/prometheus_exporter.cc's GetPrometheusMetricName: each character outside
-    ``[a-zA-Z0-9_]`` becomes ``:``, and a leading digit gets an ``_`` before it).
-    """
-    name = re.sub(r"[^a-zA-Z0-9_]", ":", tf_name)
-    return "_" + name if name[:1].isdigit() else name
-
-
-def _exponential(scale: float, growth: float, count: int) -> tuple[float, ...]:
-    """TensorFlow's ``monitoring::Buckets::Exponential``: ``count`` upper limits, ``scale`` and
-    then each ``growth`` times the last, computed the same way (so the same doubles). A last
-    bucket up to DBL_MAX follows them, shown as ``+Inf``."""
-    limits: list[float] = []
-    limit = scale
-    for _ in range(count):
-        limits.append(limit)
-        limit *= growth
-    return tuple(limits)
-
-
-@dataclass(frozen=True, slots=True)
-class _Family:
-    """A counter family as TensorFlow declares it (``monitoring::Counter``)."""
-
-    tf_name: str
-    help: str
-    labels: tuple[str, ...]
-
-    @property
-    def name(self) -> str:
-        return prometheus_name(self.tf_name)
-
-
-@dataclass(frozen=True, slots=True)
-class _Histogram(_Family):
-    """A histogram family as TensorFlow declares it (``monitoring::Sampler`` and its buckets)."""
-
-    limits: tuple[float, ...]
-
-
-# tensorflow_serving/servables/tensorflow/util.cc; recorded by model_servers/http_server.cc (REST)
-# and model_servers/prediction_service_impl.cc (gRPC Predict, Classify, Regress).
-REQUEST_COUNT = _Family(
-    "/tensorflow/serving/request_count",
-    "The total number of requests.",
-    ("model_name", "status"),
-)
-REQUEST_LATENCY = _Histogram(
-    "/tensorflow/serving/request_latency",
-    "Distribution of wall time (in microseconds) for Tensorflow Serving request.",
-    ("model_name", "API", "entrypoint"),
-    _exponential(10, 1.8, 33),  # up to ~20 minutes
-)
-# tensorflow/cc/saved_model/loader.cc (LoadSavedModel).
-LOAD_ATTEMPT_COUNT = _Family(
-    "/tensorflow/cc/saved_model/load_attempt_count",
-    "The number of times a SavedModel was successfully loaded.",
-    ("model_path", "status"),
-)
-LOAD_LATENCY = _Family(
-    "/tensorflow/cc/saved_model/load_latency",
-    "Latency in microseconds for SavedModels that were successfully loaded.",
-    ("model_path",),
-)
-# tensorflow_serving/batching/batching_session.cc.
-QUEUING_LATENCY = _Histogram(
-    "/tensorflow/serving/batching_session/queuing_latency",
-    "Distribution of wall time spent (in microseconds) in queuing",
-    ("thread_pool_name",),
-    _exponential(100, 1.2, 52),  # up to ~1 second
-)
-WRAPPED_RUN_COUNT = _Family(
-    "/tensorflow/serving/batching_session/wrapped_run_count",
-    "Total count of run calls on the wrapped session",
-    (),
-)
-# tensorflow_serving/batching/batching_util.h (BatchingSessionTask::Name() is "batching_session").
-PROCESSED_BATCH_SIZE = _Histogram(
-    "/tensorflow/serving/batching_session/processed_batch_size",
-    "Tracks the batch size distribution on processing.",
-    (),
-    _exponential(1, 2, 14),
-)
-PADDING_SIZE = _Histogram(
-    "/tensorflow/serving/batching_session/padding_size",
-    "Tracks the padding size distribution on batches.",
-    ("execution_batch_size",),
-    _exponential(1, 2, 14),
-)
-
-# shiba's own, a gauge (a _Family for its name, help and labels): 1 for each signature of each
-# loaded version, labelled with the engine serving it and why (the record GET /shiba/v1/models/
-# {name} reads too); a version's rows go when it unloads.
-SIGNATURE_ENGINE = _Family(
-    "/shiba/signature_engine",
-    "Which engine serves each signature of each loaded model version, and why (shiba's own).",
-    ("model_name", "model_version", "signature_name", "engine", "reason"),
-)
-
 _LOAD_SUCCESS = "success"  # loader.cc's kLoadAttemptSuccess
 _LOAD_FAIL = "fail"  # loader.cc's kLoadAttemptFail
 # The batching session's label: TF Serving's model server creates it with thread_pool_name "".
 _THREAD_POOL_NAME = ""
-
-#: A label value as recorded: a string, a Code (shown by its name) or an int (shown in decimal).
-_LabelValue = str | Code | int
-_Key = tuple[_LabelValue, ...]
-_V = TypeVar("_V")
 
 
 class _Counts:
@@ -393,95 +300,3 @@ class Metrics:
         for family in self._registry.collect():
             _render(family, lines)
         return "".join(lines).encode()
-
-
-def _label(value: _LabelValue) -> str:
-    return value.name if isinstance(value, Code) else str(value)
-
-
-def _labels(names: tuple[str, ...], key: _Key) -> dict[str, str]:
-    return {name: _label(value) for name, value in zip(names, key, strict=True)}
-
-
-def _sorted(items: list[tuple[_Key, _V]]) -> list[tuple[_Key, _V]]:
-    return sorted(items, key=lambda item: tuple(_label(v) for v in item[0]))
-
-
-def _counter(definition: _Family, items: list[tuple[_Key, int]]) -> Metric:
-    from prometheus_client.metrics_core import Metric
-
-    name = definition.name
-    family = Metric(name, definition.help, "counter")
-    for key, value in _sorted(items):
-        # The sample keeps the family's name: TF Serving writes no ``_total`` suffix.
-        family.add_sample(name, _labels(definition.labels, key), value)
-    return family
-
-
-def _histogram(definition: _Histogram, items: list[tuple[_Key, list[float]]]) -> Metric:
-    from prometheus_client.metrics_core import Metric
-
-    name = definition.name
-    family = Metric(name, definition.help, "histogram")
-    # TF Serving writes a limit with absl::StrCat, which prints a double as %g does.
-    bounds = [format(limit, ".6g") for limit in definition.limits] + ["+Inf"]
-    for key, cell in _sorted(items):
-        labels = _labels(definition.labels, key)
-        cumulative = 0
-        for bound, count in zip(bounds, cell, strict=False):
-            cumulative += int(count)
-            family.add_sample(f"{name}_bucket", {**labels, "le": bound}, cumulative)
-        family.add_sample(f"{name}_sum", labels, cell[-1])
-        family.add_sample(f"{name}_count", labels, cumulative)
-    return family
-
-
-def _engine_gauge(engines: ServingEngines) -> Metric:
-    from prometheus_client.metrics_core import Metric
-
-    name = SIGNATURE_ENGINE.name
-    family = Metric(name, SIGNATURE_ENGINE.help, "gauge")
-    for sid, decisions in engines.snapshot().items():
-        for signature, decision in decisions.items():
-            key = (sid.name, sid.version, signature, decision.engine, decision.reason)
-            family.add_sample(name, _labels(SIGNATURE_ENGINE.labels, key), 1)
-    return family
-
-
-# prometheus_client's OpenMetrics types as the 0.0.4 text format names them (as generate_latest).
-_TYPES = {"unknown": "untyped", "info": "gauge", "stateset": "gauge", "gaugehistogram": "histogram"}
-# The suffix prometheus_client gives the samples of its own counters and infos (shiba's have none).
-_SUFFIXES = {"counter": "_total", "info": "_info"}
-
-
-def _render(family: Metric, lines: list[str]) -> None:
-    name = family.name
-    samples = [s for s in family.samples if s.name != f"{name}_created"]
-    suffix = _SUFFIXES.get(family.type, "")
-    if suffix and any(s.name == name + suffix for s in samples):
-        name += suffix  # a prometheus_client metric registered beside shiba's families
-    help_text = family.documentation.replace("\\", r"\\").replace("\n", r"\n")
-    lines.append(f"# HELP {name} {help_text}\n")
-    lines.append(f"# TYPE {name} {_TYPES.get(family.type, family.type)}\n")
-    for sample in samples:
-        if sample.labels:
-            labels = ",".join(f'{k}="{_escape(v)}"' for k, v in sample.labels.items())
-            lines.append(f"{sample.name}{{{labels}}} {_number(sample.value)}\n")
-        else:
-            lines.append(f"{sample.name} {_number(sample.value)}\n")
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", r"\\").replace('"', r"\"").replace("\n", r"\n")
-
-
-def _number(value: float) -> str:
-    if isinstance(value, int):
-        return str(value)
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if value.is_integer() and abs(value) < 2**53:
-        return str(int(value))
-    return repr(value)
