@@ -7,7 +7,6 @@ TensorFlow Serving's container image does: with no model flags, it serves
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from shiba.core.lifecycle.source import ModelConfig
 from shiba.core.service import ServiceOptions
 from shiba.core.warmup import WarmupOptions
 from shiba.protocols.options import GrpcOptions, MonitoringOptions, RestOptions
+from shiba.runtimes import openvino
 from shiba.runtimes.base import RuntimeOptions
 
 __all__ = ["ServerSettings", "ConfigError", "settings_from_flags"]
@@ -166,7 +166,7 @@ def _check_engine(flags: ParsedFlags, name: str, settings: tuple[str, ...]) -> N
         raise ConfigError(
             f"--{name} must be {', '.join(settings[:-1])} or {settings[-1]}, got {engine!r}"
         )
-    if engine == "openvino" and importlib.util.find_spec("openvino") is None:
+    if engine == openvino.ENGINE and not openvino.available():
         raise ConfigError(f"--{name}=openvino needs OpenVINO: pip install 'shiba[openvino]'")
 
 

@@ -305,9 +305,6 @@ class EngineChoiceLoader:
         servable_id: ServableId | None = None,
         require_candidate: bool = False,
         release_reference: bool = True,
-        tolerance: Tolerance = DEFAULT_TOLERANCE,
-        rng_seed: int = 0,
-        batch_sizes: Sequence[int] = (1, 3),
         reference_engine: str = "tensorflow",
         candidate_engine: str = "openvino",
         on_decisions: Callable[[Mapping[str, EngineDecision]], None] | None = None,
@@ -319,9 +316,6 @@ class EngineChoiceLoader:
         self._id = servable_id
         self._require = require_candidate
         self._release = release_reference
-        self._tolerance = tolerance
-        self._rng_seed = rng_seed
-        self._batch_sizes = tuple(batch_sizes)
         self._reference_engine = reference_engine
         self._candidate_engine = candidate_engine
         self._on_decisions = on_decisions
@@ -372,9 +366,6 @@ class EngineChoiceLoader:
                 reference,
                 candidate,
                 rejected=rejected,
-                tolerance=self._tolerance,
-                rng_seed=self._rng_seed,
-                batch_sizes=self._batch_sizes,
                 reference_engine=self._reference_engine,
                 candidate_engine=engine,
                 extra_inputs=extra,

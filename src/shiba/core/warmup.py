@@ -140,7 +140,7 @@ def replay(
     for index, record in enumerate(records):
         try:
             run = _prepare(servable, record)
-            for _ in range(max(1, iterations)):
+            for _ in range(iterations):
                 run()
         except ShibaError as err:
             raise type(err)(_failed(index, source, err.message), code=err.code) from err

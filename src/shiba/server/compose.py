@@ -101,12 +101,13 @@ def compose(settings: ServerSettings) -> Components:
         -> load metrics -> batching. A SavedModel's engine in the model config
         (``aspired.engine``) wins over ``--tensorflow_engine``; ONNX models follow
         ``--onnx_engine``. The warm-up file is read once per load, inside it, by both its users."""
-        loader = registry.make_loader(aspired.platform, aspired.id, aspired.path, runtime_options)
-        records = warmup_records(aspired.path) if settings.warmup.enabled else None
         platform = aspired.platform or registry.detect_platform(aspired.path)
+        loader = registry.make_loader(platform, aspired.id, aspired.path, runtime_options)
+        records = warmup_records(aspired.path) if settings.warmup.enabled else None
         plan = plan_engine(platform, aspired.engine, flag_engines, openvino_available)
-        failing = isinstance(loader, registry.FailingLoader)
-        if plan.fixed is None and not failing:
+        # A loader that cannot load (an unknown platform, a missing framework) goes through the
+        # same chain: its error passes every wrapper before they do any work.
+        if plan.fixed is None:
             build = _CANDIDATE_BUILDERS[str(platform)]
             loader = EngineChoiceLoader(
                 loader,
@@ -117,8 +118,7 @@ def compose(settings: ServerSettings) -> Components:
                 candidate_engine=openvino.ENGINE,
                 extra_inputs=records.predict_inputs if records is not None else None,
             )
-        if not failing:
-            loader = engines.tracked(loader, aspired.id, plan.fixed)
+        loader = engines.tracked(loader, aspired.id, plan.fixed)
         if records is not None:
             loader = WarmupLoader(
                 loader,
