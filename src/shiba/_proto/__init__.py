@@ -84,7 +84,6 @@ __all__ = [
     "MESSAGES",
     "PREDICTION_SERVICE",
     "MODEL_SERVICE",
-    "TYPE_URL_PREFIX",
 ]
 
 #: Every declared message class by its full protobuf name.
@@ -143,6 +142,3 @@ PredictionLog = MESSAGES["tensorflow.serving.PredictionLog"]
 #: gRPC service names (prediction_service.proto, model_service.proto).
 PREDICTION_SERVICE = "tensorflow.serving.PredictionService"
 MODEL_SERVICE = "tensorflow.serving.ModelService"
-
-#: What ``Any.PackFrom`` puts before a message's full name in ``type_url``.
-TYPE_URL_PREFIX = "type.googleapis.com/"

@@ -299,7 +299,6 @@ class PredictionLog(_Message):
 MESSAGES: dict[str, type[_Message]]
 PREDICTION_SERVICE: str
 MODEL_SERVICE: str
-TYPE_URL_PREFIX: str
 
 __all__ = [
     "AnyProto",
@@ -352,5 +351,4 @@ __all__ = [
     "MESSAGES",
     "PREDICTION_SERVICE",
     "MODEL_SERVICE",
-    "TYPE_URL_PREFIX",
 ]

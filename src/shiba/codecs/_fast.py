@@ -39,19 +39,16 @@ __all__ = [
     "to_ndarray",
 ]
 
+_compiled_float32_texts: Callable[[Any], list[str]] | None
 try:
     from shiba.codecs._fastjson import FastArray
+    from shiba.codecs._fastjson import float32_texts as _compiled_float32_texts
     from shiba.codecs._fastjson import loads as _compiled_loads
 except ImportError as error:  # built without a C compiler: the reference path does the work
     _REASON: str | None = f"shiba.codecs._fastjson is not built ({error})"
+    _compiled_float32_texts = None
 else:
     _REASON = None
-
-_compiled_float32_texts: Callable[[Any], list[str]] | None
-try:  # a build from before the writer existed has the reader only
-    from shiba.codecs._fastjson import float32_texts as _compiled_float32_texts
-except ImportError:
-    _compiled_float32_texts = None
 
 #: Whether the compiled reader is there.
 AVAILABLE: Final[bool] = _REASON is None

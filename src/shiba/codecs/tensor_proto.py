@@ -28,6 +28,7 @@ Thread safety: every function is pure and may be called from any thread.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -93,7 +94,7 @@ def _dtype_of(value: int) -> DType:
     return dtype
 
 
-def _shape(proto: TensorProto) -> tuple[int, ...]:
+def _shape(proto: TensorProto) -> tuple[tuple[int, ...], int]:
     tensor_shape = proto.tensor_shape
     dims = tuple(dim.size for dim in tensor_shape.dim)
     if tensor_shape.unknown_rank and dims:
@@ -105,9 +106,10 @@ def _shape(proto: TensorProto) -> tuple[int, ...]:
             raise InvalidArgument(
                 f"tensor_shape dim {index} has size {size}; expected a size of 0 or more"
             )
-    if int(np.prod(dims, dtype=object)) > _MAX_ELEMENTS:
+    count = math.prod(dims)  # an exact int, however large
+    if count > _MAX_ELEMENTS:
         raise InvalidArgument(f"tensor_shape {list(dims)} holds too many elements")
-    return dims
+    return dims, count
 
 
 def _little_endian(dtype: np.dtype[Any]) -> np.dtype[Any]:
@@ -154,8 +156,7 @@ def to_numpy(proto: TensorProto) -> npt.NDArray[Any]:
     fit the shape.
     """
     dtype = _dtype_of(proto.dtype)
-    shape = _shape(proto)
-    count = int(np.prod(shape, dtype=np.int64))
+    shape, count = _shape(proto)
     content = proto.tensor_content
     if content:
         if dtype is DType.DT_STRING:

@@ -11,6 +11,7 @@ Thread safety: every function is pure and may be called from any thread.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -107,18 +108,11 @@ def decode_predict(body: bytes, signature_for: Callable[[str], Signature]) -> Pr
     problem with the body raises :class:`InvalidArgument` (an input of a dtype TF Serving cannot
     read from JSON, such as ``DT_HALF``, raises :class:`~shiba.core.errors.Unimplemented`).
     """
-    looked_up: dict[str, Signature] = {}
-    look_up = signature_for
-
-    def signature_once(name: str) -> Signature:  # the fast path may fall back after its look-up
-        if name not in looked_up:
-            looked_up[name] = look_up(name)
-        return looked_up[name]
-
-    fast = _fast_predict.decode(body, signature_once)
+    # The fast path may fall back after its look-up: the reference path then asks again.
+    signature_for = functools.cache(signature_for)
+    fast = _fast_predict.decode(body, signature_for)
     if fast is not None:
         return PredictRequest(signature_name=fast[0], columnar=fast[1], inputs=fast[2])
-    signature_for = signature_once
     document = _document(body)
     given_name = _signature_name(document)
     name = given_name or DEFAULT_SIGNATURE

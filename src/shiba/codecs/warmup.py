@@ -35,6 +35,7 @@ from shiba.core.warmup import (
     MultiInferenceRecord,
     PredictRecord,
     WarmupRecord,
+    failed_message,
 )
 
 __all__ = ["read_tfrecords", "parse_warmup_records"]
@@ -43,6 +44,8 @@ _HEADER = struct.Struct("<QI")  # length, masked CRC-32C of the length
 _FOOTER = struct.Struct("<I")  # masked CRC-32C of the data
 _NOT_TFRECORD = ". Please verify your warmup data is in TFRecord format."
 _REPLAYED = "predict_log, classify_log, regress_log or multi_inference_log"
+#: The logs whose requests carry tf.Examples, and the method each one calls.
+_EXAMPLES_METHODS = {"classify_log": CLASSIFY_METHOD, "regress_log": REGRESS_METHOD}
 
 
 def _frame_error(problem: str, offset: int, index: int, source: str, detail: str) -> DataLoss:
@@ -125,22 +128,18 @@ def _record(payload: bytes, index: int, source: str) -> WarmupRecord | None:
                 decode_inputs(predict.inputs),
                 tuple(predict.output_filter),
             )
-        if kind == "classify_log":
-            classify = log.classify_log.request
-            examples = tuple(input_examples(classify.input))
-            return ExamplesRecord(CLASSIFY_METHOD, classify.model_spec.signature_name, examples)
-        if kind == "regress_log":
-            regress = log.regress_log.request
-            examples = tuple(input_examples(regress.input))
-            return ExamplesRecord(REGRESS_METHOD, regress.model_spec.signature_name, examples)
+        if kind in _EXAMPLES_METHODS:
+            request = getattr(log, kind).request
+            examples = tuple(input_examples(request.input))
+            return ExamplesRecord(
+                _EXAMPLES_METHODS[kind], request.model_spec.signature_name, examples
+            )
         if kind == "multi_inference_log":
             multi = log.multi_inference_log.request
             tasks = tuple(inference_tasks(multi))
             return MultiInferenceRecord(tasks, tuple(input_examples(multi.input)))
     except ShibaError as err:
-        raise type(err)(
-            f"Warm-up record {index} of {source} failed: {err.message}", code=err.code
-        ) from None
+        raise type(err)(failed_message(index, source, err.message), code=err.code) from None
     if kind is None:
         return None
     number = log.DESCRIPTOR.fields_by_name[kind].number

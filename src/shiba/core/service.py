@@ -43,6 +43,7 @@ __all__ = [
     "examples_call",
     "multi_inference_calls",
     "example_tensor",
+    "inference_result",
     "classifications",
     "regressions",
 ]
@@ -164,16 +165,10 @@ class ModelService:
         outputs = await asyncio.gather(
             *(self._run_examples(handle, call, tensor) for call in calls)
         )
-        results: list[InferenceResult] = []
-        for call, output in zip(calls, outputs, strict=True):
-            name = call.signature_name
-            if call.method == CLASSIFY_METHOD:
-                results.append(InferenceResult(name, classifications(output, len(examples))))
-            else:
-                results.append(
-                    InferenceResult(name, regressions=regressions(output["outputs"], len(examples)))
-                )
-        return results
+        return [
+            inference_result(call, output, len(examples))
+            for call, output in zip(calls, outputs, strict=True)
+        ]
 
     # -- status and metadata ----------------------------------------------------------------
 
@@ -344,6 +339,14 @@ def _examples_input(signature: Signature, method: str, kind: str) -> str:
             f"found {spec.dtype.name}."
         )
     return name
+
+
+def inference_result(call: ExamplesCall, outputs: Outputs, batch: int) -> InferenceResult:
+    """A classify or regress call's answer from its outputs, checked as the service checks it
+    (one answer per example, TF Serving's output shapes)."""
+    if call.method == CLASSIFY_METHOD:
+        return InferenceResult(call.signature_name, classifications(outputs, batch))
+    return InferenceResult(call.signature_name, regressions=regressions(outputs["outputs"], batch))
 
 
 def example_tensor(examples: Sequence[bytes]) -> npt.NDArray[Any]:

@@ -25,14 +25,13 @@ from shiba.core.servable import Servable
 from shiba.core.service import (
     check_inputs,
     check_output_filter,
-    classifications,
     example_tensor,
     examples_call,
     find_signature,
+    inference_result,
     multi_inference_calls,
-    regressions,
 )
-from shiba.core.tensors import CLASSIFY_METHOD, Signature, Tensors
+from shiba.core.tensors import Signature, Tensors
 
 __all__ = [
     "MAX_RECORDS",
@@ -42,6 +41,7 @@ __all__ = [
     "MultiInferenceRecord",
     "WarmupRecord",
     "replay",
+    "failed_message",
     "predict_inputs",
     "RecordCache",
     "WarmupLoader",
@@ -117,10 +117,7 @@ def _prepare(servable: Servable, record: WarmupRecord) -> Callable[[], object]:
                 call.signature_name, {call.input_name: tensor}, list(call.outputs)
             )
             # The service's answer checks (batch size, output shapes) fail a warm-up too.
-            if call.method == CLASSIFY_METHOD:
-                classifications(outputs, batch)
-            else:
-                regressions(outputs["outputs"], batch)
+            inference_result(call, outputs, batch)
 
     return run
 
@@ -143,12 +140,13 @@ def replay(
             for _ in range(iterations):
                 run()
         except ShibaError as err:
-            raise type(err)(_failed(index, source, err.message), code=err.code) from err
+            raise type(err)(failed_message(index, source, err.message), code=err.code) from err
         except Exception as err:
-            raise Internal(_failed(index, source, f"{type(err).__name__}: {err}")) from err
+            raise Internal(failed_message(index, source, f"{type(err).__name__}: {err}")) from err
 
 
-def _failed(index: int, source: str, message: str) -> str:
+def failed_message(index: int, source: str, message: str) -> str:
+    """How an error of record ``index`` of ``source`` is told, when read or when replayed."""
     return f"Warm-up record {index} of {source} failed: {message}"
 
 

@@ -44,7 +44,6 @@ class Cycle:
         "more_body",
         "scope",
         "started",
-        "status",
     )
 
     def __init__(
@@ -58,7 +57,6 @@ class Cycle:
         self.expect_continue = expect
         self.keep_alive = keep_alive
         self.started = False
-        self.status = 0
         self.head: list[bytes] = []
         self.chunked = False
         self.complete = False  # the response is fully written
@@ -94,8 +92,8 @@ class Cycle:
                 raise RuntimeError(f"expected 'http.response.start', got {kind!r}")
             self.started = True
             self.expect_continue = False
-            self.status = message["status"]
-            head = [_status_line(self.status)]
+            status: int = message["status"]
+            head = [_status_line(status)]
             length_given = False
             closing = False
             for name, value in message.get("headers", ()):
@@ -113,7 +111,7 @@ class Cycle:
                 head.append(b"connection: close\r\n")
             elif self.keep_alive and self.scope["http_version"] == "1.0":
                 head.append(b"connection: keep-alive\r\n")
-            if not length_given and self.status not in (204, 304):
+            if not length_given and status not in (204, 304):
                 self.chunked = True
                 head.append(b"transfer-encoding: chunked\r\n")
             head.append(b"\r\n")

@@ -36,32 +36,14 @@ def http_status(code: Code) -> int:
 
 # gRPC's codes carry the same numbers as shiba's (both are the canonical codes); TF Serving's
 # ToGRPCStatus (model_servers/grpc_status_util.cc) casts one to the other.
-_GRPC: dict[Code, grpc.StatusCode] = {
-    Code.OK: grpc.StatusCode.OK,
-    Code.CANCELLED: grpc.StatusCode.CANCELLED,
-    Code.UNKNOWN: grpc.StatusCode.UNKNOWN,
-    Code.INVALID_ARGUMENT: grpc.StatusCode.INVALID_ARGUMENT,
-    Code.DEADLINE_EXCEEDED: grpc.StatusCode.DEADLINE_EXCEEDED,
-    Code.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
-    Code.ALREADY_EXISTS: grpc.StatusCode.ALREADY_EXISTS,
-    Code.PERMISSION_DENIED: grpc.StatusCode.PERMISSION_DENIED,
-    Code.RESOURCE_EXHAUSTED: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    Code.FAILED_PRECONDITION: grpc.StatusCode.FAILED_PRECONDITION,
-    Code.ABORTED: grpc.StatusCode.ABORTED,
-    Code.OUT_OF_RANGE: grpc.StatusCode.OUT_OF_RANGE,
-    Code.UNIMPLEMENTED: grpc.StatusCode.UNIMPLEMENTED,
-    Code.INTERNAL: grpc.StatusCode.INTERNAL,
-    Code.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
-    Code.DATA_LOSS: grpc.StatusCode.DATA_LOSS,
-    Code.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
-}
+_GRPC: dict[Code, grpc.StatusCode] = {code: grpc.StatusCode[code.name] for code in Code}
 
 # ToGRPCStatus cuts an error message at this many characters and marks the cut.
 _GRPC_MESSAGE_LIMIT = 1024
 
 
 def grpc_status(code: Code) -> grpc.StatusCode:
-    return _GRPC.get(code, grpc.StatusCode.UNKNOWN)
+    return _GRPC[code]
 
 
 def grpc_details(message: str) -> str:

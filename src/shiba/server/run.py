@@ -1,9 +1,9 @@
 """Runs the server: loads the first versions, then serves until SIGINT/SIGTERM.
 
 One process, one event loop (uvloop): the REST front end (``shiba.protocols.http_server`` on
-httptools) and the gRPC front end (grpc.aio) run on it; models run on the service's executor or their batchers' threads, never on the
-loop. Shutdown is one sequence: stop accepting -> let in-flight requests finish -> stop sources ->
-unload -> close.
+httptools) and the gRPC front end (grpc.aio) run on it; models run on the service's executor or
+their batchers' threads, never on the loop. Shutdown is one sequence: stop accepting -> let
+in-flight requests finish -> stop sources -> unload -> close.
 """
 
 from __future__ import annotations
@@ -80,9 +80,7 @@ async def _serve(settings: ServerSettings, components: Components) -> bool:
     rest: HttpServer | None = None
     try:
         if settings.rest_port:
-            rest = HttpServer(
-                components.rest_app, settings.rest_host, settings.rest_port, backlog=2048
-            )
+            rest = HttpServer(components.rest_app, settings.rest_host, settings.rest_port)
             try:
                 await rest.start()
             except OSError as exc:

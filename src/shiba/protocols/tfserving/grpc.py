@@ -39,6 +39,7 @@ from shiba.codecs.tensor_proto import fill
 from shiba.codecs.tfs_proto import decode_inputs, inference_tasks, input_examples
 from shiba.core.errors import Code, InvalidArgument, ShibaError, Unimplemented
 from shiba.core.ids import ModelSpec
+from shiba.core.lifecycle.harness import Handle
 from shiba.core.lifecycle.states import ManagerState
 from shiba.core.metrics import Metrics
 from shiba.core.service import Classifications, ModelService
@@ -284,28 +285,46 @@ class _Servicer:
         return response.SerializeToString()
 
     async def classify(self, data: bytes) -> bytes:
-        request = await self._offload(len(data), _parse, _proto.ClassificationRequest, data)
-        with self._timed("Classify", request):
-            spec = _require_model_spec(request)
-            with self._service.acquire(spec) as handle:
-                examples = input_examples(request.input)
-                rows = await self._service.classify(handle, spec.signature_name, examples)
-                response = _proto.ClassificationResponse()
-                _answer_spec(response.model_spec, spec.name, spec.signature_name, handle.id.version)
-                _fill_classifications(response.result, rows)
-            return response.SerializeToString()
+        return await self._examples_rpc(
+            data,
+            api="Classify",
+            request_type=_proto.ClassificationRequest,
+            response_type=_proto.ClassificationResponse,
+            run=self._service.classify,
+            fill=_fill_classifications,
+        )
 
     async def regress(self, data: bytes) -> bytes:
-        request = await self._offload(len(data), _parse, _proto.RegressionRequest, data)
-        with self._timed("Regress", request):
+        return await self._examples_rpc(
+            data,
+            api="Regress",
+            request_type=_proto.RegressionRequest,
+            response_type=_proto.RegressionResponse,
+            run=self._service.regress,
+            fill=_fill_regressions,
+        )
+
+    async def _examples_rpc(
+        self,
+        data: bytes,
+        *,
+        api: str,
+        request_type: type[Any],
+        response_type: type[Any],
+        run: Callable[[Handle, str, list[bytes]], Awaitable[_T]],
+        fill: Callable[[Any, _T], None],
+    ) -> bytes:
+        """Classify or Regress: tf.Example inputs in, the service's answer ``fill``-ed out."""
+        request = await self._offload(len(data), _parse, request_type, data)
+        with self._timed(api, request):
             spec = _require_model_spec(request)
             with self._service.acquire(spec) as handle:
-                examples = input_examples(request.input)
-                values = await self._service.regress(handle, spec.signature_name, examples)
-                response = _proto.RegressionResponse()
+                answer = await run(handle, spec.signature_name, input_examples(request.input))
+                response = response_type()
                 _answer_spec(response.model_spec, spec.name, spec.signature_name, handle.id.version)
-                _fill_regressions(response.result, values)
-            return response.SerializeToString()
+                fill(response.result, answer)
+            serialized: bytes = response.SerializeToString()
+            return serialized
 
     async def multi_inference(self, data: bytes) -> bytes:
         request = await self._offload(len(data), _parse, _proto.MultiInferenceRequest, data)

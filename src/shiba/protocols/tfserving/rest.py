@@ -56,6 +56,7 @@ _STATUS = re.compile(
     re.IGNORECASE,
 )
 _JSON = [(b"content-type", b"application/json")]
+_METRICS_TYPE = [(b"content-type", CONTENT_TYPE.encode())]
 _CORS = [
     (b"access-control-allow-origin", b"*"),
     (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
@@ -155,20 +156,13 @@ class TFServingRestApp:
         await self._send(send, status, body)
 
     async def _send(self, send: Send, status: int, body: bytes) -> None:
-        headers = [*_JSON, (b"content-length", str(len(body)).encode()), *self._extra_headers]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await _respond(send, status, _JSON, body, self._extra_headers)
 
     async def _send_metrics(self, send: Send) -> None:
         assert self._metrics is not None
         # Off the loop: a page of many models' histograms takes milliseconds to build.
         body = await asyncio.to_thread(self._metrics.render)
-        headers = [
-            (b"content-type", CONTENT_TYPE.encode()),
-            (b"content-length", str(len(body)).encode()),
-        ]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await _respond(send, 200, _METRICS_TYPE, body)
 
     async def _dispatch(
         self,
@@ -226,6 +220,18 @@ class TFServingRestApp:
                 return tfs_json.encode_classify(classes)
             values = await service.regress(handle, examples.signature_name, examples.examples)
             return tfs_json.encode_regress(values)
+
+
+async def _respond(
+    send: Send,
+    status: int,
+    content_type: list[tuple[bytes, bytes]],
+    body: bytes,
+    extra_headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    headers = [*content_type, (b"content-length", str(len(body)).encode()), *(extra_headers or ())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _route(method: str, path: str) -> re.Match[str] | None:
