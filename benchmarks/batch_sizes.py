@@ -23,7 +23,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import BIN, VIT, Load, free_port, server, w1_body, wrk
+from run import Load, free_port, server, shiba_args, w1_body, wrk
 
 
 def mean_batch(metrics_url: str) -> float:
@@ -45,20 +45,14 @@ def one(engine: str, size: int, body_file: Path, seconds: float, work: Path) -> 
     monitoring = work / "monitoring.txt"
     monitoring.write_text('prometheus_config { enable: true path: "/metrics" }\n')
     port = free_port()
-    args = [
-        str(BIN / "shiba"),
-        "serve",
-        "--model_name=ViT",
-        f"--model_base_path={VIT}",
-        f"--rest_api_port={port}",
-        "--rest_api_host=127.0.0.1",
+    args = shiba_args(
+        port,
+        engine,
         "--port=0",
-        "--log_level=warning",
-        f"--tensorflow_engine={engine}",
         "--enable_batching",
         f"--batching_parameters_file={params}",
         f"--monitoring_config_file={monitoring}",
-    ]
+    )
     with server(args, port, "/v1/models/ViT") as (url, _):
         predict = url + "/v1/models/ViT:predict"
         wrk(predict, body_file, 64, min(3.0, seconds))  # warm up

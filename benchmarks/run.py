@@ -162,26 +162,25 @@ def wrk(
     url: str, body_file: Path, connections: int, seconds: float, pid: int | None = None
 ) -> Load:
     """One wrk run; with ``pid`` (the server's), also the CPU each request cost (Load.*_us)."""
-    before = None
-    if pid is not None:
-        children = resource.getrusage(resource.RUSAGE_CHILDREN)
-        before = (
-            _cpu_seconds(f"/proc/{pid}/task/{pid}/stat"),
-            _cpu_seconds(f"/proc/{pid}/stat"),
-            children.ru_utime + children.ru_stime,
-        )
+    before = _cpu_sample(pid) if pid is not None else None
     load = _wrk(url, body_file, connections, seconds)
     if pid is not None and before is not None and load.requests:
-        children = resource.getrusage(resource.RUSAGE_CHILDREN)
-        after = (
-            _cpu_seconds(f"/proc/{pid}/task/{pid}/stat"),
-            _cpu_seconds(f"/proc/{pid}/stat"),
-            children.ru_utime + children.ru_stime,
-        )
+        after = _cpu_sample(pid)
         load.loop_us, load.server_us, load.wrk_us = (
             (b - a) * 1e6 / load.requests for a, b in zip(before, after, strict=True)
         )
     return load
+
+
+def _cpu_sample(pid: int) -> tuple[float, float, float]:
+    """CPU seconds so far of the server's main (event-loop) thread, of the whole server, and of
+    this process's finished children (the wrk runs)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (
+        _cpu_seconds(f"/proc/{pid}/task/{pid}/stat"),
+        _cpu_seconds(f"/proc/{pid}/stat"),
+        children.ru_utime + children.ru_stime,
+    )
 
 
 def _wrk(url: str, body_file: Path, connections: int, seconds: float) -> Load:
@@ -290,22 +289,27 @@ def grpc_rows(target: str, seconds: float) -> dict[int, Load]:
     return rows
 
 
-def shiba_rows(
-    body_file: Path, seconds: float, batching: bool, engine: str
-) -> tuple[dict[int, Load], dict[int, Load] | None]:
-    port = free_port()
-    grpc_port = free_port()
-    args = [
+def shiba_args(port: int, engine: str, *extra: str) -> list[str]:
+    """``shiba serve`` on the demo ViT, REST on ``port``, quiet logs, one TensorFlow engine."""
+    return [
         str(BIN / "shiba"),
         "serve",
         "--model_name=ViT",
         f"--model_base_path={VIT}",
         f"--rest_api_port={port}",
         "--rest_api_host=127.0.0.1",
-        f"--port={grpc_port}",
         "--log_level=warning",
         f"--tensorflow_engine={engine}",
+        *extra,
     ]
+
+
+def shiba_rows(
+    body_file: Path, seconds: float, batching: bool, engine: str
+) -> tuple[dict[int, Load], dict[int, Load] | None]:
+    port = free_port()
+    grpc_port = free_port()
+    args = shiba_args(port, engine, f"--port={grpc_port}")
     if batching:
         args += [
             "--enable_batching",
