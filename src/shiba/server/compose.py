@@ -52,8 +52,8 @@ class Components:
     applier: ConfigApplier
     poller: ConfigFilePoller | None
     rest_app: TFServingRestApp
+    engines: ServingEngines
     metrics: Metrics | None = None
-    engines: ServingEngines | None = None
 
     def start(self) -> None:
         """Loads the configured models and waits for those first loads, as TF Serving does.
@@ -152,5 +152,5 @@ def compose(settings: ServerSettings) -> Components:
         service, settings.rest, metrics=metrics, monitoring=settings.monitoring, engines=engines
     )
     return Components(
-        settings, source, manager, service, applier, poller, rest_app, metrics, engines=engines
+        settings, source, manager, service, applier, poller, rest_app, engines, metrics
     )

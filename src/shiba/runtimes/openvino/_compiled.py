@@ -18,10 +18,11 @@ inference. ``EngineChoiceLoader`` closes the reference's servable when every sig
 from __future__ import annotations
 
 import importlib.util
+import logging
 import queue
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -33,8 +34,11 @@ from shiba.core.servable import Outputs
 from shiba.core.tensors import PREDICT_METHOD, DType, Signature, Tensors, TensorSpec
 from shiba.runtimes.base import RuntimeOptions
 
+_log = logging.getLogger("shiba.runtimes.openvino")
+
 __all__ = [
     "ENGINE",
+    "compile_plan",
     "available",
     "import_openvino",
     "compile_config",
@@ -215,6 +219,30 @@ def _check_port(port: Any, alias: str, spec: TensorSpec, kind: str) -> None:
                 f"OpenVINO's {kind} {alias} has shape {shape}, the signature's "
                 f"{spec.describe_shape()}"
             )
+
+
+def compile_plan(
+    core: Any,
+    read_model: Callable[[], Any],
+    signature: Signature,
+    config: Mapping[str, Any],
+    label: str,
+) -> Plan | str:
+    """One signature's plan, compiled for ``CPU`` with ``config``; or, instead, why OpenVINO will
+    not serve it. ``read_model`` reads or converts the model (raising :class:`Rejected` with a
+    reason of its own, or anything else for a conversion that failed); ``label`` names it in the
+    debug log."""
+    try:
+        model = read_model()
+        plan = plan_ports(model, signature)
+        plan.compiled = core.compile_model(model, "CPU", dict(config))
+    except Rejected as err:
+        return str(err)
+    except Exception as err:
+        return f"OpenVINO could not convert it: {summary(err)}"
+    if _log.isEnabledFor(logging.DEBUG):  # four property reads, for the log only
+        _log.debug("%s compiled for OpenVINO: %s", label, compiled_settings(plan.compiled))
+    return plan
 
 
 def compiled_settings(compiled: Any) -> dict[str, str]:

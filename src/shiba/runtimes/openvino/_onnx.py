@@ -21,7 +21,6 @@ on onnxruntime when it fails:
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -33,16 +32,13 @@ from shiba.runtimes.openvino._compiled import (
     OpenVinoServable,
     Rejected,
     compile_config,
-    compiled_settings,
+    compile_plan,
     import_openvino,
     ineligible,
-    plan_ports,
-    summary,
 )
 
 __all__ = ["ONNX_MODEL_FILE", "build_onnx_candidate"]
 
-_log = logging.getLogger("shiba.runtimes.openvino")
 
 #: The file of an ONNX version folder (``shiba.runtimes.onnx.MODEL_FILE``; a test keeps them equal).
 ONNX_MODEL_FILE = "model.onnx"
@@ -79,22 +75,20 @@ def build_onnx_candidate(
         return Candidate(None, rejected)
     path = Path(version_dir) / ONNX_MODEL_FILE
     core = ov.Core()
-    try:
+
+    def read() -> Any:
         model = core.read_model(str(path))
         random = sorted({op.get_type_name() for op in _ops(model)} & _RANDOM_OPS)
         if random:
             raise Rejected(
                 f"random ops ({', '.join(random)}): OpenVINO draws other numbers than onnxruntime"
             )
-        plan = plan_ports(model, signature)
-        plan.compiled = core.compile_model(model, "CPU", compile_config(options))
-    except Rejected as err:
-        rejected[DEFAULT_SIGNATURE] = str(err)
+        return model
+
+    plan = compile_plan(core, read, signature, compile_config(options), str(path))
+    if isinstance(plan, str):
+        rejected[DEFAULT_SIGNATURE] = plan
         return Candidate(None, rejected)
-    except Exception as err:
-        rejected[DEFAULT_SIGNATURE] = f"OpenVINO could not convert it: {summary(err)}"
-        return Candidate(None, rejected)
-    _log.debug("%s compiled for OpenVINO: %s", path, compiled_settings(plan.compiled))
     servable = OpenVinoServable(
         {DEFAULT_SIGNATURE: signature}, {DEFAULT_SIGNATURE: plan}, ov.Tensor
     )

@@ -26,7 +26,6 @@ fails:
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -40,16 +39,14 @@ from shiba.runtimes.openvino._compiled import (
     Plan,
     Rejected,
     compile_config,
-    compiled_settings,
+    compile_plan,
     import_openvino,
     ineligible,
-    plan_ports,
     summary,
 )
 
 __all__ = ["build_candidate"]
 
-_log = logging.getLogger("shiba.runtimes.openvino")
 
 _SERVE_TAGS = ["serve"]
 
@@ -132,7 +129,8 @@ def _convert(
         if function is None:
             rejected[name] = "the restored SavedModel has no function for it"
             continue
-        try:
+
+        def convert(function: Any = function) -> Any:
             stateful = _stateful_ops(function)
             if stateful:
                 raise Rejected(
@@ -142,18 +140,13 @@ def _convert(
             # The frontend reads the graph through the iterator until convert() returns: keep it.
             iterator = create_tf_graph_iterator(function, None, None, None, False)
             frontend = FrontEndManager().load_by_framework("tf")
-            graph = frontend.load(iterator, False)
-            model = frontend.convert(graph)
-            plan = plan_ports(model, signature)
-            plan.compiled = core.compile_model(model, "CPU", config)
-        except Rejected as err:
-            rejected[name] = str(err)
-            continue
-        except Exception as err:
-            rejected[name] = f"OpenVINO could not convert it: {summary(err)}"
-            continue
-        plans[name] = plan
-        _log.debug("%s compiled for OpenVINO: %s", name, compiled_settings(plan.compiled))
+            return frontend.convert(frontend.load(iterator, False))
+
+        plan = compile_plan(core, convert, signature, config, name)
+        if isinstance(plan, str):
+            rejected[name] = plan
+        else:
+            plans[name] = plan
     return plans
 
 
