@@ -22,6 +22,16 @@ def _find_tfserving_testdata() -> Path:
 
 
 TFSERVING_TESTDATA = _find_tfserving_testdata()
+#: The signatures of saved_model_half_plus_two_tf2_cpu, in the order TF Serving lists them.
+TF2_SIGNATURES = [
+    "__saved_model_init_op",
+    "classify_x2_to_y3",
+    "classify_x_to_y",
+    "regress_x2_to_y3",
+    "regress_x_to_y",
+    "regress_x_to_y2",
+    "serving_default",
+]
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,21 @@ import pytest
 import requests
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def model_config_text(*models: str) -> str:
+    """A text-format ModelServerConfig listing ``models`` (the insides of each ``config``)."""
+    return "model_config_list {\n" + "\n".join(f"  config {{ {m} }}" for m in models) + "\n}\n"
+
+
+def wait_until(check: Callable[[], object], timeout: float = 60.0) -> None:
+    """Polls ``check`` every 0.2 s until it is true; fails the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise AssertionError("condition not met in time")
 
 
 def free_port() -> int:

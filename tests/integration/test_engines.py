@@ -5,8 +5,6 @@
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +13,8 @@ import pytest
 
 from shiba import _proto
 from tests._prometheus import samples
-from tests.conftest import TFSERVING_TESTDATA
-from tests.integration.conftest import ServerProcess, free_port
+from tests.conftest import TF2_SIGNATURES, TFSERVING_TESTDATA
+from tests.integration.conftest import ServerProcess, free_port, model_config_text, wait_until
 from tests.models import build_onnx_model
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -26,34 +24,12 @@ TF2 = TFSERVING_TESTDATA / "saved_model_half_plus_two_tf2_cpu"
 TF1 = TFSERVING_TESTDATA / "saved_model_half_plus_two_cpu"
 PAGE = "/monitoring/prometheus/metrics"
 GAUGE = ":shiba:signature_engine"
-TF2_SIGNATURES = [
-    "__saved_model_init_op",
-    "classify_x2_to_y3",
-    "classify_x_to_y",
-    "regress_x2_to_y3",
-    "regress_x_to_y",
-    "regress_x_to_y2",
-    "serving_default",
-]
 ONNX_INT64 = "input k is DT_INT64: OpenVINO's CPU plugin computes 64-bit integers in 32 bits"
 #: TF Serving's status answer for version 123 (protobuf's JSON printer, as TF Serving's).
 STATUS_123 = (
     b'{\n "model_version_status": [\n  {\n   "version": "123",\n   "state": "AVAILABLE",\n'
     b'   "status": {\n    "error_code": "OK",\n    "error_message": ""\n   }\n  }\n ]\n}\n'
 )
-
-
-def config(*models: str) -> str:
-    return "model_config_list {\n" + "".join(f"  config {{ {m} }}\n" for m in models) + "}\n"
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
 
 
 def engines(server: ServerProcess, path: str) -> dict[str, tuple[str, str]]:
@@ -73,7 +49,7 @@ def server(module_servers: Any, tmp_path_factory: pytest.TempPathFactory) -> Ser
     onnx = build_onnx_model(folder / "onnx").parent
     models = folder / "models.config"
     models.write_text(
-        config(
+        model_config_text(
             f'name: "on_tf" base_path: "{TF2}" tensorflow_engine: "tensorflow"',
             f'name: "on_ov" base_path: "{TF2}" tensorflow_engine: "openvino"',
             f'name: "tf1" base_path: "{TF1}"',
@@ -176,7 +152,9 @@ def test_reloads_apply_the_engine_to_versions_loaded_afterwards(
     start_server: Any, tmp_path: Path
 ) -> None:
     path = tmp_path / "models.config"
-    path.write_text(config(f'name: "m" base_path: "{TF2}" tensorflow_engine: "tensorflow"'))
+    path.write_text(
+        model_config_text(f'name: "m" base_path: "{TF2}" tensorflow_engine: "tensorflow"')
+    )
     port = free_port()
     server: ServerProcess = start_server(
         f"--model_config_file={path}", "--model_config_file_poll_wait_seconds=1", f"--port={port}"
@@ -184,11 +162,13 @@ def test_reloads_apply_the_engine_to_versions_loaded_afterwards(
     in_config = ("tensorflow", "engine set to tensorflow in the model config")
     assert engines(server, "m")["serving_default"] == in_config
     # A changed engine is applied: the loaded version keeps its engine, as with a changed base_path.
-    path.write_text(config(f'name: "m" base_path: "{TF2}" tensorflow_engine: "openvino"'))
+    path.write_text(
+        model_config_text(f'name: "m" base_path: "{TF2}" tensorflow_engine: "openvino"')
+    )
     wait_until(lambda: server.logs().count("applied model config file") >= 1)
     assert engines(server, "m")["serving_default"] == in_config
     # An invalid engine is a config error: logged, and the current config stays.
-    path.write_text(config(f'name: "m" base_path: "{TF2}" tensorflow_engine: "gpu"'))
+    path.write_text(model_config_text(f'name: "m" base_path: "{TF2}" tensorflow_engine: "gpu"'))
     wait_until(lambda: "tensorflow_engine must be auto, tensorflow or openvino" in server.logs())
     assert "model 'm': tensorflow_engine must be" in server.logs()
     assert engines(server, "m")["serving_default"] == in_config

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import TFSERVING_TESTDATA
-from tests.integration.conftest import REPO, ServerProcess
+from tests.integration.conftest import REPO, ServerProcess, model_config_text, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -21,28 +21,15 @@ THREE = TFSERVING_TESTDATA / "saved_model_half_plus_three"
 TWO_VERSIONS = TFSERVING_TESTDATA / "saved_model_half_plus_two_2_versions"
 
 
-def config(*models: str) -> str:
-    return "model_config_list {\n" + "\n".join(f"  config {{ {m} }}" for m in models) + "\n}\n"
-
-
 def predict(server: ServerProcess, path: str, x: float = 2.0) -> Any:
     response = server.post(f"/v1/models/{path}:predict", {"instances": [[x]]})
     return response.status_code, response.json()
 
 
-def wait_until(check: Any, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
-
-
 def test_two_models_labels_and_policies(start_server: Any, tmp_path: Path) -> None:
     path = tmp_path / "models.config"
     path.write_text(
-        config(
+        model_config_text(
             f'name: "two" base_path: "{TWO}" model_platform: "tensorflow"',
             f'name: "three" base_path: "{THREE}"',
             f'name: "both" base_path: "{TWO_VERSIONS}" model_version_policy {{ all {{}} }} '
@@ -71,13 +58,13 @@ def test_two_models_labels_and_policies(start_server: Any, tmp_path: Path) -> No
 
 def test_reload_from_two_to_three_while_polling(start_server: Any, tmp_path: Path) -> None:
     path = tmp_path / "models.config"
-    path.write_text(config(f'name: "half_plus_two" base_path: "{TWO}"'))
+    path.write_text(model_config_text(f'name: "half_plus_two" base_path: "{TWO}"'))
     server: ServerProcess = start_server(
         f"--model_config_file={path}", "--model_config_file_poll_wait_seconds=1"
     )
     assert predict(server, "half_plus_two") == (200, {"predictions": [[3.0]]})
     # as TF Serving's own reload test: the config now names half_plus_three instead
-    path.write_text(config(f'name: "half_plus_three" base_path: "{THREE}"'))
+    path.write_text(model_config_text(f'name: "half_plus_three" base_path: "{THREE}"'))
     wait_until(lambda: predict(server, "half_plus_three") == (200, {"predictions": [[4.0]]}))
     wait_until(lambda: predict(server, "half_plus_two")[0] == 404)
     # a broken file at reload: logged, and the server keeps serving the old config
@@ -88,9 +75,9 @@ def test_reload_from_two_to_three_while_polling(start_server: Any, tmp_path: Pat
 
 def test_no_reload_when_poll_is_zero(start_server: Any, tmp_path: Path) -> None:
     path = tmp_path / "models.config"
-    path.write_text(config(f'name: "m" base_path: "{TWO}"'))
+    path.write_text(model_config_text(f'name: "m" base_path: "{TWO}"'))
     server: ServerProcess = start_server(f"--model_config_file={path}")
-    path.write_text(config(f'name: "m" base_path: "{THREE}"'))
+    path.write_text(model_config_text(f'name: "m" base_path: "{THREE}"'))
     time.sleep(3)
     assert predict(server, "m") == (200, {"predictions": [[3.0]]})
 
@@ -116,7 +103,7 @@ def test_bad_config_file_at_start_up(tmp_path: Path) -> None:
 
 def test_bad_tensorflow_engine_at_start_up(tmp_path: Path) -> None:
     path = tmp_path / "models.config"
-    path.write_text(config(f'name: "m" base_path: "{TWO}" tensorflow_engine: "gpu"'))
+    path.write_text(model_config_text(f'name: "m" base_path: "{TWO}" tensorflow_engine: "gpu"'))
     done = run_server_expecting_failure(f"--model_config_file={path}")
     assert done.returncode == 2
     assert (
@@ -128,7 +115,9 @@ def test_bad_tensorflow_engine_at_start_up(tmp_path: Path) -> None:
 def test_label_on_a_version_that_is_not_available(start_server: Any, tmp_path: Path) -> None:
     path = tmp_path / "models.config"
     path.write_text(
-        config(f'name: "m" base_path: "{TWO}" version_labels {{ key: "stable" value: 7 }}')
+        model_config_text(
+            f'name: "m" base_path: "{TWO}" version_labels {{ key: "stable" value: 7 }}'
+        )
     )
     server: ServerProcess = start_server(f"--model_config_file={path}", wait=False)
     assert server.proc.wait(120) != 0
@@ -142,7 +131,7 @@ def test_label_on_a_version_that_is_not_available(start_server: Any, tmp_path: P
 def test_model_appears_when_its_folder_does(start_server: Any, tmp_path: Path) -> None:
     base = tmp_path / "late"
     path = tmp_path / "models.config"
-    path.write_text(config(f'name: "late" base_path: "{base}"'))
+    path.write_text(model_config_text(f'name: "late" base_path: "{base}"'))
     server: ServerProcess = start_server(f"--model_config_file={path}")
     assert predict(server, "late")[0] == 404
     shutil.copytree(TWO, base)

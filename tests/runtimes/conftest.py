@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from shiba.core.servable import Servable
+from shiba.runtimes import openvino
 from shiba.runtimes.tensorflow import ExecutionMode, SavedModelLoader
 from tests.models import (
     build_onnx_model,
@@ -16,6 +17,9 @@ from tests.models import (
     build_tf_string_model,
 )
 from tests.runtimes._saved_models import OPTIONS, SID, LoadFn
+
+#: Marks a test that needs the openvino package.
+needs_openvino = pytest.mark.skipif(not openvino.available(), reason="openvino is not installed")
 
 
 @pytest.fixture(scope="session")

@@ -24,11 +24,11 @@ from shiba.runtimes.base import RuntimeOptions
 from shiba.runtimes.tensorflow import SavedModelLoader
 from tests.conftest import REPO
 from tests.runtimes._saved_models import COUNTER, CPU, MATRIX, TF2, THREE, examples, f32
+from tests.runtimes.conftest import needs_openvino
 
 VIT = REPO / "build" / "models" / "ViT" / "1"
 OPTIONS = RuntimeOptions()
 #: The engine is an optional extra.
-needs_openvino = pytest.mark.skipif(not openvino.available(), reason="openvino is not installed")
 #: ``make(relative_or_absolute_dir, **EngineChoiceLoader options) -> (loader, servable)``.
 MakeFn = Callable[..., tuple[EngineChoiceLoader, EngineChoiceServable]]
 

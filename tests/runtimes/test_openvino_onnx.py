@@ -33,10 +33,10 @@ from tests.models import (
     build_onnx_unary,
     save_onnx_graph,
 )
+from tests.runtimes.conftest import needs_openvino
 
 SID = ServableId("onnx", 1)
 OPTIONS = RuntimeOptions()
-needs_openvino = pytest.mark.skipif(not openvino.available(), reason="openvino is not installed")
 INT64 = "input k is DT_INT64: OpenVINO's CPU plugin computes 64-bit integers in 32 bits"
 RANDOM = "random ops (RandomUniform): OpenVINO draws other numbers than onnxruntime"
 

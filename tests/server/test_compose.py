@@ -18,19 +18,10 @@ from shiba.core.ids import ServableId
 from shiba.core.lifecycle.states import ManagerState
 from shiba.runtimes import openvino
 from shiba.server.compose import Components, compose
-from tests.conftest import TFSERVING_TESTDATA
+from tests.conftest import TF2_SIGNATURES, TFSERVING_TESTDATA
 from tests.models import build_onnx_model, build_onnx_vit
 
 TF2 = TFSERVING_TESTDATA / "saved_model_half_plus_two_tf2_cpu"
-TF2_SIGNATURES = [
-    "__saved_model_init_op",
-    "classify_x2_to_y3",
-    "classify_x_to_y",
-    "regress_x2_to_y3",
-    "regress_x_to_y",
-    "regress_x_to_y2",
-    "serving_default",
-]
 
 
 @pytest.fixture
