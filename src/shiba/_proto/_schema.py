@@ -148,11 +148,8 @@ def build(files: Sequence[File]) -> dict[str, type[Any]]:
         pool.AddSerializedFile(module.DESCRIPTOR.serialized_pb)
     for file in files:
         pool.AddSerializedFile(file_descriptor(file).SerializeToString())
+    names = [name for file in files for name in _message_names(file.package, file.messages)]
+    names += ["google.protobuf.Any", "google.protobuf.Int64Value"]
     return {
-        name: message_factory.GetMessageClass(pool.FindMessageTypeByName(name))
-        for file in files
-        for name in _message_names(file.package, file.messages)
-    } | {
-        name: message_factory.GetMessageClass(pool.FindMessageTypeByName(name))
-        for name in ("google.protobuf.Any", "google.protobuf.Int64Value")
+        name: message_factory.GetMessageClass(pool.FindMessageTypeByName(name)) for name in names
     }

@@ -26,6 +26,13 @@ __all__ = ["decode"]
 Decoded = tuple[str, bool, dict[str, npt.NDArray[Any]]]
 
 
+def _single(value: object, specs: Mapping[str, TensorSpec]) -> dict[str, npt.NDArray[Any]] | None:
+    """The one input of a one-input signature from its whole JSON value, or ``None``."""
+    ((input_name, spec),) = specs.items()
+    tensor = _tensor(value, spec)
+    return None if tensor is None else {input_name: tensor}
+
+
 def _tensor(value: object, spec: TensorSpec) -> npt.NDArray[Any] | None:
     if not _fast.is_fast_array(value):
         return None
@@ -72,9 +79,7 @@ def decode(body: bytes, signature_for: Callable[[str], Signature]) -> Decoded | 
     if has_instances:
         value = document["instances"]
         if len(specs) == 1:
-            ((input_name, spec),) = specs.items()
-            tensor = _tensor(value, spec)
-            inputs = None if tensor is None else {input_name: tensor}
+            inputs = _single(value, specs)
         elif type(value) is list and value:
             inputs = _rows(value, specs)
         else:
@@ -82,9 +87,7 @@ def decode(body: bytes, signature_for: Callable[[str], Signature]) -> Decoded | 
     else:
         value = document["inputs"]
         if len(specs) == 1 and _fast.is_fast_array(value):
-            ((input_name, spec),) = specs.items()
-            tensor = _tensor(value, spec)
-            inputs = None if tensor is None else {input_name: tensor}
+            inputs = _single(value, specs)
         elif type(value) is dict and all(name in value for name in specs):
             inputs = {}
             for input_name, spec in specs.items():

@@ -167,9 +167,13 @@ def _model_spec(proto: _proto.ModelSpec) -> ModelSpec:
     )
 
 
-def _require_model_spec(request: Any) -> ModelSpec:
+def _check_model_spec(request: Any) -> None:
     if not request.HasField("model_spec"):
         raise InvalidArgument("Missing ModelSpec")
+
+
+def _require_model_spec(request: Any) -> ModelSpec:
+    _check_model_spec(request)
     return _model_spec(request.model_spec)
 
 
@@ -349,8 +353,7 @@ class _Servicer:
 
     async def get_model_metadata(self, data: bytes) -> bytes:
         request = _parse(_proto.GetModelMetadataRequest, data)
-        if not request.HasField("model_spec"):
-            raise InvalidArgument("Missing ModelSpec")
+        _check_model_spec(request)
         # get_model_metadata_impl.cc checks the fields before it looks the model up.
         if not request.metadata_field:
             raise InvalidArgument(
@@ -374,8 +377,7 @@ class _Servicer:
 
     async def get_model_status(self, data: bytes) -> bytes:
         request = _parse(_proto.GetModelStatusRequest, data)
-        if not request.HasField("model_spec"):
-            raise InvalidArgument("Missing ModelSpec")
+        _check_model_spec(request)
         spec = request.model_spec
         # get_model_status_impl.cc reads only the version; a version_label is not looked at.
         version = spec.version.value if spec.WhichOneof("version_choice") == "version" else None
