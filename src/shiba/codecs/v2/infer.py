@@ -81,7 +81,7 @@ def decode_infer(body: bytes, header_length: int | None = None) -> InferRequest:
                 f"{len(body)} bytes"
             )
         json_part, binary = view[:header_length], view[header_length:]
-    document = _document(json_part)
+    document = _document(json_part, numeric_nests=header_length is None)
     request_id = document.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise InvalidArgument("'id' must be a string")
@@ -102,8 +102,11 @@ def decode_infer(body: bytes, header_length: int | None = None) -> InferRequest:
     )
 
 
-def _document(json_part: memoryview) -> dict[str, Any]:
-    document: object = _fast.loads_with_arrays(json_part)
+def _document(json_part: memoryview, numeric_nests: bool) -> dict[str, Any]:
+    """The JSON part; with ``numeric_nests`` read by the compiled reader, whose numeric nests
+    (``FastArray``) the readers of ``shape`` and ``data`` turn into arrays. A JSON part before
+    binary data is small: orjson reads it faster than numeric nests would be built."""
+    document: object = _fast.loads(json_part) if numeric_nests else None
     if document is None:
         try:
             document = orjson.loads(json_part)
@@ -165,19 +168,20 @@ def _inputs(value: object, binary: memoryview) -> tuple[dict[str, npt.NDArray[An
             )
             offset += size
         elif "data" in entry:
-            inputs[name] = tensors.from_json_data(entry["data"], datatype, shape, name)
+            data = entry["data"]
+            if _fast.is_fast_array(data):
+                data = _fast.to_ndarray(data)
+            inputs[name] = tensors.from_json_data(data, datatype, shape, name)
         else:
             raise InvalidArgument(f"input '{name}' has neither 'data' nor binary_data_size")
     return inputs, offset
 
 
 def _shape(value: object, name: str) -> tuple[int, ...]:
+    if _fast.is_fast_array(value):  # a numeric nest from the compiled reader
+        value = _fast.to_ndarray(value).tolist()
     if isinstance(value, list) and all(type(d) is int and d >= 0 for d in value):
         return tuple(value)
-    if hasattr(value, "tolist") and hasattr(value, "dtype"):  # a numeric nest, read as an array
-        dims = value.tolist()
-        if isinstance(dims, list) and all(type(d) is int and d >= 0 for d in dims):
-            return tuple(dims)
     raise InvalidArgument(f"'shape' of input '{name}' must be an array of non-negative integers")
 
 
