@@ -9,6 +9,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from shiba.batching import BatchingLoader
+from shiba.codecs.v2.documents import DynamicBatching
 from shiba.config.settings import ServerSettings
 from shiba.core.engine_choice import Candidate, EngineChoiceLoader
 from shiba.core.engines import ServingEngines, plan_engine
@@ -19,16 +20,19 @@ from shiba.core.lifecycle.states import ManagerState, ServableState
 from shiba.core.loader import Loader
 from shiba.core.metrics import Metrics
 from shiba.core.service import ModelService
+from shiba.core.statistics import InferenceStatistics
 from shiba.core.tensors import Signature
 from shiba.core.warmup import WarmupLoader
 from shiba.protocols.http.router import Router
 from shiba.protocols.http.routes import Routes
 from shiba.protocols.shiba.rest import ShibaRoutes
 from shiba.protocols.tfserving.rest import TFServingRoutes
+from shiba.protocols.v2.rest import V2Routes
 from shiba.runtimes import openvino, registry
 from shiba.runtimes.base import RuntimeOptions
 from shiba.server.heap import HeapFreezer
 from shiba.server.reload import ConfigApplier, ConfigFilePoller
+from shiba.server.repository import Repository
 from shiba.server.warmup import WARMUP_FILE, warmup_records
 
 __all__ = ["Components", "compose"]
@@ -154,8 +158,36 @@ def compose(settings: ServerSettings) -> Components:
     routes: list[Routes] = [
         TFServingRoutes(service, settings.rest, metrics=metrics),
         ShibaRoutes(service, engines),
+        _v2_routes(
+            settings,
+            service,
+            engines,
+            Repository(applier, manager, settings.models, settings.model_repository),
+        ),
     ]
     rest_app = Router(routes, settings.rest, metrics=metrics, monitoring=settings.monitoring)
     return Components(
         settings, source, manager, service, applier, poller, rest_app, engines, metrics
+    )
+
+
+def _v2_routes(
+    settings: ServerSettings,
+    service: ModelService,
+    engines: ServingEngines,
+    repository: Repository,
+) -> V2Routes:
+    """The Open Inference Protocol's routes; the model config they report follows
+    ``--enable_batching`` (one batching setup for every model)."""
+    batching = settings.batching
+    return V2Routes(
+        service,
+        engines,
+        InferenceStatistics(),
+        settings.rest,
+        repository=repository,
+        max_batch_size=batching.max_batch_size if batching is not None else 0,
+        batching=DynamicBatching(batching.batch_timeout_micros, batching.allowed_batch_sizes)
+        if batching is not None
+        else None,
     )
