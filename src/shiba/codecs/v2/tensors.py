@@ -64,8 +64,14 @@ def numpy_dtype(datatype: str, tensor: str) -> np.dtype[Any]:
         ) from None
 
 
+_NAMES: dict[np.dtype[Any], str] = {dtype: name for name, dtype in DATATYPES.items()}
+
+
 def datatype_of(array: npt.NDArray[Any]) -> str:
     """The protocol's datatype of an array (strings of any kind are ``BYTES``)."""
+    name = _NAMES.get(array.dtype)
+    if name is not None:
+        return name
     if array.dtype.kind in ("O", "S", "U"):
         return "BYTES"
     return DType.from_numpy(array.dtype).v2_name
