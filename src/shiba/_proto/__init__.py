@@ -26,7 +26,7 @@ protobuf's one default pool, as TensorFlow's, ``tensorflow-serving-api``'s and `
 do, and one full name can be registered only once in it: with the same names, a server running
 SavedModels, or a test using the official stubs as its client, could not import both. The names
 never reach the wire except in a ``google.protobuf.Any``, which :func:`pack` fills with the
-official name; gRPC service names are the strings below. ``tests/protocols/test_proto_schema.py``
+official name; gRPC service names are the strings below. ``tests/_proto/test_schema.py``
 checks every field against ``tensorflow-serving-api``'s and ``tritonclient``'s descriptors, and
 that all of them import into one process.
 

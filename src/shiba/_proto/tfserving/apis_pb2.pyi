@@ -10,7 +10,7 @@ that these classes never clash with tensorflow-serving-api's in one process. The
 names on the wire (tensorflow.serving.PredictionService, .ModelService) are plain strings in
 shiba/_proto/__init__.py, and a google.protobuf.Any that shiba writes names TensorFlow
 Serving's message (shiba._proto.pack). Fields shiba leaves out are listed in
-tests/protocols/test_proto_schema.py; enum fields are `int32`.
+tests/_proto/test_schema.py; enum fields are `int32`.
 """
 
 from collections import abc as _abc

@@ -9,7 +9,7 @@ client sends and expects; the package is shiba's own so that these classes never
 TensorFlow's in one process (see shiba/_proto/__init__.py). Fields shiba never reads or writes
 are left out: protobuf keeps an unknown field's bytes when it parses. Enum fields
 (tensorflow.DataType) are `int32`, the same varint on the wire: shiba names the values itself
-(shiba.core.tensors.DType). tests/protocols/test_proto_schema.py checks every field against
+(shiba.core.tensors.DType). tests/_proto/test_schema.py checks every field against
 tensorflow-serving-api's descriptors.
 """
 

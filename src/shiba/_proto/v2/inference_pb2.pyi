@@ -11,7 +11,7 @@ KServe's clients send and expect; the package is shiba's own so that these class
 with tritonclient's (package `inference`, in protobuf's default pool) in one process. The gRPC
 service name on the wire (inference.GRPCInferenceService) is a plain string in the handlers.
 Shared memory, trace and log settings are not declared: shiba does not serve them.
-tests/protocols/test_proto_schema.py checks every field against tritonclient's descriptors.
+tests/_proto/test_schema.py checks every field against tritonclient's descriptors.
 """
 
 from collections import abc as _abc

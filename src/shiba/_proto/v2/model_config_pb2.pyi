@@ -7,7 +7,7 @@ inputs, outputs, dynamic batching when it is on, and the instance group (CPU).
 
 Field names, numbers and wire types are Triton's, so tritonclient parses the answer into its own
 ModelConfig; the package is shiba's own (see inference.proto). Everything a server of GPUs,
-sequences or ensembles configures is left out; tests/protocols/test_proto_schema.py lists it.
+sequences or ensembles configures is left out; tests/_proto/test_schema.py lists it.
 """
 
 from collections import abc as _abc
