@@ -31,6 +31,7 @@ PACKAGE = Path(__file__).resolve().parent
 #: The import root (``src/``): ``.proto`` files import each other by paths relative to it, and
 #: protobuf registers each file under that path (``shiba/_proto/tfserving/apis.proto``).
 SOURCE_ROOT = PACKAGE.parents[1]
+_PACKAGE_PATH = PACKAGE.relative_to(SOURCE_ROOT)
 
 _SUFFIXES = ("_pb2.py", "_pb2.pyi")
 
@@ -39,15 +40,14 @@ class GenerationError(RuntimeError):
     """``protoc`` or its ``mypy`` plugin failed or is missing; the message says which and why."""
 
 
-def proto_files() -> list[Path]:
-    """Every ``.proto`` file of the package, sorted."""
-    return sorted(PACKAGE.rglob("*.proto"))
+def proto_files(root: Path = SOURCE_ROOT) -> list[Path]:
+    """The ``.proto`` files under ``root``'s ``shiba/_proto/``, relative to ``root``, sorted."""
+    return sorted(p.relative_to(root) for p in (root / _PACKAGE_PATH).rglob("*.proto"))
 
 
 def generated_files(root: Path = SOURCE_ROOT) -> list[Path]:
     """The generated files under ``root``'s ``shiba/_proto/``, relative to ``root``, sorted."""
-    package = root / PACKAGE.relative_to(SOURCE_ROOT)
-    found = (p for p in package.rglob("*_pb2.py*") if p.name.endswith(_SUFFIXES))
+    found = (p for p in (root / _PACKAGE_PATH).rglob("*_pb2.py*") if p.name.endswith(_SUFFIXES))
     return sorted(p.relative_to(root) for p in found)
 
 
@@ -61,8 +61,9 @@ def _mypy_plugin() -> str:
     return found
 
 
-def generate(out: Path) -> list[Path]:
-    """Compiles every ``.proto`` file into ``out`` (laid out as ``src/``); the files written.
+def generate(out: Path, root: Path = SOURCE_ROOT) -> list[Path]:
+    """Compiles every ``.proto`` file under ``root`` (laid out as ``src/``) into ``out``, laid out
+    the same way; the files written, relative to ``out``.
 
     Raises :class:`GenerationError` when a generator is missing or ``protoc`` rejects a file (its
     own messages, with file and line, are on standard error).
@@ -74,11 +75,11 @@ def generate(out: Path) -> list[Path]:
             "grpcio-tools is not installed: install the dev extra (pip install -e '.[dev]')"
         ) from None
     well_known = resources.files("grpc_tools") / "_proto"
-    sources = [str(path.relative_to(SOURCE_ROOT)) for path in proto_files()]
+    sources = [str(path) for path in proto_files(root)]
     out.mkdir(parents=True, exist_ok=True)
     args = [
         "protoc",
-        f"--proto_path={SOURCE_ROOT}",
+        f"--proto_path={root}",
         f"--proto_path={well_known}",
         f"--plugin=protoc-gen-mypy={_mypy_plugin()}",
         f"--python_out={out}",
@@ -86,17 +87,21 @@ def generate(out: Path) -> list[Path]:
         *sources,
     ]
     if protoc.main(args) != 0:
-        raise GenerationError(f"protoc failed on {', '.join(sources)} (its errors are above)")
+        raise GenerationError(
+            f"protoc failed on the .proto files under {root / _PACKAGE_PATH}"
+            " (its errors, with file and line, are above)"
+        )
     return generated_files(out)
 
 
 def stale(root: Path = SOURCE_ROOT) -> list[str]:
-    """Why the generated files under ``root`` differ from what the ``.proto`` files give; [] if not.
+    """Why the generated files under ``root`` differ from what its ``.proto`` files give; [] if not.
 
-    One line per file: changed, missing, or left over with no ``.proto`` file.
+    One line per file: changed, missing, or left over with no ``.proto`` file. Raises
+    :class:`GenerationError` as :func:`generate` does.
     """
     with tempfile.TemporaryDirectory(prefix="shiba-protos-") as tmp:
-        fresh = set(generate(Path(tmp)))
+        fresh = set(generate(Path(tmp), root))
         committed = set(generated_files(root))
         problems = [f"{path}: missing (run make protos)" for path in sorted(fresh - committed)]
         problems += [
