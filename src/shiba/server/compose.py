@@ -27,6 +27,7 @@ from shiba.protocols.http.router import Router
 from shiba.protocols.http.routes import Routes
 from shiba.protocols.shiba.rest import ShibaRoutes
 from shiba.protocols.tfserving.rest import TFServingRoutes
+from shiba.protocols.v2.dataplane import DataPlane
 from shiba.protocols.v2.rest import V2Routes
 from shiba.runtimes import openvino, registry
 from shiba.runtimes.base import RuntimeOptions
@@ -50,7 +51,8 @@ _CANDIDATE_BUILDERS: Mapping[
 @dataclass(slots=True)
 class Components:
     """What ``compose`` built; ``close`` takes it down in order. ``metrics`` is None unless
-    monitoring is enabled. ``engines`` records which engine serves each loaded signature."""
+    monitoring is enabled. ``engines`` records which engine serves each loaded signature. ``v2`` is
+    the Open Inference Protocol's data plane, which the REST router and the gRPC server share."""
 
     settings: ServerSettings
     source: FileSystemSource
@@ -61,6 +63,7 @@ class Components:
     rest_app: Router
     engines: ServingEngines
     metrics: Metrics | None = None
+    v2: DataPlane | None = None
 
     def start(self) -> None:
         """Loads the configured models and waits for those first loads, as TF Serving does.
@@ -155,36 +158,36 @@ def compose(settings: ServerSettings) -> Components:
             settings.model_config_file, applier, settings.model_config_poll_seconds
         )
     service = ModelService(manager, settings.service)
+    v2 = _v2_data_plane(
+        settings,
+        service,
+        engines,
+        Repository(applier, manager, settings.models, settings.model_repository),
+    )
     routes: list[Routes] = [
         TFServingRoutes(service, settings.rest, metrics=metrics),
         ShibaRoutes(service, engines),
-        _v2_routes(
-            settings,
-            service,
-            engines,
-            Repository(applier, manager, settings.models, settings.model_repository),
-        ),
+        V2Routes(v2, settings.rest),
     ]
     rest_app = Router(routes, settings.rest, metrics=metrics, monitoring=settings.monitoring)
     return Components(
-        settings, source, manager, service, applier, poller, rest_app, engines, metrics
+        settings, source, manager, service, applier, poller, rest_app, engines, metrics, v2
     )
 
 
-def _v2_routes(
+def _v2_data_plane(
     settings: ServerSettings,
     service: ModelService,
     engines: ServingEngines,
     repository: Repository,
-) -> V2Routes:
-    """The Open Inference Protocol's routes; the model config they report follows
-    ``--enable_batching`` (one batching setup for every model)."""
+) -> DataPlane:
+    """What the Open Inference Protocol's REST routes and gRPC service share; the model config
+    they report follows ``--enable_batching`` (one batching setup for every model)."""
     batching = settings.batching
-    return V2Routes(
+    return DataPlane(
         service,
         engines,
         InferenceStatistics(),
-        settings.rest,
         repository=repository,
         max_batch_size=batching.max_batch_size if batching is not None else 0,
         batching=DynamicBatching(batching.batch_timeout_micros, batching.allowed_batch_sizes)

@@ -22,6 +22,7 @@ from shiba.core.service import ModelService, ServiceOptions
 from shiba.core.statistics import InferenceStatistics
 from shiba.protocols.http.routes import Request
 from shiba.protocols.tfserving.rest import TFServingRoutes
+from shiba.protocols.v2.dataplane import DataPlane
 from shiba.protocols.v2.rest import V2Routes
 from tests.fakes import FakeLoader, FakeServable, simple_signature
 
@@ -42,7 +43,11 @@ def setup() -> Iterator[tuple[FakeServable, TFServingRoutes, V2Routes]]:
     manager.set_aspired_versions("m", [AspiredVersion(ServableId("m", 1), Path("/m/1"))])
     assert manager.wait_until_idle(10)
     service = ModelService(manager, ServiceOptions(num_threads=1))
-    yield fake, TFServingRoutes(service), V2Routes(service, engines, InferenceStatistics())
+    yield (
+        fake,
+        TFServingRoutes(service),
+        V2Routes(DataPlane(service, engines, InferenceStatistics())),
+    )
     service.close()
     manager.close()
 

@@ -25,6 +25,7 @@ from shiba.core.service import ModelService, ServiceOptions
 from shiba.core.statistics import InferenceStatistics
 from shiba.core.tensors import DType, Signature, TensorSpec
 from shiba.protocols.http.routes import Request, Response
+from shiba.protocols.v2.dataplane import DataPlane
 from shiba.protocols.v2.repository import RepositoryModel
 from shiba.protocols.v2.rest import V2Routes
 from tests.fakes import FakeLoader, FakeServable
@@ -92,7 +93,7 @@ def repository() -> Repository:
 
 @pytest.fixture
 def routes(service: ModelService, engines: ServingEngines, repository: Repository) -> V2Routes:
-    return V2Routes(
+    plane = DataPlane(
         service,
         engines,
         InferenceStatistics(),
@@ -100,6 +101,7 @@ def routes(service: ModelService, engines: ServingEngines, repository: Repositor
         max_batch_size=8,
         batching=DynamicBatching(1000, (4, 8)),
     )
+    return V2Routes(plane)
 
 
 def call(
@@ -285,7 +287,7 @@ def test_repository_routes(routes: V2Routes, repository: Repository) -> None:
 def test_without_a_repository_its_routes_are_unimplemented(
     service: ModelService, engines: ServingEngines
 ) -> None:
-    routes = V2Routes(service, engines, InferenceStatistics())
+    routes = V2Routes(DataPlane(service, engines, InferenceStatistics()))
     error = failure(routes, "POST", "/v2/repository/index")
     assert error.code == Code.UNIMPLEMENTED
     config = json.loads(call(routes, "GET", "/v2/models/m/config").body)

@@ -13,46 +13,28 @@ Routes (as Triton serves them; ``{v}`` is a version number, absent means the lat
     POST /v2/repository/models/{m}/load | /unload     load or unload a model of the repository
 
 A model answers v2 requests with its ``serving_default`` signature. Errors are
-``{"error": "..."}`` with the status of their code. A handler only parses, calls the service (or
-the repository) and encodes; deadlines, body limits, CORS and auth are the router's.
+``{"error": "..."}`` with the status of their code. A handler only parses, calls the data plane
+(``dataplane.py``, shared with the gRPC service) and encodes; deadlines, body limits, CORS and
+auth are the router's.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import Iterable
-from time import perf_counter_ns
 from typing import Any
 
-import numpy.typing as npt
 import orjson
 
 import shiba
 from shiba.codecs.v2 import documents
-from shiba.codecs.v2.infer import HEADER_LENGTH, check_signature, decode_infer, encode_infer
-from shiba.core.engines import ServingEngines
-from shiba.core.errors import Code, InvalidArgument, NotFound, Unimplemented
-from shiba.core.ids import ModelSpec, ServableId
-from shiba.core.lifecycle.states import ManagerState
-from shiba.core.service import ModelService
-from shiba.core.statistics import InferenceStatistics
+from shiba.codecs.v2.infer import HEADER_LENGTH, decode_infer, encode_infer
+from shiba.core.errors import Code, InvalidArgument, NotFound
+from shiba.core.ids import ModelSpec
 from shiba.protocols.http.routes import Headers, Request, Response
 from shiba.protocols.options import RestOptions
-from shiba.protocols.v2.repository import ModelRepository
+from shiba.protocols.v2.dataplane import EXTENSIONS, DataPlane, parse_version
 
-__all__ = ["V2Routes", "EXTENSIONS", "PLATFORMS"]
-
-#: The protocol extensions shiba implements (``GET /v2``'s ``extensions``).
-EXTENSIONS = ("binary_tensor_data", "statistics", "model_configuration", "model_repository")
-
-#: Triton's platform string of each shiba platform (the model format a version was loaded as).
-PLATFORMS = {
-    "tensorflow": "tensorflow_savedmodel",
-    "onnx": "onnxruntime_onnx",
-    "pytorch": "pytorch_libtorch",
-    "python": "python",
-}
+__all__ = ["V2Routes"]
 
 _MODEL = re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?(?:/(ready|infer|config|stats))?")
 _REPOSITORY = re.compile(r"/v2/repository/models/([^/]+)/(load|unload)")
@@ -61,34 +43,14 @@ _EMPTY = b""
 
 
 class V2Routes:
-    """The ``/v2/`` routes. Stateless but for what it reads and the statistics it records.
-
-    ``statistics`` gets every v2 inference; ``engines`` tells which platform loaded a version;
-    ``repository`` (None: the model_repository routes answer 501) loads and unloads models;
-    ``max_batch_size`` and ``batching`` are what the model configuration reports.
-    """
+    """The ``/v2/`` routes over a :class:`~shiba.protocols.v2.dataplane.DataPlane`; stateless."""
 
     prefix = "/v2/"
     public = frozenset({"/v2/health/live", "/v2/health/ready"})
 
-    def __init__(
-        self,
-        service: ModelService,
-        engines: ServingEngines,
-        statistics: InferenceStatistics,
-        options: RestOptions | None = None,
-        *,
-        repository: ModelRepository | None = None,
-        max_batch_size: int = 0,
-        batching: documents.DynamicBatching | None = None,
-    ) -> None:
-        self._service = service
-        self._engines = engines
-        self._statistics = statistics
+    def __init__(self, plane: DataPlane, options: RestOptions | None = None) -> None:
+        self._plane = plane
         self._options = options or RestOptions()
-        self._repository = repository
-        self._max_batch_size = max_batch_size
-        self._batching = batching
 
     def error_body(self, message: str) -> bytes:
         return documents.encode_error(message)
@@ -97,6 +59,7 @@ class V2Routes:
         """Nothing: v2 inferences are recorded in the statistics extension's records."""
 
     async def handle(self, request: Request) -> Response:
+        plane = self._plane
         method, path = request.method, request.path.rstrip("/")
         if method == "GET":
             if path == "/v2":
@@ -105,165 +68,78 @@ class V2Routes:
             if path == "/v2/health/live":
                 return Response(200, _EMPTY)
             if path == "/v2/health/ready":
-                return Response(200 if self._server_ready() else 400, _EMPTY)
+                return Response(200 if plane.server_ready() else 400, _EMPTY)
             if path == "/v2/models/stats":
-                return Response(200, self._stats(None, None))
+                return Response(200, documents.encode_statistics(plane.statistics(None, None)))
         match = _MODEL.fullmatch(path)
         if match is not None:
             name, version_text, verb = match.groups()
-            version = _version(version_text)
+            spec = ModelSpec(name, parse_version(version_text))
             if method == "POST" and verb == "infer":
-                return await self._infer(ModelSpec(name, version), request)
+                return await self._infer(spec, request)
             if method == "GET" and verb is None:
-                return Response(200, self._metadata(ModelSpec(name, version)))
+                view = plane.model(spec)
+                body = documents.encode_model_metadata(
+                    name, view.versions, view.platform, view.signature
+                )
+                return Response(200, body)
             if method == "GET" and verb == "ready":
-                return Response(200 if self._model_ready(name, version) else 400, _EMPTY)
+                return Response(200 if plane.model_ready(name, spec.version) else 400, _EMPTY)
             if method == "GET" and verb == "config":
-                return Response(200, self._config(ModelSpec(name, version)))
+                view = plane.model(spec)
+                body = documents.encode_model_config(
+                    name, view.platform, view.signature, plane.max_batch_size, plane.batching
+                )
+                return Response(200, body)
             if method == "GET" and verb == "stats":
-                return Response(200, self._stats(name, version))
+                return Response(
+                    200, documents.encode_statistics(plane.statistics(name, spec.version))
+                )
         if method == "POST":
             if path == "/v2/repository/index":
-                return Response(200, await self._index(request.body))
+                ready = _json_object(request.body).get("ready", False)
+                if not isinstance(ready, bool):
+                    raise InvalidArgument("'ready' must be true or false")
+                rows = await plane.index(ready)
+                return Response(
+                    200,
+                    documents.encode_repository_index(
+                        [
+                            {
+                                "name": r.name,
+                                "version": r.version,
+                                "state": r.state,
+                                "reason": r.reason,
+                            }
+                            for r in rows
+                        ]
+                    ),
+                )
             repository_match = _REPOSITORY.fullmatch(path)
             if repository_match is not None:
                 name, action = repository_match.groups()
-                await self._load_or_unload(name, action, request.body)
+                parameters = _json_object(request.body).get("parameters") or {}
+                if not isinstance(parameters, dict):
+                    raise InvalidArgument("'parameters' must be a JSON object")
+                if action == "load":
+                    await plane.load(name, parameters)
+                else:
+                    await plane.unload(name)
                 return Response(200, _EMPTY)
         raise NotFound(f"Not found: {request.method} {request.path}")
 
-    # -- health and metadata ----------------------------------------------------------------
-
-    def _available(self, name: str) -> list[int]:
-        states = self._service.manager.model_states(name)
-        return sorted(s.id.version for s in states if s.state is ManagerState.AVAILABLE)
-
-    def _server_ready(self) -> bool:
-        manager = self._service.manager
-        names = self._repository.served() if self._repository else manager.model_names()
-        return all(self._available(name) for name in names)
-
-    def _model_ready(self, name: str, version: int | None) -> bool:
-        available = self._available(name)
-        return bool(available) if version is None else version in available
-
-    def _platform(self, servable_id: ServableId) -> str:
-        platform = self._engines.platform(servable_id) or ""
-        return PLATFORMS.get(platform, platform)
-
-    def _metadata(self, spec: ModelSpec) -> bytes:
-        with self._service.acquire(spec) as handle:
-            _, signature = self._service.signature(handle, "")
-            return documents.encode_model_metadata(
-                spec.name, self._available(spec.name), self._platform(handle.id), signature
-            )
-
-    def _config(self, spec: ModelSpec) -> bytes:
-        with self._service.acquire(spec) as handle:
-            _, signature = self._service.signature(handle, "")
-            return documents.encode_model_config(
-                spec.name,
-                self._platform(handle.id),
-                signature,
-                self._max_batch_size,
-                self._batching,
-            )
-
-    def _stats(self, name: str | None, version: int | None) -> bytes:
-        service = self._service
-        names = [name] if name is not None else service.manager.model_names()
-        ids: list[ServableId] = []
-        for model in names:
-            states = service.status(model, version) if name is not None else []
-            if name is None:
-                states = service.manager.model_states(model)
-            ids += sorted(s.id for s in states if s.state is ManagerState.AVAILABLE)
-        return documents.encode_statistics([(sid, self._statistics.get(sid)) for sid in ids])
-
-    # -- inference --------------------------------------------------------------------------
-
     async def _infer(self, spec: ModelSpec, request: Request) -> Response:
-        service = self._service
         header_length = _header_length(request.header(HEADER_LENGTH))
         body = request.body
-        inline = len(body) <= self._options.inline_decode_bytes
-        with service.acquire(spec) as handle:
-            start = perf_counter_ns()
-            try:
-                signature_name, signature = service.signature(handle, "")
-                if inline:
-                    decoded = decode_infer(body, header_length)
-                else:
-                    decoded = await asyncio.to_thread(decode_infer, body, header_length)
-                check_signature(decoded, signature, spec.name)
-                decoded_at = perf_counter_ns()
-                outputs = await service.predict(
-                    handle, signature_name, decoded.inputs, decoded.output_names
-                )
-                ran_at = perf_counter_ns()
-                version = handle.id.version
-                if inline:
-                    answer, json_length = encode_infer(spec.name, version, decoded, outputs)
-                else:
-                    answer, json_length = await asyncio.to_thread(
-                        encode_infer, spec.name, version, decoded, outputs
-                    )
-            except BaseException:
-                self._statistics.record_failure(handle.id, perf_counter_ns() - start)
-                raise
-            self._statistics.record_success(
-                handle.id,
-                _batch_size(decoded.inputs.values()),
-                input_ns=decoded_at - start,
-                infer_ns=ran_at - decoded_at,
-                output_ns=perf_counter_ns() - ran_at,
-            )
+        answer, json_length = await self._plane.infer(
+            spec,
+            lambda: decode_infer(body, header_length),
+            lambda decoded, version, outputs: encode_infer(spec.name, version, decoded, outputs),
+            offload=len(body) > self._options.inline_decode_bytes,
+        )
         if json_length is None:
             return Response(200, answer)
         return Response(200, answer, (*_BINARY, (HEADER_LENGTH, b"%d" % json_length)))
-
-    # -- the model repository ---------------------------------------------------------------
-
-    def _need_repository(self) -> ModelRepository:
-        if self._repository is None:
-            raise Unimplemented("this server has no model repository to load models from")
-        return self._repository
-
-    async def _index(self, body: bytes) -> bytes:
-        repository = self._need_repository()
-        ready = _json_object(body).get("ready", False)
-        if not isinstance(ready, bool):
-            raise InvalidArgument("'ready' must be true or false")
-        rows = await asyncio.to_thread(repository.index, ready)
-        return documents.encode_repository_index(
-            [
-                {"name": row.name, "version": row.version, "state": row.state, "reason": row.reason}
-                for row in rows
-            ]
-        )
-
-    async def _load_or_unload(self, name: str, action: str, body: bytes) -> None:
-        repository = self._need_repository()
-        parameters = _json_object(body).get("parameters") or {}
-        if not isinstance(parameters, dict):
-            raise InvalidArgument("'parameters' must be a JSON object")
-        if action == "load":
-            if any(key == "config" or key.startswith("file:") for key in parameters):
-                raise Unimplemented(
-                    "loading a model with an override config or files is not supported; put "
-                    "the model in the repository and load it by name"
-                )
-            await asyncio.to_thread(repository.load, name)
-        else:
-            await asyncio.to_thread(repository.unload, name)
-
-
-def _version(text: str | None) -> int | None:
-    if text is None:
-        return None
-    if not text.isdigit():
-        raise InvalidArgument(f"model version must be a non-negative integer, got '{text}'")
-    return int(text)
 
 
 def _header_length(value: bytes | None) -> int | None:
@@ -287,9 +163,3 @@ def _json_object(body: bytes) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise InvalidArgument("the request body must be a JSON object")
     return document
-
-
-def _batch_size(inputs: Iterable[npt.NDArray[Any]]) -> int:
-    for array in inputs:
-        return int(array.shape[0]) if array.ndim else 1
-    return 1
