@@ -1,6 +1,6 @@
-"""The Open Inference Protocol over REST, spoken by PyPI's tritonclient (a client nobody here
-wrote) to the real server: health, metadata, config, inference of every datatype as JSON and as
-binary data, statistics, errors, and the model repository while another thread infers."""
+"""The Open Inference Protocol over REST and gRPC, spoken by PyPI's tritonclient (a client nobody
+here wrote) to the real server: health, metadata, config, inference of every datatype as JSON and
+as binary data, statistics, errors, and the model repository while another thread infers."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 import requests
+import tritonclient.grpc as triton_grpc
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
 from tests.conftest import TFSERVING_TESTDATA
-from tests.integration.conftest import ServerProcess, model_config_text
+from tests.integration.conftest import ServerProcess, free_port, model_config_text
 from tests.models import IDENTITY_TYPES, build_onnx_identity, build_onnx_model
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -31,9 +32,17 @@ NUMPY: dict[str, type[np.generic]] = {
 
 
 @pytest.fixture(scope="module")
-def server(module_servers: Any, tmp_path_factory: pytest.TempPathFactory) -> ServerProcess:
+def grpc_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def server(
+    module_servers: Any, tmp_path_factory: pytest.TempPathFactory, grpc_port: int
+) -> ServerProcess:
     """Models ``types`` (ONNX identity of every type) and ``half`` (TF Serving's TF1
-    half_plus_two) from a config file, batching on; the repository folder holds ``spare``."""
+    half_plus_two) from a config file, batching on; the repository folder holds ``spare``;
+    gRPC on ``grpc_port``."""
     root = tmp_path_factory.mktemp("v2")
     build_onnx_identity(root / "types")
     build_onnx_model(root / "repository" / "spare")
@@ -51,6 +60,7 @@ def server(module_servers: Any, tmp_path_factory: pytest.TempPathFactory) -> Ser
         "--onnx_engine=onnxruntime",
         "--tensorflow_engine=tensorflow",
         "--file_system_poll_wait_seconds=1",
+        f"--port={grpc_port}",
     )
     return started
 
@@ -262,3 +272,80 @@ def test_load_and_unload_while_another_thread_infers(
 def test_tf_serving_routes_are_unchanged(server: ServerProcess) -> None:
     answer = server.post("/v1/models/half:predict", {"instances": [2.0, 3.0, 4.0]})
     assert answer.json() == {"predictions": [3.0, 3.5, 4.0]}
+
+
+@pytest.fixture
+def grpc_client(
+    server: ServerProcess, grpc_port: int
+) -> Iterator[triton_grpc.InferenceServerClient]:
+    client = triton_grpc.InferenceServerClient(url=f"127.0.0.1:{grpc_port}")
+    yield client
+    client.close()
+
+
+def test_grpc_health_metadata_and_config(grpc_client: triton_grpc.InferenceServerClient) -> None:
+    assert grpc_client.is_server_live() and grpc_client.is_server_ready()
+    assert grpc_client.is_model_ready("types") and not grpc_client.is_model_ready("nope")
+    assert "statistics" in grpc_client.get_server_metadata(as_json=True)["extensions"]
+    metadata = grpc_client.get_model_metadata("half", as_json=True)
+    assert metadata["platform"] == "tensorflow_savedmodel"
+    assert metadata["inputs"] == [{"name": "x", "datatype": "FP32", "shape": ["-1", "1"]}]
+    config = grpc_client.get_model_config("types", as_json=True)["config"]
+    assert config["platform"] == "onnxruntime_onnx" and int(config["max_batch_size"]) > 0
+    assert {"name": "in_bytes", "data_type": "TYPE_STRING", "dims": ["2"]} in config["input"]
+
+
+def test_grpc_every_datatype_comes_back_unchanged(
+    grpc_client: triton_grpc.InferenceServerClient,
+) -> None:
+    inputs = []
+    for name, _ in IDENTITY_TYPES:
+        values = _values(name)
+        tensor = triton_grpc.InferInput(
+            f"in_{name}", list(values.shape), np_to_triton_dtype(values.dtype)
+        )
+        tensor.set_data_from_numpy(values)
+        inputs.append(tensor)
+    result = grpc_client.infer("types", inputs, request_id="g1")
+    assert result.get_response().id == "g1"
+    for name, _ in IDENTITY_TYPES:
+        got, want = result.as_numpy(f"out_{name}"), _values(name)
+        assert got is not None and got.shape == want.shape, name
+        if name == "bytes":
+            assert list(got.ravel()) == list(want.ravel())
+        else:
+            assert got.dtype == want.dtype, name
+            np.testing.assert_array_equal(got, want)
+
+
+def test_grpc_answers_as_rest_and_counts_in_the_same_statistics(
+    grpc_client: triton_grpc.InferenceServerClient, client: triton.InferenceServerClient
+) -> None:
+    x = np.array([[2.0], [-1.5]], np.float32)
+    over_grpc = triton_grpc.InferInput("x", [2, 1], "FP32")
+    over_grpc.set_data_from_numpy(x)
+    over_rest = triton.InferInput("x", [2, 1], "FP32")
+    over_rest.set_data_from_numpy(x)
+    before = client.get_inference_statistics("half")["model_stats"][0]
+    grpc_y = grpc_client.infer("half", [over_grpc]).as_numpy("y")
+    rest_y = client.infer("half", [over_rest]).as_numpy("y")
+    assert grpc_y is not None and rest_y is not None
+    np.testing.assert_array_equal(grpc_y, rest_y)
+    stats = grpc_client.get_inference_statistics("half", as_json=True)["model_stats"][0]
+    count = int(stats["inference_stats"]["success"]["count"])
+    assert count == before["inference_stats"]["success"]["count"] + 2
+
+
+def test_grpc_errors_and_repository(grpc_client: triton_grpc.InferenceServerClient) -> None:
+    x = triton_grpc.InferInput("x", [1, 2], "FP32")
+    x.set_data_from_numpy(np.ones((1, 2), np.float32))
+    assert "Servable not found" in _error(lambda: grpc_client.infer("nope", [x]))
+    assert "unexpected shape for input 'x'" in _error(lambda: grpc_client.infer("half", [x]))
+    names = {m.name for m in grpc_client.get_model_repository_index().models}
+    assert {"types", "half", "spare"} <= names
+    grpc_client.load_model("spare")
+    assert grpc_client.is_model_ready("spare")
+    grpc_client.unload_model("spare")
+    assert not grpc_client.is_model_ready("spare")
+    assert "not in the model repository" in _error(lambda: grpc_client.load_model("nothing"))
+    assert grpc_client.is_server_live()
