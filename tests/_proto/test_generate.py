@@ -66,11 +66,9 @@ def test_a_changed_proto_file_makes_its_code_stale(tmp_path: Path) -> None:
     ]
 
 
-def test_a_broken_proto_file_is_an_error_naming_it(
-    tmp_path: Path, capfd: pytest.CaptureFixture[str]
-) -> None:
+def test_a_broken_proto_file_is_an_error_naming_it(tmp_path: Path) -> None:
     proto = _copy_tree(tmp_path) / "tfserving" / "framework.proto"
     proto.write_text(proto.read_text().replace("bool unknown_rank = 3;", "bool unknown_rank = 2;"))
-    with pytest.raises(GenerationError, match="protoc failed"):
+    with pytest.raises(GenerationError, match="protoc failed") as failed:
         generate(tmp_path / "out", tmp_path)
-    assert "shiba/_proto/tfserving/framework.proto" in capfd.readouterr().err
+    assert "shiba/_proto/tfserving/framework.proto" in str(failed.value)

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import filecmp
+import importlib.util
 import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -68,9 +70,7 @@ def generate(out: Path, root: Path = SOURCE_ROOT) -> list[Path]:
     Raises :class:`GenerationError` when a generator is missing or ``protoc`` rejects a file (its
     own messages, with file and line, are on standard error).
     """
-    try:
-        from grpc_tools import protoc
-    except ImportError:
+    if importlib.util.find_spec("grpc_tools") is None:
         raise GenerationError(
             "grpcio-tools is not installed: install the dev extra (pip install -e '.[dev]')"
         ) from None
@@ -78,7 +78,9 @@ def generate(out: Path, root: Path = SOURCE_ROOT) -> list[Path]:
     sources = [str(path) for path in proto_files(root)]
     out.mkdir(parents=True, exist_ok=True)
     args = [
-        "protoc",
+        sys.executable,
+        "-m",
+        "grpc_tools.protoc",
         f"--proto_path={root}",
         f"--proto_path={well_known}",
         f"--plugin=protoc-gen-mypy={_mypy_plugin()}",
@@ -86,10 +88,12 @@ def generate(out: Path, root: Path = SOURCE_ROOT) -> list[Path]:
         f"--mypy_out=quiet:{out}",
         *sources,
     ]
-    if protoc.main(args) != 0:
+    # In a process of its own: grpc_tools' protoc and TensorFlow each bundle libprotobuf, and
+    # running protoc in a process that has imported TensorFlow crashes it.
+    done = subprocess.run(args, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
         raise GenerationError(
-            f"protoc failed on the .proto files under {root / _PACKAGE_PATH}"
-            " (its errors, with file and line, are above)"
+            f"protoc failed on the .proto files under {root / _PACKAGE_PATH}:\n{done.stderr}"
         )
     return generated_files(out)
 
