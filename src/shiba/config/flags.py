@@ -194,6 +194,13 @@ FLAGS: tuple[Flag, ...] = (
         "Engine running ONNX models: auto (OpenVINO where it compiles and verifies, else"
         " onnxruntime), onnxruntime, or openvino (shiba's own)",
     ),
+    Flag(
+        "torch_engine",
+        "str",
+        "auto",
+        "Engine running PyTorch models: auto (OpenVINO where it converts and verifies, else"
+        " torch), torch, or openvino (shiba's own)",
+    ),
     Flag("log_level", "str", "info", "Logging level: debug, info, warning, error (shiba's own)"),
 )
 
