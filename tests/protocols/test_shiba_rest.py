@@ -52,9 +52,11 @@ def service(engines: ServingEngines) -> Iterator[ModelService]:
             return FakeLoader(FakeServable, fail=FailedPrecondition(FAILED))
         inner = FakeLoader(lambda: FakeServable(signatures))
         if version == 2:
-            return engines.tracked(inner, wanted.id, EngineDecision("tensorflow", "set"))
+            return engines.tracked(
+                inner, wanted.id, EngineDecision("tensorflow", "set"), runtime="tensorflow"
+            )
         choice = EngineChoiceLoader(inner, candidate, servable_id=wanted.id)
-        return engines.tracked(choice, wanted.id)
+        return engines.tracked(choice, wanted.id, runtime="onnx")
 
     manager = Manager(make, ManagerOptions(max_num_load_retries=0))
     manager.set_aspired_versions(
@@ -85,6 +87,7 @@ def call(app: TFServingRestApp, method: str, path: str) -> tuple[int, dict[bytes
 VERSION_1 = {
     "version": "1",
     "state": "AVAILABLE",
+    "runtime": "onnx",
     "signatures": {
         "serving_default": {
             "engine": "openvino",
@@ -101,6 +104,7 @@ VERSION_1 = {
 VERSION_2 = {
     "version": "2",
     "state": "AVAILABLE",
+    "runtime": "tensorflow",
     "signatures": {
         name: {"engine": "tensorflow", "reason": "set", "max_abs_diff": None}
         for name in ("serving_default", "strings")

@@ -126,14 +126,20 @@ class ServingEngines:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._by_id: dict[ServableId, Mapping[str, EngineDecision]] = {}
+        self._runtimes: dict[ServableId, str] = {}
 
     def record(
-        self, servable_id: ServableId, decisions: Mapping[str, EngineDecision]
+        self,
+        servable_id: ServableId,
+        decisions: Mapping[str, EngineDecision],
+        runtime: str = "",
     ) -> Mapping[str, EngineDecision]:
-        """Records (or replaces) a version's decisions; returns the stored mapping."""
+        """Records (or replaces) a version's decisions and the runtime (platform) that loaded it;
+        returns the stored mapping."""
         stored: Mapping[str, EngineDecision] = MappingProxyType(dict(decisions))
         with self._lock:
             self._by_id[servable_id] = stored
+            self._runtimes[servable_id] = runtime
         return stored
 
     def forget(
@@ -145,11 +151,18 @@ class ServingEngines:
             current = self._by_id.get(servable_id)
             if current is not None and (recorded is None or current is recorded):
                 del self._by_id[servable_id]
+                self._runtimes.pop(servable_id, None)
 
     def get(self, servable_id: ServableId) -> Mapping[str, EngineDecision] | None:
         """The version's decisions, or ``None`` when it is not loaded."""
         with self._lock:
             return self._by_id.get(servable_id)
+
+    def runtime(self, servable_id: ServableId) -> str | None:
+        """The runtime (platform: ``tensorflow``, ``pytorch``...) of a loaded version, or
+        ``None`` when it is not loaded."""
+        with self._lock:
+            return self._runtimes.get(servable_id)
 
     def snapshot(self) -> dict[ServableId, Mapping[str, EngineDecision]]:
         """Every loaded version's decisions, by ServableId (name, then version)."""
@@ -157,17 +170,22 @@ class ServingEngines:
             return dict(sorted(self._by_id.items()))
 
     def tracked(
-        self, loader: Loader, servable_id: ServableId, fixed: EngineDecision | None = None
+        self,
+        loader: Loader,
+        servable_id: ServableId,
+        fixed: EngineDecision | None = None,
+        runtime: str = "",
     ) -> Loader:
         """``loader``, recording here after each successful ``load`` which engine serves each
-        signature, and forgetting it at ``unload`` (before the inner unload).
+        signature (and that ``runtime`` loaded it), and forgetting it at ``unload`` (before the
+        inner unload).
 
         With ``fixed``, every signature of the loaded servable gets that decision; without it,
         ``loader`` must be an ``EngineChoiceLoader``, whose own decisions are recorded.
         """
         if fixed is None and not isinstance(loader, EngineChoiceLoader):
             raise TypeError("tracked() needs a fixed decision unless it wraps EngineChoiceLoader")
-        return _TrackedLoader(loader, servable_id, self, fixed)
+        return _TrackedLoader(loader, servable_id, self, fixed, runtime)
 
 
 class _TrackedLoader:
@@ -179,8 +197,10 @@ class _TrackedLoader:
         servable_id: ServableId,
         engines: ServingEngines,
         fixed: EngineDecision | None,
+        runtime: str,
     ) -> None:
         self._inner = inner
+        self._runtime = runtime
         self._id = servable_id
         self._engines = engines
         self._fixed = fixed
@@ -194,7 +214,7 @@ class _TrackedLoader:
         else:
             assert isinstance(self._inner, EngineChoiceLoader)
             decisions = self._inner.decisions
-        self._recorded = self._engines.record(self._id, decisions)
+        self._recorded = self._engines.record(self._id, decisions, self._runtime)
         return servable
 
     def unload(self) -> None:
