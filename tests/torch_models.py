@@ -53,11 +53,11 @@ class ImageClassifier:
         self.net = torch.jit.load(path + "/model.pt").eval()
 
     def predict(self, inputs):
+        if (inputs["pixels"] == 255).all():
+            raise ValueError("an all-white image shows nothing to classify")
         image = inputs["pixels"].astype(np.float32).transpose(0, 3, 1, 2) / 255.0
         with torch.inference_mode():
             scores = self.net(torch.from_numpy(np.ascontiguousarray(image))).numpy()
-        if not np.isfinite(scores).all():
-            raise ValueError("the scores are not finite")
         return {"scores": scores, "label": scores.argmax(axis=1)}
 '''
 

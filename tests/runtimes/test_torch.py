@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,16 @@ def test_a_missing_torch_gives_an_install_hint(
     monkeypatch.setitem(sys.modules, "torch", None)
     with pytest.raises(FailedPrecondition, match=r"pip install 'shiba\[torch\]'"):
         TorchLoader(SID, torch_script_dir, OPTIONS).load()
+
+
+def test_exported_programs_load_on_several_threads_at_once(torch_export_dir: Path) -> None:
+    """torch.export.load alone fails when two run at once; the runtime takes turns."""
+    loaders = [TorchLoader(ServableId("torch", v), torch_export_dir, OPTIONS) for v in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        servables = list(pool.map(lambda loader: loader.load(), loaders))
+    assert all(DEFAULT_SIGNATURE in s.signatures for s in servables)
+    for loader in loaders:
+        loader.unload()
 
 
 def test_a_corrupt_model_fails_to_load(tmp_path: Path) -> None:

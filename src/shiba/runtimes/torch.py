@@ -37,16 +37,13 @@ from shiba.core.servable import Outputs
 from shiba.core.tensors import DEFAULT_SIGNATURE, PREDICT_METHOD, DType, Signature, Tensors
 from shiba.core.tensors import TensorSpec as Spec
 from shiba.runtimes._signature_file import SIGNATURE_FILE, read_signature_file
+from shiba.runtimes._torch_files import EXPORT_FILE, SCRIPT_FILE, load_exported, load_script
 from shiba.runtimes.base import RuntimeOptions
 
 __all__ = ["SCRIPT_FILE", "EXPORT_FILE", "TorchRuntime", "TorchLoader", "TorchServable"]
 
 _log = logging.getLogger(__name__)
 
-#: A TorchScript file (``torch.jit.save``).
-SCRIPT_FILE = "model.pt"
-#: An exported program (``torch.export.save``).
-EXPORT_FILE = "model.pt2"
 _INSTALL = "install it with: pip install 'shiba[torch]'"
 
 
@@ -94,11 +91,11 @@ class TorchLoader:
         path = exported if exported.is_file() else script
         try:
             if path is exported:
-                program = torch.export.load(str(path))
+                program = load_exported(torch, path)
                 module: Any = program.module()
                 signature, dict_keys = _exported_signature(program)
             else:
-                module = torch.jit.load(str(path), map_location="cpu").eval()
+                module = load_script(torch, path)
                 signature, dict_keys = _script_signature(module, self.version_dir)
         except FailedPrecondition:
             raise

@@ -1,7 +1,7 @@
 """A PyTorch model converted to OpenVINO: :func:`build_torch_candidate`.
 
 The ``pytorch`` runtime (torch) is the reference; this module never imports it (runtimes are
-independent), only knows the same file names and reads the model with torch itself. A PyTorch
+independent): both read the files through ``shiba.runtimes._torch_files``. A PyTorch
 model has one signature, ``serving_default``. How it gets here, each step a reason to stay on
 torch when it fails:
 
@@ -26,6 +26,7 @@ from typing import Any
 from shiba.core.engine_choice import Candidate
 from shiba.core.errors import FailedPrecondition
 from shiba.core.tensors import DEFAULT_SIGNATURE, Signature
+from shiba.runtimes._torch_files import EXPORT_FILE, SCRIPT_FILE, load_exported, load_script
 from shiba.runtimes.base import RuntimeOptions
 from shiba.runtimes.openvino._compiled import (
     OpenVinoServable,
@@ -38,8 +39,8 @@ from shiba.runtimes.openvino._compiled import (
 
 __all__ = ["TORCH_MODEL_FILES", "build_torch_candidate"]
 
-#: ``model.pt2`` first, as the ``pytorch`` runtime reads them (a test keeps them equal).
-TORCH_MODEL_FILES = ("model.pt2", "model.pt")
+#: ``model.pt2`` first, as the ``pytorch`` runtime reads them.
+TORCH_MODEL_FILES = (EXPORT_FILE, SCRIPT_FILE)
 
 
 def build_torch_candidate(
@@ -78,10 +79,8 @@ def build_torch_candidate(
     chosen = signature
 
     def read() -> Any:
-        if path.name == TORCH_MODEL_FILES[0]:
-            model = torch.export.load(str(path))
-        else:
-            model = torch.jit.load(str(path), map_location="cpu").eval()
+        load = load_exported if path.name == EXPORT_FILE else load_script
+        model = load(torch, path)
         shapes = [
             (
                 ov.PartialShape.dynamic() if spec.shape is None else ov.PartialShape(spec.shape),
