@@ -126,7 +126,7 @@ def compose(settings: ServerSettings) -> Components:
                 candidate_engine=openvino.ENGINE,
                 extra_inputs=records.predict_inputs if records is not None else None,
             )
-        loader = engines.tracked(loader, aspired.id, plan.fixed, runtime=str(platform))
+        loader = engines.tracked(loader, aspired.id, plan.fixed, runtime=platform or "")
         if records is not None:
             loader = WarmupLoader(
                 loader,
