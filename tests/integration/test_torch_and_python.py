@@ -251,7 +251,7 @@ def test_the_metrics_page_names_runtime_and_engine(plain: Served, batched: Serve
     engines = batched.server.get("/shiba/v1/models/export").json()["versions"][0]
     assert engines["runtime"] == "pytorch"
     want = "openvino" if openvino.available() else "torch"
-    assert engines["signatures"]["serving_default"]["engine"] == want
+    assert engines["signatures"]["serving_default"]["engine"] == want, engines
 
 
 def test_hot_reload_under_load_without_a_failed_request(batched: Served, tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,20 @@ def test_a_conv_net_runs_on_openvino_once_verified(
     image = np.random.default_rng(3).random((6, *IMAGE_SHAPE), dtype=np.float32)
     got = servable.run(DEFAULT_SIGNATURE, {"image": image})
     np.testing.assert_allclose(got["output_0"], torch_answer(version_dir, image), atol=1e-5)
+
+
+@needs_openvino
+@pytest.mark.slow
+def test_loads_and_conversions_on_several_threads_at_once(
+    choose: Callable[..., EngineChoiceLoader], torch_script_dir: Path, torch_export_dir: Path
+) -> None:
+    """As the manager's load threads do: PyTorch's loading and OpenVINO's conversion of it are
+    not thread-safe on their own (see shiba.runtimes._torch_files)."""
+    loaders = [choose(d) for d in (torch_script_dir, torch_export_dir) * 2]
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda loader: loader.load(), loaders))
+    reasons = [loader.decisions[DEFAULT_SIGNATURE].reason for loader in loaders]
+    assert all(reason.startswith("verified") for reason in reasons), reasons
 
 
 @needs_openvino

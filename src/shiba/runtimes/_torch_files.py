@@ -1,10 +1,16 @@
 """Reading PyTorch model files, shared by the ``pytorch`` runtime and OpenVINO's converter.
 
-``torch.export.load`` is not thread-safe: it sets a process-wide deserializer, and two loads at once
-fail with "_CURRENT_DESERIALIZER is already set" (torch 2.13; seen with two models loading on
-the manager's two load threads). Every caller in the process goes through :func:`load_exported`,
-which holds one lock. ``torch.jit.load`` has no such state. Framework-free to import: callers pass
-the ``torch`` module they imported.
+Reading and converting PyTorch models is not thread-safe, and the manager loads on two threads:
+
+- ``torch.export.load`` sets a process-wide deserializer; two at once fail with
+  "_CURRENT_DESERIALIZER is already set" (torch 2.13);
+- an exported program's ``module()`` and OpenVINO's conversion of it register Python kernels in
+  torch's dispatcher; two at once fail with "Trying to override a python impl for
+  DispatchKey.AutogradPrivateUse1 on operator aten::hinge_embedding_loss".
+
+So every caller in the process reads, unpacks and converts while holding :data:`TORCH_LOCK` (loads
+are rare; requests never take it). Framework-free to import: callers pass the ``torch`` module
+they imported.
 """
 
 from __future__ import annotations
@@ -13,22 +19,24 @@ import threading
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SCRIPT_FILE", "EXPORT_FILE", "load_exported", "load_script"]
+__all__ = ["SCRIPT_FILE", "EXPORT_FILE", "TORCH_LOCK", "load_exported", "load_script"]
 
 #: A TorchScript file (``torch.jit.save``).
 SCRIPT_FILE = "model.pt"
 #: An exported program (``torch.export.save``); served rather than ``model.pt`` when both are there.
 EXPORT_FILE = "model.pt2"
 
-_export_lock = threading.Lock()
+#: Held while a PyTorch model is read, unpacked or converted, by whoever does it. Reentrant.
+TORCH_LOCK = threading.RLock()
 
 
 def load_exported(torch: Any, path: Path) -> Any:
-    """``torch.export.load(path)``, one at a time in this process."""
-    with _export_lock:
+    """``torch.export.load(path)``, holding :data:`TORCH_LOCK`."""
+    with TORCH_LOCK:
         return torch.export.load(str(path))
 
 
 def load_script(torch: Any, path: Path) -> Any:
-    """``torch.jit.load(path)`` onto the CPU, in eval mode."""
-    return torch.jit.load(str(path), map_location="cpu").eval()
+    """``torch.jit.load(path)`` onto the CPU, in eval mode, holding :data:`TORCH_LOCK`."""
+    with TORCH_LOCK:
+        return torch.jit.load(str(path), map_location="cpu").eval()

@@ -37,7 +37,13 @@ from shiba.core.servable import Outputs
 from shiba.core.tensors import DEFAULT_SIGNATURE, PREDICT_METHOD, DType, Signature, Tensors
 from shiba.core.tensors import TensorSpec as Spec
 from shiba.runtimes._signature_file import SIGNATURE_FILE, read_signature_file
-from shiba.runtimes._torch_files import EXPORT_FILE, SCRIPT_FILE, load_exported, load_script
+from shiba.runtimes._torch_files import (
+    EXPORT_FILE,
+    SCRIPT_FILE,
+    TORCH_LOCK,
+    load_exported,
+    load_script,
+)
 from shiba.runtimes.base import RuntimeOptions
 
 __all__ = ["SCRIPT_FILE", "EXPORT_FILE", "TorchRuntime", "TorchLoader", "TorchServable"]
@@ -90,13 +96,14 @@ class TorchLoader:
         _set_threads(torch, self.options)
         path = exported if exported.is_file() else script
         try:
-            if path is exported:
-                program = load_exported(torch, path)
-                module: Any = program.module()
-                signature, dict_keys = _exported_signature(program)
-            else:
-                module = load_script(torch, path)
-                signature, dict_keys = _script_signature(module, self.version_dir)
+            with TORCH_LOCK:  # see shiba.runtimes._torch_files
+                if path is exported:
+                    program = load_exported(torch, path)
+                    module: Any = program.module()
+                    signature, dict_keys = _exported_signature(program)
+                else:
+                    module = load_script(torch, path)
+                    signature, dict_keys = _script_signature(module, self.version_dir)
         except FailedPrecondition:
             raise
         except Exception as err:

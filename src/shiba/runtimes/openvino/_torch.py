@@ -1,7 +1,8 @@
 """A PyTorch model converted to OpenVINO: :func:`build_torch_candidate`.
 
 The ``pytorch`` runtime (torch) is the reference; this module never imports it (runtimes are
-independent): both read the files through ``shiba.runtimes._torch_files``. A PyTorch
+independent): both read the files through ``shiba.runtimes._torch_files``, and convert while
+holding its lock (PyTorch's loading and OpenVINO's conversion of it are not thread-safe). A PyTorch
 model has one signature, ``serving_default``. How it gets here, each step a reason to stay on
 torch when it fails:
 
@@ -26,7 +27,13 @@ from typing import Any
 from shiba.core.engine_choice import Candidate
 from shiba.core.errors import FailedPrecondition
 from shiba.core.tensors import DEFAULT_SIGNATURE, Signature
-from shiba.runtimes._torch_files import EXPORT_FILE, SCRIPT_FILE, load_exported, load_script
+from shiba.runtimes._torch_files import (
+    EXPORT_FILE,
+    SCRIPT_FILE,
+    TORCH_LOCK,
+    load_exported,
+    load_script,
+)
 from shiba.runtimes.base import RuntimeOptions
 from shiba.runtimes.openvino._compiled import (
     OpenVinoServable,
@@ -79,6 +86,10 @@ def build_torch_candidate(
     chosen = signature
 
     def read() -> Any:
+        with TORCH_LOCK:  # see shiba.runtimes._torch_files
+            return convert()
+
+    def convert() -> Any:
         load = load_exported if path.name == EXPORT_FILE else load_script
         model = load(torch, path)
         shapes = [
