@@ -34,11 +34,11 @@ serve: $(STAMP) demo-model
 check: lint typecheck imports
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests demo examples benchmarks
-	$(BIN)/ruff format --check src tests demo examples benchmarks
+	$(BIN)/ruff check src tests demo examples benchmarks deploy
+	$(BIN)/ruff format --check src tests demo examples benchmarks deploy
 
 typecheck: $(STAMP)
-	$(BIN)/mypy src tests
+	$(BIN)/mypy src tests deploy
 
 imports: $(STAMP)
 	$(BIN)/lint-imports
