@@ -1,0 +1,91 @@
+"""``ShibaReplica`` in this process (no Ray cluster): it answers REST and gRPC requests as
+``shiba serve`` does, errors included, and the front end forwards exactly TF Serving's RPCs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import orjson
+import pytest
+
+from shiba import _proto
+from shiba.config.flags import parse_flags
+from shiba.config.settings import settings_from_flags
+from shiba.core.errors import Code
+from shiba.integrations.ray import RPCS, ShibaReplica
+from shiba.protocols.tfserving.grpc import tfserving_handlers
+from tests.models import build_onnx_model
+
+pytestmark = pytest.mark.slow
+
+_JSON = [(b"content-type", b"application/json")]
+
+
+@pytest.fixture(scope="module")
+def replica(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShibaReplica]:
+    base = tmp_path_factory.mktemp("models") / "half"
+    build_onnx_model(base)
+    flags = parse_flags(
+        ["--ray", "--model_name=half", f"--model_base_path={base}", "--onnx_engine=onnxruntime"]
+    )
+    replica = ShibaReplica(settings_from_flags(flags, environ={}))
+    yield replica
+    replica.__del__()
+
+
+def test_rest_predict_runs_through_shibas_rest_app(replica: ShibaReplica) -> None:
+    body = orjson.dumps({"inputs": {"x": [[1.0], [2.0]], "k": [[1], [2]]}})
+    status, headers, answer = asyncio.run(
+        replica.rest("POST", "/v1/models/half:predict", b"", _JSON, body)
+    )
+    assert status == 200
+    assert (b"content-type", b"application/json") in headers
+    assert orjson.loads(answer)["outputs"] == {"y": [[2.5], [3.0]], "z": [[1.0], [4.0]]}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "error"),
+    [
+        ("/v1/models/half:predict", b"{bad", 400, "JSON Parse error"),
+        ("/v1/models/absent:predict", b'{"instances": [1]}', 404, "absent"),
+        ("/v1/models/half:predict", b'{"inputs": {"x": [[1.0]]}}', 400, "k"),
+    ],
+)
+def test_rest_errors_are_shibas(
+    replica: ShibaReplica, path: str, body: bytes, status: int, error: str
+) -> None:
+    got, _, answer = asyncio.run(replica.rest("POST", path, b"", _JSON, body))
+    assert got == status
+    assert error in orjson.loads(answer)["error"]
+
+
+def test_grpc_status_and_errors(replica: ShibaReplica) -> None:
+    request = _proto.GetModelStatusRequest()
+    request.model_spec.name = "half"
+    code, payload = asyncio.run(
+        replica.grpc(f"{_proto.MODEL_SERVICE}/GetModelStatus", request.SerializeToString())
+    )
+    assert code == Code.OK
+    assert isinstance(payload, bytes)
+    status = _proto.GetModelStatusResponse.FromString(payload)
+    assert [v.version for v in status.model_version_status] == [1]
+
+    request.model_spec.name = "absent"
+    code, message = asyncio.run(
+        replica.grpc(f"{_proto.MODEL_SERVICE}/GetModelStatus", request.SerializeToString())
+    )
+    assert code == Code.NOT_FOUND
+    assert message == "Could not find any versions of model absent"
+
+    code, message = asyncio.run(replica.grpc(f"{_proto.PREDICTION_SERVICE}/Predict", b"\xff"))
+    assert code == Code.INVALID_ARGUMENT
+    code, message = asyncio.run(replica.grpc("tensorflow.serving.Other/Nothing", b""))
+    assert code == Code.UNIMPLEMENTED
+
+
+def test_front_end_forwards_every_rpc_but_the_config_reload(replica: ShibaReplica) -> None:
+    table = tfserving_handlers(replica._components.service)  # type: ignore[union-attr]
+    expected = {service: set(methods) for service, methods in table.items()}
+    expected[_proto.MODEL_SERVICE].discard("HandleReloadConfigRequest")
+    assert {service: set(methods) for service, methods in RPCS.items()} == expected
