@@ -13,7 +13,8 @@ from shiba import _proto
 from shiba.config.flags import parse_flags
 from shiba.config.settings import settings_from_flags
 from shiba.core.errors import Code
-from shiba.integrations.ray import RPCS, ShibaReplica
+from shiba.integrations.ray import ShibaReplica
+from shiba.integrations.ray_front_end import RPCS
 from shiba.protocols.tfserving.grpc import tfserving_handlers
 from tests.models import build_onnx_model
 
@@ -89,3 +90,25 @@ def test_front_end_forwards_every_rpc_but_the_config_reload(replica: ShibaReplic
     expected = {service: set(methods) for service, methods in table.items()}
     expected[_proto.MODEL_SERVICE].discard("HandleReloadConfigRequest")
     assert {service: set(methods) for service, methods in RPCS.items()} == expected
+
+
+def test_calls_answers_each_request_of_a_group_in_order(replica: ShibaReplica) -> None:
+    good = orjson.dumps({"inputs": {"x": [[4.0]], "k": [[1]]}})
+    status = _proto.GetModelStatusRequest()
+    status.model_spec.name = "half"
+    answers = asyncio.run(
+        replica.calls(
+            [
+                ("rest", ("POST", "/v1/models/half:predict", b"", _JSON, good)),
+                ("rest", ("POST", "/v1/models/half:predict", b"", _JSON, b"[")),
+                ("grpc", (f"{_proto.MODEL_SERVICE}/GetModelStatus", status.SerializeToString())),
+                ("rest", ("POST", "/v1/models/half:predict", b"", _JSON)),
+            ]
+        )
+    )
+    assert answers[0][0] == 200
+    assert answers[1][0] == 400
+    assert answers[2][0] == Code.OK
+    # A request the replica cannot even start (a missing argument) fails alone, as INTERNAL.
+    assert answers[3][0] == 500
+    assert "Internal error" in orjson.loads(answers[3][2])["error"]  # type: ignore[misc]

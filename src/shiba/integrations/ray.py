@@ -2,9 +2,10 @@
 
 ``shiba serve --ray [--num_replicas N|auto] [--ray_address ADDR]`` joins a running Ray cluster
 (``ray start --head``), deploys :class:`ShibaReplica` as the Ray Serve application ``shiba`` and
-serves TensorFlow Serving's REST and gRPC APIs on its own ports, as ``shiba serve`` does::
+serves TensorFlow Serving's REST and gRPC APIs on its own ports, as ``shiba serve`` does
+(``ray_front_end``)::
 
-    client --REST/gRPC--> shiba front end --Ray Serve handle--> ShibaReplica x N (any node)
+    client --REST/gRPC--> shiba front end --Ray Serve handle, requests in groups--> ShibaReplica x N
 
 Each replica composes a whole shiba server without its listeners (``server.compose``): it loads
 every configured model from the model repository, polls it for new versions and runs requests on
@@ -18,8 +19,8 @@ ones ``shiba serve`` gives. Ray picks the replica (its power-of-two-choices rout
 Guarantees: a replica is routed to only once its first loads are done (``__init__`` returns after
 them). A new version reaches every replica because each polls the model folders and, as in one
 process, serves the new version before unloading the old one. A request whose replica dies before
-answering (the actor is gone) is sent again, up to ``_ATTEMPTS`` times, to a live one; Ray starts a
-new replica in its place. ``HandleReloadConfigRequest`` would reach one replica only, so it is
+answering (the actor is gone) is sent again to a live one (``ray_front_end``); Ray starts a new
+replica in its place. ``HandleReloadConfigRequest`` would reach one replica only, so it is
 refused: a ``--model_config_file`` polled with ``--model_config_file_poll_wait_seconds`` reaches
 every replica.
 """
@@ -28,64 +29,39 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import MutableMapping
 from typing import Any
 
-import grpc
 import orjson
 import ray
 import uvloop
 from ray import serve
-from ray.exceptions import RayActorError
 from ray.serve.handle import DeploymentHandle
 
-from shiba import _proto
 from shiba.config.settings import ServerSettings
-from shiba.core.errors import Code, ShibaError, Unavailable, Unimplemented
-from shiba.protocols.http_server import HttpServer
-from shiba.protocols.status import http_status
-from shiba.protocols.tfserving.grpc import (
-    Handler,
-    add_handlers,
-    server_arguments,
-    tfserving_handlers,
-)
+from shiba.core.errors import Code, ShibaError
+from shiba.integrations.ray_front_end import run_front_end
+from shiba.protocols.tfserving.grpc import Handler, tfserving_handlers
 from shiba.server.compose import Components, compose
 from shiba.server.run import configure_logging
 
-__all__ = ["APP_NAME", "RPCS", "ShibaReplica", "serve_on_ray"]
+__all__ = ["APP_NAME", "Call", "ShibaReplica", "deploy", "serve_on_ray"]
 
 log = logging.getLogger("shiba.ray")
 
 #: The Ray Serve application's name (``serve status``, ``serve.get_app_handle``).
 APP_NAME = "shiba"
-#: TensorFlow Serving's RPCs the front end forwards (HandleReloadConfigRequest is answered there).
-RPCS: dict[str, tuple[str, ...]] = {
-    _proto.PREDICTION_SERVICE: (
-        "Predict",
-        "Classify",
-        "Regress",
-        "MultiInference",
-        "GetModelMetadata",
-    ),
-    _proto.MODEL_SERVICE: ("GetModelStatus",),
-}
-#: Requests one replica runs at once; more wait in Ray's router (Ray Serve's default is 5, too few
-#: for a server whose batcher wants many requests in flight).
-_MAX_ONGOING = 128
-#: Times a request is sent before its replica's death is the client's error (503 / UNAVAILABLE).
-_ATTEMPTS = 3
+#: Requests one replica runs at once (each call may carry several); more wait in Ray's router.
+_MAX_ONGOING = 16
 _JSON = [(b"content-type", b"application/json")]
-_RELOAD_REFUSED = (
-    "HandleReloadConfigRequest is not supported with --ray, as it would reach one replica only:"
-    " give the models in --model_config_file with --model_config_file_poll_wait_seconds, which"
-    " every replica polls"
-)
 
 Headers = list[tuple[bytes, bytes]]
 RestAnswer = tuple[int, Headers, bytes]
+GrpcAnswer = tuple[int, bytes | str]
 Message = MutableMapping[str, Any]
+#: One request as the front end sends it: ``("rest", (method, path, query, headers, body))`` or
+#: ``("grpc", (method, serialized request))``.
+Call = tuple[str, tuple[Any, ...]]
 
 
 class ShibaReplica:
@@ -147,7 +123,7 @@ class ShibaReplica:
         await self._app(scope, receive, send)
         return answer[0], answer[1], b"".join(answer[2])
 
-    async def grpc(self, method: str, request: bytes) -> tuple[int, bytes | str]:
+    async def grpc(self, method: str, request: bytes) -> GrpcAnswer:
         """Runs one RPC (``"tensorflow.serving.PredictionService/Predict"``) on its serialized
         request: ``(0, response)``, or ``(code, message)`` for the error TF Serving would give."""
         handler = self._rpcs.get(method)
@@ -158,102 +134,28 @@ class ShibaReplica:
         except ShibaError as exc:
             return exc.code, exc.message
 
+    async def calls(self, batch: list[Call]) -> list[RestAnswer | GrpcAnswer]:
+        """Runs several requests at once (what the front end gathered while its earlier calls
+        were out), answering each in order; one request's failure is its own answer only."""
+        answers = await asyncio.gather(*(self._one(kind, args) for kind, args in batch))
+        return list(answers)
+
+    async def _one(self, kind: str, args: tuple[Any, ...]) -> RestAnswer | GrpcAnswer:
+        try:
+            if kind == "rest":
+                return await self.rest(*args)
+            return await self.grpc(*args)
+        except Exception as exc:
+            log.exception("a %s request failed in the replica", kind)
+            message = f"Internal error: {exc}"
+            if kind == "rest":
+                return 500, _JSON, orjson.dumps({"error": message})
+            return Code.INTERNAL, message
+
     def __del__(self) -> None:
         components, self._components = getattr(self, "_components", None), None
         if components is not None:
             components.close()
-
-
-class _Forwarder:
-    """The front end's side of the hop: sends a call to a replica, again if that replica died."""
-
-    def __init__(self, handle: DeploymentHandle[Any]) -> None:
-        self._rest = handle.options(method_name="rest")
-        self._grpc = handle.options(method_name="grpc")
-
-    async def _call(self, target: DeploymentHandle[Any], *args: object) -> Any:
-        for attempt in range(1, _ATTEMPTS + 1):
-            try:
-                return await target.remote(*args)
-            except RayActorError as exc:
-                log.warning("a replica died before answering (attempt %d): %s", attempt, exc)
-                if attempt == _ATTEMPTS:
-                    raise Unavailable(
-                        f"no shiba replica answered in {_ATTEMPTS} attempts; the last one"
-                        f" failed with: {exc}"
-                    ) from None
-                await asyncio.sleep(0.05 * attempt)
-        raise AssertionError("unreachable")
-
-    def rest_app(self, max_body_bytes: int) -> Callable[..., Awaitable[None]]:
-        """An ASGI application that answers each request with a replica's answer."""
-
-        async def app(
-            scope: Message,
-            receive: Callable[[], Awaitable[Message]],
-            send: Callable[[Message], Awaitable[None]],
-        ) -> None:
-            if scope["type"] != "http":
-                return
-            try:
-                body = await _read_body(receive, max_body_bytes)
-                status, headers, payload = await self._call(
-                    self._rest,
-                    scope["method"],
-                    scope["path"],
-                    scope["query_string"],
-                    list(scope["headers"]),
-                    body,
-                )
-            except ShibaError as exc:
-                status, headers = http_status(exc.code), _JSON
-                payload = orjson.dumps({"error": exc.message})
-            await send({"type": "http.response.start", "status": status, "headers": headers})
-            await send({"type": "http.response.body", "body": payload})
-
-        return app
-
-    def grpc_handlers(self) -> dict[str, dict[str, Handler]]:
-        """``RPCS``, each sent to a replica, and HandleReloadConfigRequest refused."""
-
-        def forward(method: str) -> Handler:
-            async def handler(request: bytes) -> bytes:
-                code, payload = await self._call(self._grpc, method, request)
-                if code != Code.OK:
-                    raise ShibaError(str(payload), code=Code(code))
-                answer: bytes = payload
-                return answer
-
-            return handler
-
-        async def refuse_reload(request: bytes) -> bytes:
-            raise Unimplemented(_RELOAD_REFUSED)
-
-        table = {
-            service: {name: forward(f"{service}/{name}") for name in names}
-            for service, names in RPCS.items()
-        }
-        table[_proto.MODEL_SERVICE]["HandleReloadConfigRequest"] = refuse_reload
-        return table
-
-
-async def _read_body(receive: Callable[[], Awaitable[Message]], limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ShibaError("Client closed the request", code=Code.CANCELLED)
-        chunk: bytes = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise ShibaError(
-                f"Request body is larger than the limit of {limit} bytes",
-                code=Code.RESOURCE_EXHAUSTED,
-            )
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
 
 
 def deploy(settings: ServerSettings) -> DeploymentHandle[Any]:
@@ -274,44 +176,6 @@ def deploy(settings: ServerSettings) -> DeploymentHandle[Any]:
         deployment.bind(settings), name=APP_NAME, route_prefix=None
     )
     return handle
-
-
-async def _front_end(settings: ServerSettings, forwarder: _Forwarder) -> bool:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    grpc_server: grpc.aio.Server | None = None
-    rest: HttpServer | None = None
-    try:
-        if settings.grpc_port or settings.grpc_socket_path:
-            grpc_server = grpc.aio.server(options=server_arguments(settings.grpc))
-            add_handlers(grpc_server, forwarder.grpc_handlers())
-            if settings.grpc_port:
-                grpc_server.add_insecure_port(f"{settings.rest_host}:{settings.grpc_port}")
-            if settings.grpc_socket_path:
-                grpc_server.add_insecure_port(f"unix:{settings.grpc_socket_path}")
-            await grpc_server.start()
-            log.info("Running gRPC ModelServer at %s:%d", settings.rest_host, settings.grpc_port)
-        if settings.rest_port:
-            app = forwarder.rest_app(settings.rest.max_body_bytes)
-            rest = HttpServer(app, settings.rest_host, settings.rest_port)
-            try:
-                await rest.start()
-            except OSError as exc:
-                log.error("Cannot serve HTTP/REST at port %d: %s", settings.rest_port, exc)
-                return False
-            log.info("Exporting HTTP/REST API at: %s:%d", settings.rest_host, settings.rest_port)
-        await stop.wait()
-        log.info("Shutting down")
-        return True
-    finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
-        if rest is not None:
-            await rest.stop(10.0)
-        if grpc_server is not None:
-            await grpc_server.stop(10.0)
 
 
 def serve_on_ray(settings: ServerSettings) -> int:
@@ -340,7 +204,7 @@ def serve_on_ray(settings: ServerSettings) -> int:
             return 1
         try:
             with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-                started = runner.run(_front_end(settings, _Forwarder(handle)))
+                started = runner.run(run_front_end(settings, handle))
         finally:
             serve.delete(APP_NAME)
         return 0 if started else 1
