@@ -4,7 +4,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import orjson
 import pytest
@@ -112,3 +116,25 @@ def test_calls_answers_each_request_of_a_group_in_order(replica: ShibaReplica) -
     # A request the replica cannot even start (a missing argument) fails alone, as INTERNAL.
     assert answers[3][0] == 500
     assert "Internal error" in orjson.loads(answers[3][2])["error"]  # type: ignore[misc]
+
+
+@pytest.mark.integration
+def test_serve_without_a_ray_cluster_says_how_to_start_one(tmp_path: Path) -> None:
+    build_onnx_model(tmp_path / "half")
+    env = {**os.environ, "RAY_TMPDIR": str(tmp_path / "ray")}
+    env.pop("RAY_ADDRESS", None)
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "shiba", "serve", "--ray"),
+            f"--model_base_path={tmp_path / 'half'}",
+            *("--rest_api_port=0", "--port=0", f"--grpc_socket_path={tmp_path / 'grpc.sock'}"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "Cannot join a Ray cluster at 'auto'" in done.stderr
+    assert "ray start --head" in done.stderr

@@ -192,7 +192,7 @@ def serve_on_ray(settings: ServerSettings) -> int:
             "Cannot join a Ray cluster at %r: %s. Start one with `ray start --head`, or give its"
             " address with --ray_address=HOST:PORT.",
             options.address,
-            exc,
+            str(exc).rstrip("."),
         )
         return 1
     try:
