@@ -34,7 +34,7 @@ from tensorflow_serving.apis import (  # type: ignore[import-untyped]  # noqa: E
     prediction_service_pb2_grpc,
 )
 
-#: What Ray titles a shiba replica's worker process.
+#: How Ray titles a shiba replica's worker process (then, while it runs a call, the call's name).
 REPLICA_TITLE = b"ray::ServeReplica:shiba:ShibaReplica"
 
 
@@ -53,7 +53,7 @@ def _ray_processes() -> dict[int, bytes]:
 
 
 def replica_pids() -> list[int]:
-    return sorted(pid for pid, title in _ray_processes().items() if title == REPLICA_TITLE)
+    return sorted(pid for pid, title in _ray_processes().items() if title.startswith(REPLICA_TITLE))
 
 
 @pytest.fixture(scope="module")
@@ -252,6 +252,27 @@ def test_new_version_under_load_reaches_every_replica(front: Front, base_path: P
     assert load.failures == []
     answer = front.predict(_images())
     assert answer.model_spec.version.value == 2
+
+
+def test_a_second_front_end_attaches_to_the_running_replicas(
+    front: Front, ray_address: str, tmp_path: Path
+) -> None:
+    """One front end per node: a second one forwards to the same replicas (its own model flags
+    unused) and leaves them running when it stops."""
+    replicas = replica_pids()
+    second = ServerProcess(
+        ["--ray", f"--ray_address={ray_address}", "--model_base_path=/not/used"],
+        tmp_path / "second.log",
+    )
+    try:
+        second.wait_ready(timeout=120)
+        answer = second.post("/v1/models/ViT:predict", {"instances": _images().tolist()})
+        assert answer.status_code == 200, answer.text
+        assert "already running" in second.logs()
+    finally:
+        assert second.stop() == 0, second.logs()
+    assert replica_pids() == replicas
+    assert front.server.get("/v1/models/ViT").status_code == 200
 
 
 def test_a_replica_killed_under_load_fails_no_request(front: Front) -> None:

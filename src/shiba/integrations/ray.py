@@ -37,6 +37,7 @@ import ray
 import uvloop
 from ray import serve
 from ray.serve.handle import DeploymentHandle
+from ray.serve.schema import ApplicationStatus
 
 from shiba.config.settings import ServerSettings
 from shiba.core.errors import Code, ShibaError
@@ -180,7 +181,10 @@ def deploy(settings: ServerSettings) -> DeploymentHandle[Any]:
 
 def serve_on_ray(settings: ServerSettings) -> int:
     """``shiba serve --ray``: deploys the replicas, serves until SIGINT/SIGTERM, then deletes the
-    application (its replicas unload) and leaves the cluster running. Returns the exit code."""
+    application (its replicas unload) and leaves the cluster running. Returns the exit code.
+
+    Where the application already runs (another node's front end deployed it), this front end
+    forwards to it instead, and leaves it running when it stops: one front end per node."""
     configure_logging(settings.log_level)
     options = settings.ray
     if options is None:
@@ -196,17 +200,38 @@ def serve_on_ray(settings: ServerSettings) -> int:
         )
         return 1
     try:
-        log.info("Deploying %s replica(s) of shiba on Ray Serve", options.num_replicas or "auto")
-        try:
-            handle = deploy(settings)
-        except Exception as exc:
-            log.error("The Ray Serve application %r did not start: %s", APP_NAME, exc)
-            return 1
+        handle = _running_application()
+        deployed = handle is None
+        if handle is None:
+            log.info(
+                "Deploying %s replica(s) of shiba on Ray Serve", options.num_replicas or "auto"
+            )
+            try:
+                handle = deploy(settings)
+            except Exception as exc:
+                log.error("The Ray Serve application %r did not start: %s", APP_NAME, exc)
+                return 1
         try:
             with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
                 started = runner.run(run_front_end(settings, handle))
         finally:
-            serve.delete(APP_NAME)
+            if deployed:
+                serve.delete(APP_NAME)
         return 0 if started else 1
     finally:
         ray.shutdown()
+
+
+def _running_application() -> DeploymentHandle[Any] | None:
+    """The handle of the application ``shiba`` when another front end runs it, else None."""
+    application = serve.status().applications.get(APP_NAME)
+    if application is None or application.status != ApplicationStatus.RUNNING:
+        return None
+    log.warning(
+        "The Ray Serve application %r is already running: this front end forwards to its"
+        " replicas, and its own model flags are not used (the front end that deployed it"
+        " deletes it when it stops)",
+        APP_NAME,
+    )
+    handle: DeploymentHandle[Any] = serve.get_app_handle(APP_NAME)
+    return handle
