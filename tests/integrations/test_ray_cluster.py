@@ -20,18 +20,22 @@ import pytest
 import requests
 
 from tests.conftest import REPO
-from tests.integration.conftest import ServerProcess, free_port, wait_until
+from tests.integration.conftest import ServerProcess, free_port, model_config_text, wait_until
 from tests.models import build_onnx_vit
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 import tensorflow as tf  # noqa: E402
+from google.protobuf import text_format  # noqa: E402
 from tensorflow_serving.apis import (  # type: ignore[import-untyped]  # noqa: E402
     get_model_status_pb2,
     model_management_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
+)
+from tensorflow_serving.config import (  # type: ignore[import-untyped]  # noqa: E402
+    model_server_config_pb2,
 )
 
 #: How Ray titles a shiba replica's worker process (then, while it runs a call, the call's name).
@@ -189,9 +193,40 @@ def test_errors_come_back_as_shiba_gives_them(front: Front) -> None:
         front.models.HandleReloadConfigRequest(
             model_management_pb2.ReloadConfigRequest(), timeout=30
         )
-    assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "--model_config_file_poll_wait_seconds" in str(caught.value.details())
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "Only ModelConfigList is currently supported" in str(caught.value.details())
     assert front.server.get("/v1/models/ViT").status_code == 200
+
+
+def _reload(front: Front, *models: str) -> None:
+    config = text_format.Parse(
+        model_config_text(*models), model_server_config_pb2.ModelServerConfig()
+    )
+    front.models.HandleReloadConfigRequest(
+        model_management_pb2.ReloadConfigRequest(config=config), timeout=300
+    )
+
+
+def _available(front: Front, name: str) -> bool:
+    request = get_model_status_pb2.GetModelStatusRequest()
+    request.model_spec.name = name
+    try:
+        status = front.models.GetModelStatus(request, timeout=30)
+    except grpc.RpcError:
+        return False
+    return any(v.state == 30 for v in status.model_version_status)
+
+
+def test_a_config_reload_reaches_every_replica(front: Front, base_path: Path) -> None:
+    """HandleReloadConfigRequest reaches one replica, and answers once all applied it: every
+    answer after it, from either replica, knows the new model; a replica's error comes back."""
+    vit = f'name: "ViT" base_path: "{base_path}"'
+    with pytest.raises(grpc.RpcError) as caught:
+        _reload(front, vit + ' version_labels { key: "stable" value: 9 }')
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    _reload(front, vit, f'name: "ViT2" base_path: "{base_path}"')
+    assert all(_available(front, "ViT2") for _ in range(20))
+    assert _available(front, "ViT")
 
 
 class Load:
@@ -284,6 +319,8 @@ def test_a_replica_killed_under_load_fails_no_request(front: Front) -> None:
         served = load.done
         wait_until(lambda: load.done > served + 30, 120)
     assert load.failures == []
-    # Ray starts a replica in the dead one's place, which loads the models again.
+    # Ray starts a replica in the dead one's place, which loads the models again, as the last
+    # config reload left them, before it is routed to.
     wait_until(lambda: len(replica_pids()) == 2 and victim not in replica_pids(), 120)
+    wait_until(lambda: all(_available(front, "ViT2") for _ in range(10)), 120)
     assert front.predict(_images()).model_spec.version.value >= 1

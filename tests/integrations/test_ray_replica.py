@@ -89,11 +89,18 @@ def test_grpc_status_and_errors(replica: ShibaReplica) -> None:
     assert code == Code.UNIMPLEMENTED
 
 
-def test_front_end_forwards_every_rpc_but_the_config_reload(replica: ShibaReplica) -> None:
+def test_front_end_forwards_every_rpc(replica: ShibaReplica) -> None:
     table = tfserving_handlers(replica._components.service)  # type: ignore[union-attr]
     expected = {service: set(methods) for service, methods in table.items()}
-    expected[_proto.MODEL_SERVICE].discard("HandleReloadConfigRequest")
     assert {service: set(methods) for service, methods in RPCS.items()} == expected
+
+
+def test_without_a_cluster_a_replica_does_not_reload(replica: ShibaReplica) -> None:
+    code, message = asyncio.run(
+        replica.grpc(f"{_proto.MODEL_SERVICE}/HandleReloadConfigRequest", b"")
+    )
+    assert code == Code.UNIMPLEMENTED
+    assert "does not reload" in str(message)
 
 
 def test_calls_answers_each_request_of_a_group_in_order(replica: ShibaReplica) -> None:

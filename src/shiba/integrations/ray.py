@@ -20,9 +20,9 @@ Guarantees: a replica is routed to only once its first loads are done (``__init_
 them). A new version reaches every replica because each polls the model folders and, as in one
 process, serves the new version before unloading the old one. A request whose replica dies before
 answering (the actor is gone) is sent again to a live one (``ray_front_end``); Ray starts a new
-replica in its place. ``HandleReloadConfigRequest`` would reach one replica only, so it is
-refused: a ``--model_config_file`` polled with ``--model_config_file_poll_wait_seconds`` reaches
-every replica.
+replica in its place. ``HandleReloadConfigRequest`` answers once every replica applied the new
+config (``ray_config``), and a ``--model_config_file`` polled with
+``--model_config_file_poll_wait_seconds`` is polled by every replica.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from ray.serve.schema import ApplicationStatus
 
 from shiba.config.settings import ServerSettings
 from shiba.core.errors import Code, ShibaError
+from shiba.integrations.ray_config import ConfigSync, create_board
 from shiba.integrations.ray_front_end import run_front_end
 from shiba.protocols.tfserving.grpc import Handler, tfserving_handlers
 from shiba.server.compose import Components, compose
@@ -73,16 +74,21 @@ class ShibaReplica:
     Ray Serve calls ``__del__`` when it stops the replica, which unloads everything.
     """
 
-    def __init__(self, settings: ServerSettings) -> None:
+    def __init__(self, settings: ServerSettings, sync_config: bool = False) -> None:
         configure_logging(settings.log_level)
         self._components: Components | None = compose(settings)
         self._components.start()
+        self._sync: ConfigSync | None = None
+        if sync_config:  # on a cluster, with deploy's ConfigBoard: reloads reach every replica
+            self._sync = ConfigSync(self._components.applier)
+            self._sync.start()
         self._app = self._components.rest_app
         self._rpcs: dict[str, Handler] = {
             f"{service}/{method}": handler
             for service, methods in tfserving_handlers(
                 self._components.service,
                 options=settings.grpc,
+                reload_config=self._sync.reload if self._sync is not None else None,
                 metrics=self._components.metrics,
             ).items()
             for method, handler in methods.items()
@@ -154,6 +160,9 @@ class ShibaReplica:
             return Code.INTERNAL, message
 
     def __del__(self) -> None:
+        sync, self._sync = getattr(self, "_sync", None), None
+        if sync is not None:
+            sync.stop()
         components, self._components = getattr(self, "_components", None), None
         if components is not None:
             components.close()
@@ -174,7 +183,7 @@ def deploy(settings: ServerSettings) -> DeploymentHandle[Any]:
     )(ShibaReplica)
     serve.start(proxy_location="Disabled")
     handle: DeploymentHandle[Any] = serve.run(
-        deployment.bind(settings), name=APP_NAME, route_prefix=None
+        deployment.bind(settings, True), name=APP_NAME, route_prefix=None
     )
     return handle
 
@@ -202,11 +211,13 @@ def serve_on_ray(settings: ServerSettings) -> int:
     try:
         handle = _running_application()
         deployed = handle is None
+        board = None  # the model config board lives as long as this process holds it
         if handle is None:
             log.info(
                 "Deploying %s replica(s) of shiba on Ray Serve", options.num_replicas or "auto"
             )
             try:
+                board = create_board()
                 handle = deploy(settings)
             except Exception as exc:
                 log.error("The Ray Serve application %r did not start: %s", APP_NAME, exc)
@@ -217,6 +228,7 @@ def serve_on_ray(settings: ServerSettings) -> int:
         finally:
             if deployed:
                 serve.delete(APP_NAME)
+            del board
         return 0 if started else 1
     finally:
         ray.shutdown()

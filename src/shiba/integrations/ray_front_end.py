@@ -30,7 +30,7 @@ from ray.serve.handle import DeploymentHandle
 
 from shiba import _proto
 from shiba.config.settings import ServerSettings
-from shiba.core.errors import Code, ShibaError, Unavailable, Unimplemented
+from shiba.core.errors import Code, ShibaError, Unavailable
 from shiba.protocols.http_server import HttpServer
 from shiba.protocols.status import http_status
 from shiba.protocols.tfserving.grpc import Handler, add_handlers, server_arguments
@@ -39,7 +39,8 @@ __all__ = ["RPCS", "Forwarder", "run_front_end"]
 
 log = logging.getLogger("shiba.ray")
 
-#: TensorFlow Serving's RPCs forwarded to replicas (HandleReloadConfigRequest is answered here).
+#: TensorFlow Serving's RPCs, each forwarded to one replica (a config reload reaches the others
+#: through that replica: ``ray_config``).
 RPCS: dict[str, tuple[str, ...]] = {
     _proto.PREDICTION_SERVICE: (
         "Predict",
@@ -48,7 +49,7 @@ RPCS: dict[str, tuple[str, ...]] = {
         "MultiInference",
         "GetModelMetadata",
     ),
-    _proto.MODEL_SERVICE: ("GetModelStatus",),
+    _proto.MODEL_SERVICE: ("GetModelStatus", "HandleReloadConfigRequest"),
 }
 #: Calls out to replicas at once, and the most requests one call carries.
 _SENDERS = 8
@@ -58,11 +59,6 @@ _ATTEMPTS = 3
 #: Seconds in-flight requests get to finish once the front end is told to stop.
 _GRACE_SECONDS = 10.0
 _JSON = [(b"content-type", b"application/json")]
-_RELOAD_REFUSED = (
-    "HandleReloadConfigRequest is not supported with --ray, as it would reach one replica only:"
-    " give the models in --model_config_file with --model_config_file_poll_wait_seconds, which"
-    " every replica polls"
-)
 
 Message = MutableMapping[str, Any]
 _Pending = tuple[str, tuple[Any, ...], "asyncio.Future[Any]"]
@@ -154,7 +150,7 @@ class Forwarder:
         return app
 
     def grpc_handlers(self) -> dict[str, dict[str, Handler]]:
-        """``RPCS``, each sent to a replica, and HandleReloadConfigRequest refused."""
+        """``RPCS``, each sent to a replica."""
 
         def forward(method: str) -> Handler:
             async def handler(request: bytes) -> bytes:
@@ -166,15 +162,10 @@ class Forwarder:
 
             return handler
 
-        async def refuse_reload(request: bytes) -> bytes:
-            raise Unimplemented(_RELOAD_REFUSED)
-
-        table = {
+        return {
             service: {name: forward(f"{service}/{name}") for name in names}
             for service, names in RPCS.items()
         }
-        table[_proto.MODEL_SERVICE]["HandleReloadConfigRequest"] = refuse_reload
-        return table
 
 
 async def _read_body(receive: Callable[[], Awaitable[Message]], limit: int) -> bytes:
