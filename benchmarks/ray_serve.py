@@ -69,6 +69,7 @@ def ray_cluster(cpus: int) -> Iterator[str]:
     """A Ray head node in a temporary folder; shut down (and its folder removed) at the end."""
     temp = Path(tempfile.mkdtemp(prefix="shiba-ray-"))
     os.environ["RAY_TMPDIR"] = str(temp)
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"  # nothing leaves this machine
     from ray.cluster_utils import Cluster
 
     cluster = Cluster(

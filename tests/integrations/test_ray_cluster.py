@@ -68,6 +68,7 @@ def ray_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     temp = tmp_path_factory.mktemp("ray")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("RAY_TMPDIR", str(temp))
+        patch.setenv("RAY_USAGE_STATS_ENABLED", "0")  # nothing leaves this machine
         from ray.cluster_utils import Cluster
 
         cluster = Cluster(
