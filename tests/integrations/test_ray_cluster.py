@@ -4,6 +4,7 @@ version published under load and a replica killed under load, with no failed req
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -60,34 +61,56 @@ def replica_pids() -> list[int]:
     return sorted(pid for pid, title in _ray_processes().items() if title.startswith(REPLICA_TITLE))
 
 
+def _ours() -> set[int]:
+    """Every process below this one (Ray's GCS, raylets and the workers they start) and every
+    process Ray titled (a worker whose raylet is gone is no longer below this one)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int(
+                    (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]
+                )
+            except (OSError, IndexError, ValueError):
+                continue
+    below: set[int] = set()
+    frontier = {os.getpid()}
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier} - below
+        below |= frontier
+    return below | set(_ray_processes())
+
+
 @pytest.fixture(scope="module")
 def ray_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A head node and a worker node (2 CPUs each) on this machine, both stopped at the end, and
-    any worker process they leave behind killed by its pid."""
-    before = set(_ray_processes())
+    any process of theirs still alive then killed by its pid (even if the start failed)."""
+    before = _ours()
     temp = tmp_path_factory.mktemp("ray")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("RAY_TMPDIR", str(temp))
         patch.setenv("RAY_USAGE_STATS_ENABLED", "0")  # nothing leaves this machine
         from ray.cluster_utils import Cluster
 
-        cluster = Cluster(
-            initialize_head=True,
-            connect=False,
-            head_node_args={"num_cpus": 2, "include_dashboard": False},
-        )
-        started = set(_ray_processes()) - before
+        cluster: Cluster | None = None
         try:
+            cluster = Cluster(
+                initialize_head=True,
+                connect=False,
+                head_node_args={"num_cpus": 2, "include_dashboard": False},
+            )
             cluster.add_node(num_cpus=2)
             yield str(cluster.address)
         finally:
-            started |= set(_ray_processes()) - before
-            cluster.shutdown()  # type: ignore[no-untyped-call]
+            started = _ours() - before
+            if cluster is not None:
+                cluster.shutdown()  # type: ignore[no-untyped-call]
             deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and started & set(_ray_processes()):
+            while time.monotonic() < deadline and started & _ours():
                 time.sleep(0.2)
-            for pid in started & set(_ray_processes()):
-                os.kill(pid, signal.SIGKILL)
+            for pid in started & _ours():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
 
 
 @pytest.fixture(scope="module")
