@@ -200,7 +200,10 @@ async def run_front_end(settings: ServerSettings, handle: DeploymentHandle[Any])
     rest: HttpServer | None = None
     try:
         if settings.grpc_port or settings.grpc_socket_path:
-            grpc_server = grpc.aio.server(options=server_arguments(settings.grpc))
+            grpc_server = grpc.aio.server(
+                options=server_arguments(settings.grpc),
+                maximum_concurrent_rpcs=settings.grpc_max_concurrent_rpcs,
+            )
             add_handlers(grpc_server, forwarder.grpc_handlers())
             if settings.grpc_port:
                 grpc_server.add_insecure_port(f"{settings.rest_host}:{settings.grpc_port}")
