@@ -13,7 +13,7 @@ GRPC_PORT ?= 8500
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
-	$(BIN)/python -m pip install --quiet -e ".[tensorflow,onnx,openvino,torch,demo,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[tensorflow,onnx,openvino,torch,ray,demo,dev]"
 	# OpenVINO's usage telemetry phones home from its converter; without the package it uses a
 	# built-in stub. A server must not send traffic nobody asked for.
 	$(BIN)/python -m pip uninstall --quiet --yes openvino-telemetry
@@ -34,11 +34,11 @@ serve: $(STAMP) demo-model
 check: lint typecheck imports
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests demo examples benchmarks
-	$(BIN)/ruff format --check src tests demo examples benchmarks
+	$(BIN)/ruff check src tests demo examples benchmarks deploy
+	$(BIN)/ruff format --check src tests demo examples benchmarks deploy
 
 typecheck: $(STAMP)
-	$(BIN)/mypy src tests
+	$(BIN)/mypy src tests deploy
 
 imports: $(STAMP)
 	$(BIN)/lint-imports

@@ -247,3 +247,33 @@ def test_engine_flags(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings_from_flags(parse_flags(["--model_base_path=/m"]), environ={}).onnx_engine == (
         "auto"
     )
+
+
+def test_ray_flags() -> None:
+    plain = settings_from_flags(parse_flags(["--model_base_path=/m"]), environ={})
+    assert plain.ray is None
+    settings = settings_from_flags(
+        parse_flags(["--model_base_path=/m", "--ray", "--num_replicas", "3"]), environ={}
+    )
+    assert settings.ray is not None
+    assert (settings.ray.address, settings.ray.num_replicas) == ("auto", 3)
+    auto = settings_from_flags(
+        parse_flags(["--model_base_path=/m", "--ray", "--num_replicas=auto", "--ray_address=h:1"]),
+        environ={},
+    )
+    assert auto.ray is not None
+    assert (auto.ray.address, auto.ray.num_replicas) == ("h:1", None)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--num_replicas=2"], "--num_replicas needs --ray"),
+        (["--ray_address=h:1"], "--ray_address needs --ray"),
+        (["--ray", "--num_replicas=0"], "--num_replicas must be a positive number or auto"),
+        (["--ray", "--num_replicas=many"], "--num_replicas must be a positive number or auto"),
+    ],
+)
+def test_invalid_ray_flags(argv: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        settings_from_flags(parse_flags(["--model_base_path=/m", *argv]), environ={})

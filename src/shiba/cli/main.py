@@ -29,6 +29,16 @@ def _serve(argv: Sequence[str], prog: str) -> int:
     except ConfigError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
+    if settings.ray is not None:
+        try:
+            from shiba.integrations.ray import serve_on_ray
+        except ImportError as exc:
+            print(
+                f"{prog}: error: --ray needs Ray Serve ({exc}): pip install 'shiba[ray]'",
+                file=sys.stderr,
+            )
+            return 2
+        return serve_on_ray(settings)
     from shiba.server.run import serve
 
     return serve(settings)

@@ -210,6 +210,26 @@ FLAGS: tuple[Flag, ...] = (
         " torch), torch, or openvino (shiba's own)",
     ),
     Flag("log_level", "str", "info", "Logging level: debug, info, warning, error (shiba's own)"),
+    Flag(
+        "ray",
+        "bool",
+        False,
+        "Run the models as a Ray Serve deployment on a running Ray cluster; this process serves"
+        " the REST and gRPC APIs and forwards to its replicas (shiba's own)",
+    ),
+    Flag(
+        "ray_address",
+        "str",
+        "auto",
+        "With --ray: the Ray cluster to join (auto: the one `ray start` runs here) (shiba's own)",
+    ),
+    Flag(
+        "num_replicas",
+        "str",
+        "1",
+        "With --ray: replicas each loading every model, or auto for Ray Serve's autoscaling"
+        " (shiba's own)",
+    ),
 )
 
 _BY_NAME = {f.name: f for f in FLAGS}

@@ -28,7 +28,15 @@ from shiba.protocols.options import GrpcOptions, MonitoringOptions, RestOptions
 from shiba.runtimes import openvino
 from shiba.runtimes.base import RuntimeOptions
 
-__all__ = ["ServerSettings", "ConfigError", "settings_from_flags"]
+__all__ = ["ServerSettings", "ConfigError", "RayOptions", "settings_from_flags"]
+
+
+@dataclass(frozen=True, slots=True)
+class RayOptions:
+    """``--ray``: the cluster's ``address`` and the replicas, a number or None for autoscaling."""
+
+    address: str = "auto"
+    num_replicas: int | None = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +68,7 @@ class ServerSettings:
     torch_engine: Literal["auto", "torch", "openvino"] = "auto"
     warmup: WarmupOptions = field(default_factory=WarmupOptions)
     model_repository: Path | None = None
+    ray: RayOptions | None = None
 
 
 def settings_from_flags(
@@ -171,7 +180,23 @@ def settings_from_flags(
             # TF Serving uses the flag only when it is > 0; its default is one run.
             iterations=max(1, flags["num_request_iterations_for_warmup"]),
         ),
+        ray=_ray_options(flags),
     )
+
+
+def _ray_options(flags: ParsedFlags) -> RayOptions | None:
+    """``--ray``, ``--ray_address`` and ``--num_replicas`` (a positive number or ``auto``)."""
+    for name in ("ray_address", "num_replicas"):
+        if name in flags.given and not flags["ray"]:
+            raise ConfigError(f"--{name} needs --ray")
+    if not flags["ray"]:
+        return None
+    text = str(flags["num_replicas"]).strip().lower()
+    if text == "auto":
+        return RayOptions(address=flags["ray_address"], num_replicas=None)
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"--num_replicas must be a positive number or auto, got {text!r}")
+    return RayOptions(address=flags["ray_address"], num_replicas=int(text))
 
 
 def _check_engine(flags: ParsedFlags, name: str, settings: tuple[str, ...]) -> None:

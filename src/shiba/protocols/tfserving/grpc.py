@@ -47,7 +47,15 @@ from shiba.core.tensors import CLASSIFY_METHOD, DEFAULT_SIGNATURE, Signature, Te
 from shiba.protocols.options import GrpcOptions
 from shiba.protocols.status import grpc_details, grpc_status
 
-__all__ = ["GrpcOptions", "ReloadConfig", "add_tfserving_services", "server_arguments"]
+__all__ = [
+    "GrpcOptions",
+    "Handler",
+    "ReloadConfig",
+    "add_handlers",
+    "add_tfserving_services",
+    "server_arguments",
+    "tfserving_handlers",
+]
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +63,8 @@ log = logging.getLogger(__name__)
 ReloadConfig = Callable[[ModelServerConfig], Awaitable[None]]
 
 _T = TypeVar("_T")
-_Handler = Callable[[bytes], Awaitable[bytes]]
+#: One RPC: the serialized request in, the serialized response out (or a ``ShibaError``).
+Handler = Callable[[bytes], Awaitable[bytes]]
 
 # ModelVersionStatus.State numbers (get_model_status.proto).
 _STATES: dict[ManagerState, int] = {
@@ -99,8 +108,27 @@ def add_tfserving_services(
     hold no state but ``service``, the options, the callback and ``metrics``; they run on the
     server's event loop.
     """
+    add_handlers(
+        server,
+        tfserving_handlers(service, options=options, reload_config=reload_config, metrics=metrics),
+    )
+
+
+def tfserving_handlers(
+    service: ModelService,
+    *,
+    options: GrpcOptions | None = None,
+    reload_config: ReloadConfig | None = None,
+    metrics: Metrics | None = None,
+) -> dict[str, dict[str, Handler]]:
+    """TensorFlow Serving's RPCs as plain coroutines, by service then method name.
+
+    Each takes a serialized request and returns the serialized response, or raises
+    ``ShibaError``: what ``add_tfserving_services`` registers, and what a process without a gRPC
+    server of its own (a Ray Serve replica, ``shiba.integrations.ray``) calls directly.
+    """
     servicer = _Servicer(service, options or GrpcOptions(), reload_config, metrics)
-    table: dict[str, dict[str, _Handler]] = {
+    return {
         _proto.PREDICTION_SERVICE: {
             "Predict": servicer.predict,
             "Classify": servicer.classify,
@@ -113,6 +141,11 @@ def add_tfserving_services(
             "HandleReloadConfigRequest": servicer.handle_reload_config_request,
         },
     }
+
+
+def add_handlers(server: grpc.aio.Server, table: Mapping[str, Mapping[str, Handler]]) -> None:
+    """Registers ``table``'s handlers (service -> method -> handler) on ``server``: a
+    ``ShibaError`` a handler raises becomes the RPC's status, anything else INTERNAL."""
     for service_name, methods in table.items():
         handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
             name: grpc.unary_unary_rpc_method_handler(_rpc(f"{service_name}/{name}", handler))
@@ -126,7 +159,7 @@ def add_tfserving_services(
 
 
 def _rpc(
-    method: str, handler: _Handler
+    method: str, handler: Handler
 ) -> Callable[[bytes, grpc.aio.ServicerContext[bytes, bytes]], Awaitable[bytes]]:
     """The top of the front end: runs ``handler`` and turns any error into the RPC's status."""
 

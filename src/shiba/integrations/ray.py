@@ -1,0 +1,253 @@
+"""shiba on Ray Serve: replicas run the models, one shiba front end serves the public APIs.
+
+``shiba serve --ray [--num_replicas N|auto] [--ray_address ADDR]`` joins a running Ray cluster
+(``ray start --head``), deploys :class:`ShibaReplica` as the Ray Serve application ``shiba`` and
+serves TensorFlow Serving's REST and gRPC APIs on its own ports, as ``shiba serve`` does
+(``ray_front_end``)::
+
+    client --REST/gRPC--> shiba front end --Ray Serve handle, requests in groups--> ShibaReplica x N
+
+Each replica composes a whole shiba server without its listeners (``server.compose``): it loads
+every configured model from the model repository, polls it for new versions and runs requests on
+its own event loop. The front end does no model work: a REST request goes to one replica as
+(method, path, query, headers, body) and runs through the replica's own REST application; a gRPC
+call goes as (method, serialized request) and runs through TF Serving's gRPC handlers
+(``protocols.tfserving.grpc.tfserving_handlers``); so answers, errors and status codes are the
+ones ``shiba serve`` gives. Ray picks the replica (its power-of-two-choices router) and, with
+``--num_replicas=auto``, scales them.
+
+Guarantees: a replica is routed to only once its first loads are done (``__init__`` returns after
+them). A new version reaches every replica because each polls the model folders and, as in one
+process, serves the new version before unloading the old one. A request whose replica dies before
+answering (the actor is gone) is sent again to a live one (``ray_front_end``); Ray starts a new
+replica in its place. ``HandleReloadConfigRequest`` answers once every replica applied the new
+config (``ray_config``), and a ``--model_config_file`` polled with
+``--model_config_file_poll_wait_seconds`` is polled by every replica.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import MutableMapping
+from typing import Any
+
+import orjson
+import ray
+import uvloop
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+from ray.serve.schema import ApplicationStatus
+
+from shiba.config.settings import ServerSettings
+from shiba.core.errors import Code, ShibaError
+from shiba.integrations.ray_config import ConfigSync, create_board
+from shiba.integrations.ray_front_end import run_front_end
+from shiba.protocols.tfserving.grpc import Handler, tfserving_handlers
+from shiba.server.compose import Components, compose
+from shiba.server.run import configure_logging
+
+__all__ = ["APP_NAME", "Call", "ShibaReplica", "deploy", "serve_on_ray"]
+
+log = logging.getLogger("shiba.ray")
+
+#: The Ray Serve application's name (``serve status``, ``serve.get_app_handle``).
+APP_NAME = "shiba"
+#: Requests one replica runs at once (each call may carry several); more wait in Ray's router.
+_MAX_ONGOING = 16
+_JSON = [(b"content-type", b"application/json")]
+
+Headers = list[tuple[bytes, bytes]]
+RestAnswer = tuple[int, Headers, bytes]
+GrpcAnswer = tuple[int, bytes | str]
+Message = MutableMapping[str, Any]
+#: One request as the front end sends it: ``("rest", (method, path, query, headers, body))`` or
+#: ``("grpc", (method, serialized request))``.
+Call = tuple[str, tuple[Any, ...]]
+
+
+class ShibaReplica:
+    """One Ray Serve replica: shiba's service and front-end logic without listeners.
+
+    ``__init__`` loads the configured models (it returns once the first loads are done, so Ray
+    routes nothing to a replica still loading); ``rest`` and ``grpc`` answer one request each;
+    Ray Serve calls ``__del__`` when it stops the replica, which unloads everything.
+    """
+
+    def __init__(self, settings: ServerSettings, sync_config: bool = False) -> None:
+        configure_logging(settings.log_level)
+        self._components: Components | None = compose(settings)
+        self._components.start()
+        self._sync: ConfigSync | None = None
+        if sync_config:  # on a cluster, with deploy's ConfigBoard: reloads reach every replica
+            try:
+                self._sync = ConfigSync(self._components.applier)
+            except ValueError as exc:  # no board: the front end that deployed shiba is gone
+                log.warning("HandleReloadConfigRequest is off on this replica: %s", exc)
+            else:
+                self._sync.start()
+        self._app = self._components.rest_app
+        self._rpcs: dict[str, Handler] = {
+            f"{service}/{method}": handler
+            for service, methods in tfserving_handlers(
+                self._components.service,
+                options=settings.grpc,
+                reload_config=self._sync.reload if self._sync is not None else None,
+                metrics=self._components.metrics,
+            ).items()
+            for method, handler in methods.items()
+        }
+
+    async def rest(
+        self, method: str, path: str, query: bytes, headers: Headers, body: bytes
+    ) -> RestAnswer:
+        """Runs one HTTP request through shiba's REST application; (status, headers, body)."""
+        scope: Message = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "scheme": "http",
+            "method": method,
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": query,
+            "headers": headers,
+            "server": None,
+            "client": None,
+        }
+        delivered = False
+        answer: list[Any] = [500, [], []]
+
+        async def receive() -> Message:
+            nonlocal delivered
+            if delivered:  # the whole body was given: nothing more comes until the answer
+                await asyncio.Future()
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                answer[0], answer[1] = message["status"], list(message.get("headers", ()))
+            elif message["type"] == "http.response.body":
+                answer[2].append(message.get("body", b""))
+
+        await self._app(scope, receive, send)
+        return answer[0], answer[1], b"".join(answer[2])
+
+    async def grpc(self, method: str, request: bytes) -> GrpcAnswer:
+        """Runs one RPC (``"tensorflow.serving.PredictionService/Predict"``) on its serialized
+        request: ``(0, response)``, or ``(code, message)`` for the error TF Serving would give."""
+        handler = self._rpcs.get(method)
+        if handler is None:
+            return Code.UNIMPLEMENTED, f"Method not found: {method}"
+        try:
+            return Code.OK, await handler(request)
+        except ShibaError as exc:
+            return exc.code, exc.message
+
+    async def calls(self, batch: list[Call]) -> list[RestAnswer | GrpcAnswer]:
+        """Runs several requests at once (what the front end gathered while its earlier calls
+        were out), answering each in order; one request's failure is its own answer only."""
+        answers = await asyncio.gather(*(self._one(kind, args) for kind, args in batch))
+        return list(answers)
+
+    async def _one(self, kind: str, args: tuple[Any, ...]) -> RestAnswer | GrpcAnswer:
+        try:
+            if kind == "rest":
+                return await self.rest(*args)
+            return await self.grpc(*args)
+        except Exception as exc:
+            log.exception("a %s request failed in the replica", kind)
+            message = f"Internal error: {exc}"
+            if kind == "rest":
+                return 500, _JSON, orjson.dumps({"error": message})
+            return Code.INTERNAL, message
+
+    def __del__(self) -> None:
+        sync, self._sync = getattr(self, "_sync", None), None
+        if sync is not None:
+            sync.stop()
+        components, self._components = getattr(self, "_components", None), None
+        if components is not None:
+            components.close()
+
+
+def deploy(settings: ServerSettings) -> DeploymentHandle[Any]:
+    """Deploys (or updates) the application ``shiba`` on the connected cluster; returns its handle
+    once every replica has loaded its models."""
+    options = settings.ray
+    if options is None:
+        raise ValueError("deploy needs settings with --ray")
+    deployment = serve.deployment(
+        name="ShibaReplica",
+        num_replicas=options.num_replicas if options.num_replicas is not None else "auto",
+        max_ongoing_requests=_MAX_ONGOING,
+        # Ray's line per request costs more than a small predict; shiba's own logs stay on.
+        logging_config={"enable_access_log": False},
+    )(ShibaReplica)
+    serve.start(proxy_location="Disabled")
+    handle: DeploymentHandle[Any] = serve.run(
+        deployment.bind(settings, True), name=APP_NAME, route_prefix=None
+    )
+    return handle
+
+
+def serve_on_ray(settings: ServerSettings) -> int:
+    """``shiba serve --ray``: deploys the replicas, serves until SIGINT/SIGTERM, then deletes the
+    application (its replicas unload) and leaves the cluster running. Returns the exit code.
+
+    Where the application already runs (another node's front end deployed it), this front end
+    forwards to it instead, and leaves it running when it stops: one front end per node."""
+    configure_logging(settings.log_level)
+    options = settings.ray
+    if options is None:
+        raise ValueError("serve_on_ray needs settings with --ray")
+    try:
+        ray.init(address=options.address, logging_level=logging.WARNING)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        log.error(
+            "Cannot join a Ray cluster at %r: %s. Start one with `ray start --head`, or give its"
+            " address with --ray_address=HOST:PORT.",
+            options.address,
+            str(exc).rstrip("."),
+        )
+        return 1
+    try:
+        handle = _running_application()
+        deployed = handle is None
+        board = None  # the model config board lives as long as this process holds it
+        if handle is None:
+            log.info(
+                "Deploying %s replica(s) of shiba on Ray Serve", options.num_replicas or "auto"
+            )
+            try:
+                board = create_board()
+                handle = deploy(settings)
+            except Exception as exc:
+                log.error("The Ray Serve application %r did not start: %s", APP_NAME, exc)
+                return 1
+        try:
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                started = runner.run(run_front_end(settings, handle))
+        finally:
+            if deployed:
+                serve.delete(APP_NAME)
+            del board
+        return 0 if started else 1
+    finally:
+        ray.shutdown()
+
+
+def _running_application() -> DeploymentHandle[Any] | None:
+    """The handle of the application ``shiba`` when another front end runs it, else None."""
+    application = serve.status().applications.get(APP_NAME)
+    if application is None or application.status != ApplicationStatus.RUNNING:
+        return None
+    log.warning(
+        "The Ray Serve application %r is already running: this front end forwards to its"
+        " replicas, and its own model flags are not used (the front end that deployed it"
+        " deletes it when it stops)",
+        APP_NAME,
+    )
+    handle: DeploymentHandle[Any] = serve.get_app_handle(APP_NAME)
+    return handle

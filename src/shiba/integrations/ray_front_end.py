@@ -1,0 +1,233 @@
+"""The front end of ``shiba serve --ray``: shiba's REST and gRPC listeners, forwarding to replicas.
+
+It runs no model. Each request becomes a :data:`~shiba.integrations.ray.Call` and goes to a
+replica through the deployment's handle; the replica's answer is sent back as it is, so status
+codes, headers and error messages are those of ``shiba serve``.
+
+Why calls travel in groups: one Ray Serve handle call costs a few milliseconds of CPU (router,
+serialization, the actor call; ``benchmarks/ray_serve.py`` measures it), far more than a small
+predict. So ``_SENDERS`` tasks each take every request waiting in the queue (up to ``_MAX_GROUP``),
+send them as one call, and answer each from the list that comes back. With one request at a time
+each call carries one, and the latency is that of a single hop; under load the cost of a hop is
+shared by the requests that waited for it.
+
+A group whose replica dies before answering (``RayActorError``) is sent again, up to
+``_ATTEMPTS`` times; Ray routes it to a live replica and starts a new one in the dead one's place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import grpc
+import orjson
+from ray.exceptions import RayActorError
+from ray.serve.handle import DeploymentHandle
+
+from shiba import _proto
+from shiba.config.settings import ServerSettings
+from shiba.core.errors import Code, ShibaError, Unavailable
+from shiba.protocols.http.server import HttpServer
+from shiba.protocols.status import http_status
+from shiba.protocols.tfserving.grpc import Handler, add_handlers, server_arguments
+
+__all__ = ["RPCS", "Forwarder", "run_front_end"]
+
+log = logging.getLogger("shiba.ray")
+
+#: TensorFlow Serving's RPCs, each forwarded to one replica (a config reload reaches the others
+#: through that replica: ``ray_config``).
+RPCS: dict[str, tuple[str, ...]] = {
+    _proto.PREDICTION_SERVICE: (
+        "Predict",
+        "Classify",
+        "Regress",
+        "MultiInference",
+        "GetModelMetadata",
+    ),
+    _proto.MODEL_SERVICE: ("GetModelStatus", "HandleReloadConfigRequest"),
+}
+#: Calls out to replicas at once, and the most requests one call carries.
+_SENDERS = 8
+_MAX_GROUP = 32
+#: Times a group is sent before its replicas' deaths are the clients' error (503 / UNAVAILABLE).
+_ATTEMPTS = 3
+#: Seconds in-flight requests get to finish once the front end is told to stop.
+_GRACE_SECONDS = 10.0
+_JSON = [(b"content-type", b"application/json")]
+
+Message = MutableMapping[str, Any]
+_Pending = tuple[str, tuple[Any, ...], "asyncio.Future[Any]"]
+
+
+class Forwarder:
+    """Sends requests to the replicas behind ``handle`` in groups; ``start`` and ``stop`` it on
+    the event loop that serves the requests."""
+
+    def __init__(self, handle: DeploymentHandle[Any]) -> None:
+        self._calls = handle.options(method_name="calls")
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._senders: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self._senders = [asyncio.create_task(self._send_groups()) for _ in range(_SENDERS)]
+
+    async def stop(self) -> None:
+        for task in self._senders:
+            task.cancel()
+        await asyncio.gather(*self._senders, return_exceptions=True)
+
+    async def call(self, kind: str, *args: Any) -> Any:
+        """One request's answer from a replica (``ShibaReplica.rest`` or ``.grpc``)."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((kind, args, future))
+        return await future
+
+    async def _send_groups(self) -> None:
+        while True:
+            group = [await self._queue.get()]
+            while len(group) < _MAX_GROUP and not self._queue.empty():
+                group.append(self._queue.get_nowait())
+            live = [pending for pending in group if not pending[2].done()]
+            if not live:
+                continue
+            try:
+                answers = await self._send([(kind, args) for kind, args, _ in live])
+            except ShibaError as exc:
+                for _, _, future in live:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, _, future), answer in zip(live, answers, strict=True):
+                if not future.done():
+                    future.set_result(answer)
+
+    async def _send(self, batch: list[tuple[str, tuple[Any, ...]]]) -> list[Any]:
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                answers: list[Any] = await self._calls.remote(batch)
+                return answers
+            except RayActorError as exc:
+                log.warning("a replica died before answering (attempt %d): %s", attempt, exc)
+                if attempt == _ATTEMPTS:
+                    raise Unavailable(
+                        f"no shiba replica answered in {_ATTEMPTS} attempts; the last one"
+                        f" failed with: {exc}"
+                    ) from None
+                await asyncio.sleep(0.05 * attempt)
+        raise AssertionError("unreachable")
+
+    def rest_app(self, max_body_bytes: int) -> Callable[..., Awaitable[None]]:
+        """An ASGI application that answers each request with a replica's answer."""
+
+        async def app(
+            scope: Message,
+            receive: Callable[[], Awaitable[Message]],
+            send: Callable[[Message], Awaitable[None]],
+        ) -> None:
+            if scope["type"] != "http":
+                return
+            try:
+                body = await _read_body(receive, max_body_bytes)
+                status, headers, payload = await self.call(
+                    "rest",
+                    scope["method"],
+                    scope["path"],
+                    scope["query_string"],
+                    list(scope["headers"]),
+                    body,
+                )
+            except ShibaError as exc:
+                status, headers = http_status(exc.code), _JSON
+                payload = orjson.dumps({"error": exc.message})
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": payload})
+
+        return app
+
+    def grpc_handlers(self) -> dict[str, dict[str, Handler]]:
+        """``RPCS``, each sent to a replica."""
+
+        def forward(method: str) -> Handler:
+            async def handler(request: bytes) -> bytes:
+                code, payload = await self.call("grpc", method, request)
+                if code != Code.OK:
+                    raise ShibaError(str(payload), code=Code(code))
+                answer: bytes = payload
+                return answer
+
+            return handler
+
+        return {
+            service: {name: forward(f"{service}/{name}") for name in names}
+            for service, names in RPCS.items()
+        }
+
+
+async def _read_body(receive: Callable[[], Awaitable[Message]], limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ShibaError("Client closed the request", code=Code.CANCELLED)
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise ShibaError(
+                f"Request body is larger than the limit of {limit} bytes",
+                code=Code.RESOURCE_EXHAUSTED,
+            )
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def run_front_end(settings: ServerSettings, handle: DeploymentHandle[Any]) -> bool:
+    """Serves ``settings``' REST and gRPC ports until SIGINT/SIGTERM; False if a port cannot be
+    listened on."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    forwarder = Forwarder(handle)
+    forwarder.start()
+    grpc_server: grpc.aio.Server | None = None
+    rest: HttpServer | None = None
+    try:
+        if settings.grpc_port or settings.grpc_socket_path:
+            grpc_server = grpc.aio.server(
+                options=server_arguments(settings.grpc),
+                maximum_concurrent_rpcs=settings.grpc_max_concurrent_rpcs,
+            )
+            add_handlers(grpc_server, forwarder.grpc_handlers())
+            if settings.grpc_port:
+                grpc_server.add_insecure_port(f"{settings.rest_host}:{settings.grpc_port}")
+            if settings.grpc_socket_path:
+                grpc_server.add_insecure_port(f"unix:{settings.grpc_socket_path}")
+            await grpc_server.start()
+            log.info("Running gRPC ModelServer at %s:%d", settings.rest_host, settings.grpc_port)
+        if settings.rest_port:
+            app = forwarder.rest_app(settings.rest.max_body_bytes)
+            rest = HttpServer(app, settings.rest_host, settings.rest_port)
+            try:
+                await rest.start()
+            except OSError as exc:
+                log.error("Cannot serve HTTP/REST at port %d: %s", settings.rest_port, exc)
+                return False
+            log.info("Exporting HTTP/REST API at: %s:%d", settings.rest_host, settings.rest_port)
+        await stop.wait()
+        log.info("Shutting down")
+        return True
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        if rest is not None:
+            await rest.stop(_GRACE_SECONDS)
+        if grpc_server is not None:
+            await grpc_server.stop(_GRACE_SECONDS)
+        await forwarder.stop()

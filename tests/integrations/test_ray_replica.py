@@ -1,0 +1,147 @@
+"""``ShibaReplica`` in this process (no Ray cluster): it answers REST and gRPC requests as
+``shiba serve`` does, errors included, and the front end forwards exactly TF Serving's RPCs."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from shiba import _proto
+from shiba.config.flags import parse_flags
+from shiba.config.settings import settings_from_flags
+from shiba.core.errors import Code
+from shiba.integrations.ray import ShibaReplica
+from shiba.integrations.ray_front_end import RPCS
+from shiba.protocols.tfserving.grpc import tfserving_handlers
+from tests.models import build_onnx_model
+
+pytestmark = pytest.mark.slow
+
+_JSON = [(b"content-type", b"application/json")]
+
+
+@pytest.fixture(scope="module")
+def replica(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShibaReplica]:
+    base = tmp_path_factory.mktemp("models") / "half"
+    build_onnx_model(base)
+    flags = parse_flags(
+        ["--ray", "--model_name=half", f"--model_base_path={base}", "--onnx_engine=onnxruntime"]
+    )
+    replica = ShibaReplica(settings_from_flags(flags, environ={}))
+    yield replica
+    replica.__del__()
+
+
+def test_rest_predict_runs_through_shibas_rest_app(replica: ShibaReplica) -> None:
+    body = orjson.dumps({"inputs": {"x": [[1.0], [2.0]], "k": [[1], [2]]}})
+    status, headers, answer = asyncio.run(
+        replica.rest("POST", "/v1/models/half:predict", b"", _JSON, body)
+    )
+    assert status == 200
+    assert (b"content-type", b"application/json") in headers
+    assert orjson.loads(answer)["outputs"] == {"y": [[2.5], [3.0]], "z": [[1.0], [4.0]]}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "error"),
+    [
+        ("/v1/models/half:predict", b"{bad", 400, "JSON Parse error"),
+        ("/v1/models/absent:predict", b'{"instances": [1]}', 404, "absent"),
+        ("/v1/models/half:predict", b'{"inputs": {"x": [[1.0]]}}', 400, "k"),
+    ],
+)
+def test_rest_errors_are_shibas(
+    replica: ShibaReplica, path: str, body: bytes, status: int, error: str
+) -> None:
+    got, _, answer = asyncio.run(replica.rest("POST", path, b"", _JSON, body))
+    assert got == status
+    assert error in orjson.loads(answer)["error"]
+
+
+def test_grpc_status_and_errors(replica: ShibaReplica) -> None:
+    request = _proto.GetModelStatusRequest()
+    request.model_spec.name = "half"
+    code, payload = asyncio.run(
+        replica.grpc(f"{_proto.MODEL_SERVICE}/GetModelStatus", request.SerializeToString())
+    )
+    assert code == Code.OK
+    assert isinstance(payload, bytes)
+    status = _proto.GetModelStatusResponse.FromString(payload)
+    assert [v.version for v in status.model_version_status] == [1]
+
+    request.model_spec.name = "absent"
+    code, message = asyncio.run(
+        replica.grpc(f"{_proto.MODEL_SERVICE}/GetModelStatus", request.SerializeToString())
+    )
+    assert code == Code.NOT_FOUND
+    assert message == "Could not find any versions of model absent"
+
+    code, message = asyncio.run(replica.grpc(f"{_proto.PREDICTION_SERVICE}/Predict", b"\xff"))
+    assert code == Code.INVALID_ARGUMENT
+    code, message = asyncio.run(replica.grpc("tensorflow.serving.Other/Nothing", b""))
+    assert code == Code.UNIMPLEMENTED
+
+
+def test_front_end_forwards_every_rpc(replica: ShibaReplica) -> None:
+    table = tfserving_handlers(replica._components.service)  # type: ignore[union-attr]
+    expected = {service: set(methods) for service, methods in table.items()}
+    assert {service: set(methods) for service, methods in RPCS.items()} == expected
+
+
+def test_without_a_cluster_a_replica_does_not_reload(replica: ShibaReplica) -> None:
+    code, message = asyncio.run(
+        replica.grpc(f"{_proto.MODEL_SERVICE}/HandleReloadConfigRequest", b"")
+    )
+    assert code == Code.UNIMPLEMENTED
+    assert "does not reload" in str(message)
+
+
+def test_calls_answers_each_request_of_a_group_in_order(replica: ShibaReplica) -> None:
+    good = orjson.dumps({"inputs": {"x": [[4.0]], "k": [[1]]}})
+    status = _proto.GetModelStatusRequest()
+    status.model_spec.name = "half"
+    answers = asyncio.run(
+        replica.calls(
+            [
+                ("rest", ("POST", "/v1/models/half:predict", b"", _JSON, good)),
+                ("rest", ("POST", "/v1/models/half:predict", b"", _JSON, b"[")),
+                ("grpc", (f"{_proto.MODEL_SERVICE}/GetModelStatus", status.SerializeToString())),
+                ("rest", ("POST", "/v1/models/half:predict", b"", _JSON)),
+            ]
+        )
+    )
+    assert answers[0][0] == 200
+    assert answers[1][0] == 400
+    assert answers[2][0] == Code.OK
+    # A request the replica cannot even start (a missing argument) fails alone, as INTERNAL.
+    assert answers[3][0] == 500
+    assert "Internal error" in orjson.loads(answers[3][2])["error"]  # type: ignore[misc]
+
+
+@pytest.mark.integration
+def test_serve_without_a_ray_cluster_says_how_to_start_one(tmp_path: Path) -> None:
+    build_onnx_model(tmp_path / "half")
+    env = {**os.environ, "RAY_TMPDIR": str(tmp_path / "ray")}
+    env.pop("RAY_ADDRESS", None)
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "shiba", "serve", "--ray"),
+            f"--model_base_path={tmp_path / 'half'}",
+            *("--rest_api_port=0", "--port=0", f"--grpc_socket_path={tmp_path / 'grpc.sock'}"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "Cannot join a Ray cluster at 'auto'" in done.stderr
+    assert "ray start --head" in done.stderr
