@@ -2,6 +2,7 @@
 
 Routes (mounted by ``tfserving/rest.py``, which answers errors as it does its own)::
 
+    GET  /shiba/v1/models                                      every model, as below, in a list
     GET  /shiba/v1/models/{name}[/versions/{v}|/labels/{l}]    which engine serves each signature
 
 The answer lists the model's versions as the status API does (newest first, or the one asked
@@ -11,7 +12,11 @@ for), each with its state and, while it is loaded, the engine serving each signa
       {"serving_default": {"engine": "openvino", "reason": "verified, max abs diff 3e-07",
                            "max_abs_diff": 3e-07}}}]}
 
-``max_abs_diff`` is ``null`` where the engines were not compared. A version that failed has
+``max_abs_diff`` is ``null`` where the engines were not compared. A loaded version whose folder
+has class names (``assets.extra/labels.txt``, see ``core/labels.py``) also has
+``"labels": ["0", "1", ...]``. ``GET /shiba/v1/models`` answers ``{"models": [...]}``, one entry
+as above per model the server knows, by name (a model whose versions are not found yet has an
+empty ``versions`` list). A version that failed has
 ``"error": {"code": "FAILED_PRECONDITION", "message": "..."}`` instead of signatures. An unknown
 model, version or label is the status API's error (404 or 400, ``{"error": "..."}``).
 """
@@ -25,6 +30,8 @@ from typing import Any
 
 from shiba.core.engines import ServingEngines
 from shiba.core.errors import Code, NotFound
+from shiba.core.labels import ClassLabels
+from shiba.core.lifecycle.states import ServableState
 from shiba.core.service import ModelService
 
 __all__ = ["PREFIX", "ShibaRoutes"]
@@ -32,24 +39,37 @@ __all__ = ["PREFIX", "ShibaRoutes"]
 #: Every path under it is shiba's (GET only); the rest of the URL space is TF Serving's.
 PREFIX = "/shiba/"
 
+_MODELS = "/shiba/v1/models"
 _MODEL = re.compile(r"/shiba/v1/models/([^/:]+)(?:/versions/(\d+)|/labels/([^/:]+))?")
 
 
 class ShibaRoutes:
     """Answers ``GET`` under :data:`PREFIX`. Stateless but for what it reads; thread-safe."""
 
-    def __init__(self, service: ModelService, engines: ServingEngines) -> None:
+    def __init__(
+        self, service: ModelService, engines: ServingEngines, labels: ClassLabels | None = None
+    ) -> None:
         self._service = service
         self._engines = engines
+        self._labels = labels or ClassLabels()
 
     def get(self, path: str) -> tuple[int, bytes]:
         """``(200, JSON body)`` for a known route; raises ``ShibaError`` otherwise (NotFound for
         a path that is no route, or the status API's error)."""
+        if path.rstrip("/") == _MODELS:
+            manager = self._service.manager
+            models = [
+                self._model(name, manager.model_states(name)) for name in manager.model_names()
+            ]
+            return 200, _dumps({"models": models})
         match = _MODEL.fullmatch(path)
         if match is None:
             raise NotFound(f"Not found: GET {path}")
         name, version, label = match.groups()
         states = self._service.status(name, int(version) if version else None, label or None)
+        return 200, _dumps(self._model(name, states))
+
+    def _model(self, name: str, states: list[ServableState]) -> dict[str, Any]:
         versions: list[dict[str, Any]] = []
         for state in states:
             entry: dict[str, Any] = {"version": str(state.id.version), "state": state.state.name}
@@ -63,11 +83,17 @@ class ShibaRoutes:
                     }
                     for signature, decision in decisions.items()
                 }
+            names = self._labels.get(state.id)
+            if names:
+                entry["labels"] = list(names)
             if state.error_code is not Code.OK:
                 entry["error"] = {"code": state.error_code.name, "message": state.error_message}
             versions.append(entry)
-        body = {"model": name, "versions": versions}
-        return 200, json.dumps(body, indent=1, allow_nan=False).encode() + b"\n"
+        return {"model": name, "versions": versions}
+
+
+def _dumps(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, indent=1, allow_nan=False).encode() + b"\n"
 
 
 def _finite(value: float | None) -> float | None:

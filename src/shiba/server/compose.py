@@ -13,6 +13,7 @@ from shiba.config.settings import ServerSettings
 from shiba.core.engine_choice import Candidate, EngineChoiceLoader
 from shiba.core.engines import ServingEngines, plan_engine
 from shiba.core.errors import Code
+from shiba.core.labels import ClassLabels
 from shiba.core.lifecycle.manager import Manager
 from shiba.core.lifecycle.source import AspiredVersion, FileSystemSource
 from shiba.core.lifecycle.states import ManagerState, ServableState
@@ -91,14 +92,15 @@ def compose(settings: ServerSettings) -> Components:
 
     batching = settings.batching
     engines = ServingEngines()
+    labels = ClassLabels()
     metrics = Metrics(engines) if settings.monitoring.enabled else None
 
     flag_engines = {"tensorflow": settings.tensorflow_engine, "onnx": settings.onnx_engine}
     openvino_available = openvino.available()
 
     def make_loader(aspired: AspiredVersion) -> Loader:
-        """The loader chain, outermost last: runtime -> engine choice -> engine record -> warm-up
-        -> load metrics -> batching. A SavedModel's engine in the model config
+        """The loader chain, outermost last: runtime -> engine choice -> engine record -> labels
+        -> warm-up -> load metrics -> batching. A SavedModel's engine in the model config
         (``aspired.engine``) wins over ``--tensorflow_engine``; ONNX models follow
         ``--onnx_engine``. The warm-up file is read once per load, inside it, by both its users."""
         platform = aspired.platform or registry.detect_platform(aspired.path)
@@ -119,6 +121,7 @@ def compose(settings: ServerSettings) -> Components:
                 extra_inputs=records.predict_inputs if records is not None else None,
             )
         loader = engines.tracked(loader, aspired.id, plan.fixed)
+        loader = labels.tracked(loader, aspired.id, aspired.path)
         if records is not None:
             loader = WarmupLoader(
                 loader,
@@ -149,7 +152,12 @@ def compose(settings: ServerSettings) -> Components:
         )
     service = ModelService(manager, settings.service)
     rest_app = TFServingRestApp(
-        service, settings.rest, metrics=metrics, monitoring=settings.monitoring, engines=engines
+        service,
+        settings.rest,
+        metrics=metrics,
+        monitoring=settings.monitoring,
+        engines=engines,
+        labels=labels,
     )
     return Components(
         settings, source, manager, service, applier, poller, rest_app, engines, metrics

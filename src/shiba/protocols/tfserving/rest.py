@@ -30,6 +30,7 @@ from shiba.codecs import tfs_json
 from shiba.core.engines import ServingEngines
 from shiba.core.errors import Code, InvalidArgument, ShibaError
 from shiba.core.ids import ModelSpec
+from shiba.core.labels import ClassLabels
 from shiba.core.metrics import CONTENT_TYPE, Metrics
 from shiba.core.service import ModelService
 from shiba.protocols._deadlines import Deadlines
@@ -80,7 +81,8 @@ class TFServingRestApp:
     With ``metrics``, each request under ``/v1/`` is recorded there (``Metrics.record_request``,
     entrypoint "REST") once its answer is ready. With ``monitoring.enabled`` (which needs
     ``metrics``), ``GET monitoring.path`` answers ``metrics.render()``. With ``engines``, shiba's
-    own routes (``shiba_rest.ShibaRoutes``) answer under ``/shiba/``.
+    own routes (``shiba_rest.ShibaRoutes``) answer under ``/shiba/``, with class names from
+    ``labels``.
     """
 
     def __init__(
@@ -91,6 +93,7 @@ class TFServingRestApp:
         metrics: Metrics | None = None,
         monitoring: MonitoringOptions | None = None,
         engines: ServingEngines | None = None,
+        labels: ClassLabels | None = None,
     ) -> None:
         self._service = service
         self._options = options or RestOptions()
@@ -102,7 +105,7 @@ class TFServingRestApp:
             if metrics is None:
                 raise ValueError("monitoring is enabled but no Metrics were given to serve")
             self._metrics_path = monitoring.path
-        self._shiba = ShibaRoutes(service, engines) if engines is not None else None
+        self._shiba = ShibaRoutes(service, engines, labels) if engines is not None else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
