@@ -37,7 +37,7 @@ from shiba.codecs import tensor_proto
 from shiba.core.errors import Code
 from shiba.core.tensors import DEFAULT_SIGNATURE, DType
 
-__all__ = ["GrpcClient", "AsyncGrpcClient", "DEFAULT_TARGET"]
+__all__ = ["GrpcClient", "AsyncGrpcClient", "DEFAULT_TARGET", "predict_request"]
 
 DEFAULT_TARGET = "localhost:8500"
 _BACKOFF_SECONDS = 0.1
@@ -74,7 +74,8 @@ def _status_request(model: ModelRef) -> Any:
     return request
 
 
-def _predict_request(model: ModelRef, signature: SignatureInfo, inputs: Inputs) -> Any:
+def predict_request(model: ModelRef, signature: SignatureInfo, inputs: Inputs) -> Any:
+    """The ``PredictRequest`` for ``inputs`` (cast to the signature's dtypes)."""
     request = _proto.PredictRequest()
     _spec(request, model, signature.name)
     given: Mapping[str, npt.ArrayLike]
@@ -240,7 +241,7 @@ class GrpcClient(_Base):
     ) -> dict[str, npt.NDArray[Any]]:
         """Runs the signature on ``inputs`` (one array, or arrays by alias); every output by alias."""
         info = self.signature(model, signature, version=version, label=label)
-        request = _predict_request(ModelRef(model, version, label), info, inputs)
+        request = predict_request(ModelRef(model, version, label), info, inputs)
         return _outputs(self._call("Predict", request, False))
 
     def close(self) -> None:
@@ -333,7 +334,7 @@ class AsyncGrpcClient(_Base):
         label: str | None = None,
     ) -> dict[str, npt.NDArray[Any]]:
         info = await self.signature(model, signature, version=version, label=label)
-        request = _predict_request(ModelRef(model, version, label), info, inputs)
+        request = predict_request(ModelRef(model, version, label), info, inputs)
         return _outputs(await self._call("Predict", request, False))
 
     async def aclose(self) -> None:
