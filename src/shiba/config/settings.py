@@ -58,6 +58,7 @@ class ServerSettings:
     tensorflow_engine: Literal["auto", "tensorflow", "openvino"] = "auto"
     onnx_engine: Literal["auto", "onnxruntime", "openvino"] = "auto"
     warmup: WarmupOptions = field(default_factory=WarmupOptions)
+    web_ui: bool = True
 
 
 def settings_from_flags(
@@ -112,6 +113,7 @@ def settings_from_flags(
     return ServerSettings(
         models=models,
         rest_host=flags["rest_api_host"],
+        web_ui=flags["web_ui"],
         rest_port=flags["rest_api_port"],
         rest=RestOptions(
             timeout_seconds=(flags["rest_api_timeout_in_ms"] or 30000) / 1000.0,

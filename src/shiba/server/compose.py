@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
+from shiba.app.routes import AppRoutes
 from shiba.batching import BatchingLoader
 from shiba.config.settings import ServerSettings
 from shiba.core.engine_choice import Candidate, EngineChoiceLoader
@@ -22,7 +23,10 @@ from shiba.core.metrics import Metrics
 from shiba.core.service import ModelService
 from shiba.core.tensors import Signature
 from shiba.core.warmup import WarmupLoader
-from shiba.protocols.tfserving.rest import TFServingRestApp
+from shiba.protocols.http.router import Router
+from shiba.protocols.http.routes import Routes
+from shiba.protocols.shiba.rest import ShibaRoutes
+from shiba.protocols.tfserving.rest import TFServingRoutes
 from shiba.runtimes import openvino, registry
 from shiba.runtimes.base import RuntimeOptions
 from shiba.server.heap import HeapFreezer
@@ -52,7 +56,7 @@ class Components:
     service: ModelService
     applier: ConfigApplier
     poller: ConfigFilePoller | None
-    rest_app: TFServingRestApp
+    rest_app: Router
     engines: ServingEngines
     metrics: Metrics | None = None
 
@@ -151,14 +155,13 @@ def compose(settings: ServerSettings) -> Components:
             settings.model_config_file, applier, settings.model_config_poll_seconds
         )
     service = ModelService(manager, settings.service)
-    rest_app = TFServingRestApp(
-        service,
-        settings.rest,
-        metrics=metrics,
-        monitoring=settings.monitoring,
-        engines=engines,
-        labels=labels,
-    )
+    routes: list[Routes] = [
+        TFServingRoutes(service, settings.rest, metrics=metrics),
+        ShibaRoutes(service, engines, labels),
+    ]
+    if settings.web_ui:
+        routes.append(AppRoutes())
+    rest_app = Router(routes, settings.rest, metrics=metrics, monitoring=settings.monitoring)
     return Components(
         settings, source, manager, service, applier, poller, rest_app, engines, metrics
     )

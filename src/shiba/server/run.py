@@ -1,6 +1,6 @@
 """Runs the server: loads the first versions, then serves until SIGINT/SIGTERM.
 
-One process, one event loop (uvloop): the REST front end (``shiba.protocols.http_server`` on
+One process, one event loop (uvloop): the REST front end (``shiba.protocols.http.server`` on
 httptools) and the gRPC front end (grpc.aio) run on it; models run on the service's executor or
 their batchers' threads, never on the loop. Shutdown is one sequence: stop accepting -> let
 in-flight requests finish -> stop sources -> unload -> close.
@@ -20,7 +20,7 @@ from shiba.config.errors import ConfigError
 from shiba.config.model_config import model_configs_from_proto
 from shiba.config.settings import ServerSettings
 from shiba.core.errors import InvalidArgument, ShibaError
-from shiba.protocols.http_server import HttpServer
+from shiba.protocols.http.server import HttpServer
 from shiba.protocols.tfserving.grpc import add_tfserving_services, server_arguments
 from shiba.server.compose import Components, compose
 

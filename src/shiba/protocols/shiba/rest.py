@@ -1,6 +1,6 @@
 """shiba's own REST routes, beside TensorFlow Serving's and under a prefix no TF Serving client uses.
 
-Routes (mounted by ``tfserving/rest.py``, which answers errors as it does its own)::
+Routes (mounted on the port's router at ``/shiba/``; errors answered as TF Serving's are)::
 
     GET  /shiba/v1/models                                      every model, as below, in a list
     GET  /shiba/v1/models/{name}[/versions/{v}|/labels/{l}]    which engine serves each signature
@@ -28,23 +28,25 @@ import math
 import re
 from typing import Any
 
+from shiba.codecs.tfs_json import encode_error
 from shiba.core.engines import ServingEngines
 from shiba.core.errors import Code, NotFound
 from shiba.core.labels import ClassLabels
 from shiba.core.lifecycle.states import ServableState
 from shiba.core.service import ModelService
+from shiba.protocols.http.routes import Request, Response
 
-__all__ = ["PREFIX", "ShibaRoutes"]
-
-#: Every path under it is shiba's (GET only); the rest of the URL space is TF Serving's.
-PREFIX = "/shiba/"
+__all__ = ["ShibaRoutes"]
 
 _MODELS = "/shiba/v1/models"
 _MODEL = re.compile(r"/shiba/v1/models/([^/:]+)(?:/versions/(\d+)|/labels/([^/:]+))?")
 
 
 class ShibaRoutes:
-    """Answers ``GET`` under :data:`PREFIX`. Stateless but for what it reads; thread-safe."""
+    """Answers ``GET`` under ``/shiba/``. Stateless but for what it reads; thread-safe."""
+
+    prefix = "/shiba/"
+    public: frozenset[str] = frozenset()
 
     def __init__(
         self, service: ModelService, engines: ServingEngines, labels: ClassLabels | None = None
@@ -53,21 +55,27 @@ class ShibaRoutes:
         self._engines = engines
         self._labels = labels or ClassLabels()
 
-    def get(self, path: str) -> tuple[int, bytes]:
-        """``(200, JSON body)`` for a known route; raises ``ShibaError`` otherwise (NotFound for
-        a path that is no route, or the status API's error)."""
-        if path.rstrip("/") == _MODELS:
+    def error_body(self, message: str) -> bytes:
+        return encode_error(message)
+
+    def observe(self, request: Request, code: Code, seconds: float) -> None:
+        return None
+
+    async def handle(self, request: Request) -> Response:
+        """The JSON answer of a known route; raises ``ShibaError`` otherwise (NotFound for a path
+        that is no route, or the status API's error)."""
+        if request.method == "GET" and request.path.rstrip("/") == _MODELS:
             manager = self._service.manager
             models = [
                 self._model(name, manager.model_states(name)) for name in manager.model_names()
             ]
-            return 200, _dumps({"models": models})
-        match = _MODEL.fullmatch(path)
+            return _json({"models": models})
+        match = _MODEL.fullmatch(request.path) if request.method == "GET" else None
         if match is None:
-            raise NotFound(f"Not found: GET {path}")
+            raise NotFound(f"Not found: {request.method} {request.path}")
         name, version, label = match.groups()
         states = self._service.status(name, int(version) if version else None, label or None)
-        return 200, _dumps(self._model(name, states))
+        return _json(self._model(name, states))
 
     def _model(self, name: str, states: list[ServableState]) -> dict[str, Any]:
         versions: list[dict[str, Any]] = []
@@ -92,8 +100,8 @@ class ShibaRoutes:
         return {"model": name, "versions": versions}
 
 
-def _dumps(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, indent=1, allow_nan=False).encode() + b"\n"
+def _json(body: dict[str, Any]) -> Response:
+    return Response(200, json.dumps(body, indent=1, allow_nan=False).encode() + b"\n")
 
 
 def _finite(value: float | None) -> float | None:
