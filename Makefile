@@ -8,7 +8,7 @@ MODELS := build/models
 REST_PORT ?= 8501
 GRPC_PORT ?= 8500
 
-.PHONY: serve test test-fast check lint typecheck imports demo-model bench clean
+.PHONY: serve test test-fast check lint typecheck imports demo-model bench clean chromium
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,7 +43,12 @@ typecheck: $(STAMP)
 imports: $(STAMP)
 	$(BIN)/lint-imports
 
-test: check
+# The web application's browser tests drive Debian's Chromium through Playwright (which cannot
+# download its own browsers here); quick when it is already installed.
+chromium:
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+
+test: check chromium
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)
