@@ -4,6 +4,7 @@ the server's error messages."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -124,7 +125,8 @@ def test_bench_writes_its_plots(
     code = main([*args, "--out", str(tmp_path / "out"), "--server", server])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "│ answers            │     40 │" in out and "latency p99 (ms)" in out
+    assert re.search(r"│ answers\s+│\s+40 │", out) and "latency p99 (ms)" in out
+    assert re.search(r"│ bench CPU per request \(µs\)\s+│\s+[\d.]+ │", out)
     for name in ("latency.png", "throughput.png"):
         assert (tmp_path / "out" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

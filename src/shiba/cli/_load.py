@@ -38,6 +38,8 @@ class LoadResult:
     errors: int = 0
     first_error: str = ""
     seconds: float = 0.0
+    #: CPU seconds this process spent while measuring (all its threads): the generator's cost.
+    cpu_seconds: float = 0.0
 
     def fail(self, message: str) -> None:
         self.errors += 1
@@ -182,11 +184,20 @@ async def run_load(
             on_tick(result, max(0.0, clock() - begin))
 
     ticking = asyncio.ensure_future(ticker())
+    cpu_at_begin: list[float] = []
+
+    async def mark_begin() -> None:
+        await asyncio.sleep(max(0.0, begin - clock()))
+        cpu_at_begin.append(time.process_time())
+
+    marking = asyncio.ensure_future(mark_begin())
     try:
         await asyncio.gather(*(worker(send) for send, _ in connections))
     finally:
         ticking.cancel()
         await asyncio.gather(*(close() for _, close in connections))
     result.seconds = max(clock() - begin, 1e-9)
+    marking.cancel()
+    result.cpu_seconds = time.process_time() - (cpu_at_begin[0] if cpu_at_begin else 0.0)
     on_tick(result, result.seconds)
     return result

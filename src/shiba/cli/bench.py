@@ -1,8 +1,9 @@
 """``shiba bench MODEL``: load a server with one request, print throughput and latency
 percentiles, save a latency histogram and a throughput-over-time plot as PNG.
 
-The request comes from ``--image``, ``--npy`` or ``--json`` as for ``shiba predict``; the protocol
-from ``--server`` (``http://`` REST, ``grpc://`` gRPC). The load itself is ``_load.py``'s.
+The request comes from ``--image``, ``--npy`` or ``--json`` as for ``shiba predict`` (or, over
+REST, ``--body``: a file sent byte for byte, as ``wrk -s`` would); the protocol from ``--server``
+(``http://`` REST, ``grpc://`` gRPC). The load itself is ``_load.py``'s.
 """
 
 from __future__ import annotations
@@ -96,6 +97,15 @@ def save_plots(result: _load.LoadResult, out: Path, title: str) -> list[Path]:
 
 
 def _target(args: argparse.Namespace) -> _load.Target:
+    model = ModelRef(args.model, args.version)
+    if args.body is not None:
+        if not args.server.startswith("http://"):
+            raise UsageError("--body is sent over REST: give an http:// --server")
+        try:
+            body = args.body.read_bytes()
+        except OSError as exc:
+            raise UsageError(f"{args.body}: {exc.strerror or exc}") from None
+        return _load.rest_target(args.server, model_path(model) + ":predict", body, args.token)
     client = connect(args)
     try:
         signature = client.signature(args.model, args.signature, version=args.version)
@@ -104,7 +114,6 @@ def _target(args: argparse.Namespace) -> _load.Target:
         raise UsageError(str(exc.args[0])) from None
     finally:
         client.close()
-    model = ModelRef(args.model, args.version)
     if isinstance(client, Client):
         body = encode_inputs(signature, inputs)
         return _load.rest_target(args.server, model_path(model) + ":predict", body, args.token)
@@ -123,6 +132,9 @@ def bench_main(argv: Sequence[str], prog: str = "shiba bench") -> int:
     source.add_argument("--image", type=Path, help="an image file, laid out as the input wants")
     source.add_argument("--npy", type=Path, help="a .npy array (one input) or .npz (by name)")
     source.add_argument("--json", metavar="FILE|-", help="a JSON request body or value; - is stdin")
+    source.add_argument(
+        "--body", type=Path, help="a :predict body sent byte for byte, as wrk would (REST only)"
+    )
     parser.add_argument("--signature", default=DEFAULT_SIGNATURE, help="default: serving_default")
     parser.add_argument("--version", type=int, help="a version number (default: the latest)")
     parser.add_argument("-c", "--concurrency", type=int, default=16, help="connections (16)")
@@ -201,6 +213,9 @@ def _report(args: argparse.Namespace, target: _load.Target, result: _load.LoadRe
     table.add_row("throughput (req/s)", f"{answered / result.seconds:.1f}")
     for name, value in percentiles(result.latencies).items():
         table.add_row(f"latency {name} (ms)", f"{value:.3f}")
+    if answered:
+        cost = result.cpu_seconds / answered * 1e6
+        table.add_row("bench CPU per request (µs)", f"{cost:.1f}")
     console.print(table)
     if result.first_error:
         errors.print(f"[red]first error:[/] {result.first_error}")
