@@ -41,6 +41,7 @@ __all__ = [
     "metadata_call",
     "predict_call",
     "models_call",
+    "model_call",
     "model_path",
     "parse_metadata",
     "encode_inputs",
@@ -183,6 +184,15 @@ def models_call() -> Call[dict[str, list[VersionStatus]]]:
     return Call("GET", "/shiba/v1/models", None, True, parse)
 
 
+def model_call(name: str) -> Call[list[VersionStatus]]:
+    """``GET /shiba/v1/models/{name}`` (shiba's own): one model's versions, engines and labels."""
+
+    def parse(status: int, body: bytes) -> list[VersionStatus]:
+        return [_shiba_version(v) for v in _json(status, body)["versions"]]
+
+    return Call("GET", "/shiba/v1/models/" + quote(name, safe=""), None, True, parse)
+
+
 def _shiba_version(entry: Mapping[str, Any]) -> VersionStatus:
     error = entry.get("error") or {}
     signatures = entry.get("signatures") or {}
@@ -263,10 +273,9 @@ def predict_call(
 
     def parse(status: int, answer: bytes) -> dict[str, npt.NDArray[Any]]:
         outputs = _json(status, answer)["outputs"]
-        if not isinstance(outputs, dict) or (
-            len(signature.outputs) == 1 and next(iter(signature.outputs)) not in outputs
-        ):
-            (only,) = signature.outputs.values() or [None]
+        named = isinstance(outputs, dict) and set(outputs) <= set(signature.outputs)
+        if not named:  # TF Serving leaves out the name of a signature's only output
+            only = next(iter(signature.outputs.values())) if len(signature.outputs) == 1 else None
             return {only.name if only else "outputs": _output(only, outputs)}
         return {name: _output(signature.outputs.get(name), v) for name, v in outputs.items()}
 

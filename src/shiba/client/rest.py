@@ -123,8 +123,8 @@ class Client(_Base):
 
     def labels(self, model: str, *, version: int | None = None) -> list[str]:
         """The class names of the model's version (the newest loaded one by default), from its
-        ``assets.extra/labels.txt``; empty when it has none."""
-        return _labels_of(self.models().get(model, []), version)
+        ``assets.extra/labels.txt``; empty when it has none (``NotFoundError``: no such model)."""
+        return _labels_of(self._send(core.model_call(model)), version)
 
     def signature(
         self,
@@ -218,7 +218,7 @@ class AsyncClient(_Base):
         return await self._send(core.models_call())
 
     async def labels(self, model: str, *, version: int | None = None) -> list[str]:
-        return _labels_of((await self.models()).get(model, []), version)
+        return _labels_of(await self._send(core.model_call(model)), version)
 
     async def signature(
         self,
