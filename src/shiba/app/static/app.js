@@ -12,8 +12,6 @@ const NUMERIC = new Set([
   "DT_FLOAT", "DT_DOUBLE", "DT_HALF", "DT_UINT8", "DT_INT8", "DT_UINT16", "DT_INT16",
   "DT_INT32", "DT_INT64",
 ]);
-const INTEGER = new Set(["DT_UINT8", "DT_INT8", "DT_UINT16", "DT_INT16", "DT_INT32", "DT_INT64",
-  "DT_UINT32", "DT_UINT64"]);
 
 let refreshTimer = null;
 
@@ -89,7 +87,7 @@ function route() {
 
 function modelsPage(main) {
   const table = el("table", { id: "models-table" },
-    el("thead", {}, el("tr", {}, ["model", "version", "state", "engines", "labels"].map(
+    el("thead", {}, el("tr", {}, ["model", "version", "state", "signatures (engine)", "labels"].map(
       (name) => el("th", {}, name)))),
     el("tbody"));
   const status = el("p", { class: "muted" }, "Loading…");
@@ -108,7 +106,7 @@ function modelsPage(main) {
         model.versions.forEach((version, i) => {
           const engines = Object.entries(version.signatures || {})
             .filter(([name]) => !name.startsWith("__"))
-            .map(([name, sig]) => `${name}: ${sig.engine}`).join(", ");
+            .map(([name, sig]) => `${name} (${sig.engine})`).join(", ");
           const state = version.error
             ? `${version.state} (${version.error.code}: ${version.error.message})`
             : version.state;
@@ -263,7 +261,7 @@ function imageField(info, layout) {
   let failure = null;
   async function take(file) {
     try {
-      value = await layOut(file, layout, info.dtype, canvas);
+      value = await layOut(file, layout, canvas);
       failure = null;
       note.textContent = `${file.name}: ready.`;
     } catch (error) {
@@ -310,7 +308,8 @@ function taps(nIn, nOut) {
   return { lo, hi, frac };
 }
 
-async function layOut(file, layout, dtype, canvas) {
+// Integer and float inputs both take the 0-255 values as they are (the server casts them).
+async function layOut(file, layout, canvas) {
   const bitmap = await createImageBitmap(file,
     { colorSpaceConversion: "none", premultiplyAlpha: "none" });
   const source = new OffscreenCanvas(bitmap.width, bitmap.height);
@@ -349,7 +348,6 @@ async function layOut(file, layout, dtype, canvas) {
   const image = layout.channelsFirst
     ? range(c).map((k) => range(height).map((y) => range(width).map((x) => value(y, x, k))))
     : range(height).map((y) => range(width).map((x) => range(c).map((k) => value(y, x, k))));
-  void dtype; // integers and floats both take the 0-255 values as they are
   return [image];
 }
 
