@@ -67,7 +67,7 @@ def test_models_page_lists_every_model(zoo: Zoo, page: Any) -> None:
     page.goto(zoo.rest + "/")
     page.locator("#models-table .model-link", has_text="half").wait_for()
     rows = page.locator("#models-table tbody tr").all_inner_texts()
-    assert [row.split("\t")[0] for row in rows] == ["ViT", "echo", "half"]
+    assert [row.split("\t")[0] for row in rows] == ["ViT", "echo", "grey", "half"]
     assert "AVAILABLE" in rows[0] and "10 classes" in rows[0]
     shot(page, "models")
 
@@ -90,6 +90,22 @@ def test_demo_vit_reads_a_dropped_digit(zoo: Zoo, page: Any) -> None:
     with Client(zoo.rest) as client:
         expected = load_image(IMAGES / "digit_7.png", client.signature("ViT").inputs["images"])
     np.testing.assert_array_equal(np.asarray(body["inputs"]["images"], np.float32), expected)
+
+
+def test_grey_nchw_integer_image(zoo: Zoo, page: Any) -> None:
+    page.goto(zoo.rest + "/#/models/grey")
+    page.set_input_files("input.image-input", str(IMAGES / "digit_3.png"))
+    page.locator(".drop", has_text="ready").wait_for()
+    with page.expect_request("**/v1/models/grey:predict") as sent:
+        page.click("#predict")
+    page.locator("#outputs").wait_for()
+    body = json.loads(sent.value.post_data)
+    with Client(zoo.rest) as client:
+        expected = load_image(IMAGES / "digit_3.png", client.signature("grey").inputs["pixels"])
+    assert expected.shape == (1, 1, 20, 12) and expected.dtype == np.uint8
+    np.testing.assert_array_equal(np.asarray(body["inputs"]["pixels"]), expected)
+    shown = json.loads(page.locator("#outputs").inner_text())
+    assert shown == {"summed": [[int(expected.sum())]]}
 
 
 def test_json_form_and_copy_as_python(zoo: Zoo, page: Any, tmp_path: Path) -> None:

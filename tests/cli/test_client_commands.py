@@ -95,7 +95,7 @@ def test_models_and_metadata_tables(zoo: Zoo, capsys: pytest.CaptureFixture[str]
     code, out, _ = shiba(zoo, capsys, "models")
     assert code == 0
     rows = [line for line in out.splitlines() if line.startswith("│ ") and "AVAILABLE" in line]
-    assert [row.split("│")[1].strip() for row in rows] == ["ViT", "echo", "half"]
+    assert [row.split("│")[1].strip() for row in rows] == ["ViT", "echo", "grey", "half"]
     assert "10 classes" in out
     code, out, _ = shiba(zoo, capsys, "metadata", "half")
     assert code == 0 and "DT_INT64" in out and "[-1, 1]" in out

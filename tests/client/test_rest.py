@@ -32,7 +32,7 @@ def test_status_metadata_and_models(zoo: Zoo) -> None:
         assert signature.inputs["k"].dtype is DType.DT_INT64
         assert signature.inputs["x"].shape == (-1, 1)
         models = client.models()
-        assert sorted(models) == ["ViT", "echo", "half"]
+        assert sorted(models) == ["ViT", "echo", "grey", "half"]
         assert models["ViT"][0].labels == tuple(str(digit) for digit in range(10))
         assert client.labels("ViT")[7] == "7"
         assert client.labels("half") == []
