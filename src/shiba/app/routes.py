@@ -2,8 +2,8 @@
 
 ``GET /`` is the page, ``GET /static/{name}`` its script and style sheet (``assets.py``); every
 other path the router sends here (those under no other API's prefix) is a 404 with TF Serving's
-error body. The files are public: with auth on, the page loads without a token, and the API calls
-it makes are answered (or refused) as anyone else's.
+error body. The files are public: with auth on, the page loads without a token; when an API call
+is refused (401) the page asks for one and sends it from then on.
 """
 
 from __future__ import annotations

@@ -13,7 +13,14 @@ const NUMERIC = new Set([
   "DT_INT32", "DT_INT64",
 ]);
 
+const TOKEN_KEY = "shiba-token"; // this tab's bearer token, when the server wants one
+
 let refreshTimer = null;
+
+function authHeaders() {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  return token ? { authorization: `Bearer ${token}` } : {};
+}
 
 // -- small helpers -----------------------------------------------------------------------------
 
@@ -43,7 +50,8 @@ async function api(path, options) {
   const started = performance.now();
   let response;
   try {
-    response = await fetch(path, options);
+    const given = options || {};
+    response = await fetch(path, { ...given, headers: { ...(given.headers || {}), ...authHeaders() } });
   } catch (error) {
     throw new ApiError(`cannot reach the server: ${error.message}`, 0);
   }
@@ -64,7 +72,18 @@ async function api(path, options) {
 
 function errorBox(error) {
   const where = error.status ? `HTTP ${error.status}: ` : "";
-  return el("div", { class: "error", id: "error", role: "alert" }, where + error.message);
+  const box = el("div", { class: "error", id: "error", role: "alert" }, where + error.message);
+  if (error.status !== 401) return box;
+  // The server wants a token: ask for it once; it is kept for this tab only.
+  const input = el("input", { type: "password", id: "token", autocomplete: "off" });
+  const form = el("form", { id: "token-form", class: "actions" },
+    el("label", { for: "token" }, "Token: "), input, el("button", { type: "submit" }, "use it"));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    sessionStorage.setItem(TOKEN_KEY, input.value.trim());
+    route();
+  });
+  return el("div", {}, box, form);
 }
 
 function dims(info) {
@@ -429,9 +448,13 @@ function topFive(name, rows, labels) {
 
 function copyButtons(path, body) {
   const url = new URL(path, location.href).href;
-  const curl = `curl -X POST '${url}' \\\n  -H 'content-type: application/json' \\\n  --data-binary @- <<'JSON'\n${body}\nJSON`;
+  const auth = authHeaders().authorization;
+  const curlAuth = auth ? `  -H 'authorization: ${auth}' \\\n` : "";
+  const pythonAuth = auth ? `, headers={"authorization": ${JSON.stringify(auth)}}` : "";
+  const curl = `curl -X POST '${url}' \\\n  -H 'content-type: application/json' \\\n${curlAuth}`
+    + `  --data-binary @- <<'JSON'\n${body}\nJSON`;
   const python = `import json\n\nimport requests\n\nbody = json.loads(r"""${body}""")\n`
-    + `response = requests.post(${JSON.stringify(url)}, json=body, timeout=60)\n`
+    + `response = requests.post(${JSON.stringify(url)}, json=body${pythonAuth}, timeout=60)\n`
     + "print(response.status_code, response.json())\n";
   const shown = el("pre", { id: "snippet", hidden: true });
   const copy = (label, text) => el("button", { class: "secondary", type: "button",
