@@ -8,7 +8,7 @@ MODELS := build/models
 REST_PORT ?= 8501
 GRPC_PORT ?= 8500
 
-.PHONY: serve test test-fast check lint typecheck imports demo-model bench clean chromium
+.PHONY: serve test test-fast check lint typecheck imports protos demo-model bench clean chromium
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ typecheck: $(STAMP)
 
 imports: $(STAMP)
 	$(BIN)/lint-imports
+
+# Regenerates the committed *_pb2.py / *_pb2.pyi from src/shiba/_proto/**/*.proto; make test fails
+# (tests/_proto/test_generate.py) while they differ.
+protos: $(STAMP)
+	$(BIN)/python -m shiba._proto.generate
 
 # The web application's browser tests drive Debian's Chromium through Playwright (which cannot
 # download its own browsers here); quick when it is already installed.

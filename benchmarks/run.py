@@ -8,6 +8,8 @@ Measures, on this machine, in one run:
     next forms) and its best batch size (images/s);
   * shiba REST on W1 (one 32x32x3 integer image per request as JSON ``instances``) at
     concurrency 1 and 64, batching off and on, load from ``wrk -t1`` on the same machine;
+  * with batching on, the same image over the Open Inference Protocol (v2 REST ``/infer``, FP32
+    tensor as JSON ``data`` and as binary tensor data), same server, same wrk;
   * the Flask way: a Flask route calling the same SavedModel per request, under gunicorn with two
     sync workers, same URL and body;
   * W2 decode (a 224x224x3 image as JSON ``instances``, integers and floats): shiba's codec against
@@ -185,9 +187,17 @@ def _cpu_sample(pid: int) -> tuple[float, float, float]:
 
 def _wrk(url: str, body_file: Path, connections: int, seconds: float) -> Load:
     script = body_file.with_suffix(".lua")
+    # A v2 binary body has its JSON length beside it (v2_bodies).
+    length_file = body_file.with_suffix(".length")
+    header = (
+        f'wrk.headers["Inference-Header-Content-Length"] = "{length_file.read_text().strip()}"\n'
+        if length_file.exists()
+        else ""
+    )
     script.write_text(
         'wrk.method = "POST"\n'
         'wrk.headers["Content-Type"] = "application/json"\n'
+        f"{header}"
         f'local f = io.open("{body_file}", "rb")\n'
         'wrk.body = f:read("*a")\n'
         "f:close()\n"
@@ -259,6 +269,48 @@ def load_rows(url: str, body_file: Path, seconds: float, pid: int | None = None)
     return {c: wrk(url, body_file, c, seconds, pid if c == 64 else None) for c in (1, 64)}
 
 
+def v2_bodies(work: Path, url: str) -> dict[str, Path]:
+    """W1's image as a v2 inference request, FP32 as JSON ``data`` and as binary tensor data (the
+    binary body's JSON length in a ``.length`` file beside it, for ``wrk``'s header)."""
+    (tensor,) = requests.get(url + "/v2/models/ViT", timeout=30).json()["inputs"]
+    image = np.random.default_rng(0).integers(0, 256, size=(1, 32, 32, 3)).astype(np.float32)
+    entry = {"name": tensor["name"], "shape": list(image.shape), "datatype": "FP32"}
+    as_json = json.dumps({"inputs": [{**entry, "data": image.ravel().tolist()}]}).encode()
+    raw = image.tobytes()
+    header = json.dumps(
+        {
+            "inputs": [{**entry, "parameters": {"binary_data_size": len(raw)}}],
+            "parameters": {"binary_data_output": True},
+        }
+    ).encode()
+    files = {"JSON": work / "v2-json.json", "binary": work / "v2-binary.bin"}
+    files["JSON"].write_bytes(as_json)
+    files["binary"].write_bytes(header + raw)
+    files["binary"].with_suffix(".length").write_text(str(len(header)))
+    for path in files.values():
+        headers = (
+            {"inference-header-content-length": str(len(header))} if path.suffix == ".bin" else {}
+        )
+        answer = requests.post(
+            url + "/v2/models/ViT/infer", data=path.read_bytes(), headers=headers, timeout=60
+        )
+        answer.raise_for_status()
+    return files
+
+
+def v2_rows(url: str, work: Path, seconds: float, pid: int) -> dict[str, dict[int, Load]]:
+    """W1 over v2 REST, JSON and binary, at c=1 and 64 (after a short warm-up each); at c=64
+    also the CPU each request cost (as the TF Serving rows)."""
+    rows: dict[str, dict[int, Load]] = {}
+    for kind, body_file in v2_bodies(work, url).items():
+        infer = url + "/v2/models/ViT/infer"
+        wrk(infer, body_file, 64, min(3.0, seconds))
+        rows[kind] = {
+            c: wrk(infer, body_file, c, seconds, pid if c == 64 else None) for c in (1, 64)
+        }
+    return rows
+
+
 def grpc_rows(target: str, seconds: float) -> dict[int, Load]:
     """W1 over gRPC Predict (tensor_content), from benchmarks/grpc_load.py in a second process."""
     rows: dict[int, Load] = {}
@@ -306,7 +358,7 @@ def shiba_args(port: int, engine: str, *extra: str) -> list[str]:
 
 def shiba_rows(
     body_file: Path, seconds: float, batching: bool, engine: str
-) -> tuple[dict[int, Load], dict[int, Load] | None]:
+) -> tuple[dict[int, Load], dict[int, Load] | None, dict[str, dict[int, Load]] | None]:
     port = free_port()
     grpc_port = free_port()
     args = shiba_args(port, engine, f"--port={grpc_port}")
@@ -318,7 +370,8 @@ def shiba_rows(
     with server(args, port, "/v1/models/ViT") as (url, pid):
         rest = load_rows(url + "/v1/models/ViT:predict", body_file, seconds, pid)
         grpc = grpc_rows(f"127.0.0.1:{grpc_port}", seconds) if batching else None
-        return rest, grpc
+        v2 = v2_rows(url, body_file.parent, seconds, pid) if batching else None
+        return rest, grpc, v2
 
 
 def flask_rows(body_file: Path, seconds: float) -> dict[int, Load] | None:
@@ -400,16 +453,19 @@ def main() -> int:
     limits: dict[str, dict[str, Any]] = {}
     shiba: dict[tuple[str, bool], dict[int, Load]] = {}
     shiba_grpc: dict[str, dict[int, Load]] = {}
+    shiba_v2: dict[tuple[str, str], dict[int, Load]] = {}
     for engine in engines:
         print(f"measuring the in-process limit on {engine} ...", file=sys.stderr)
         limits[engine] = measure_limit(engine, min(3.0, args.duration))
     for engine in engines:
         for batching in (False, True):
             print(f"measuring shiba REST on {engine}, batching {batching} ...", file=sys.stderr)
-            rest, grpc = shiba_rows(body_file, args.duration, batching, engine)
+            rest, grpc, v2 = shiba_rows(body_file, args.duration, batching, engine)
             shiba[engine, batching] = rest
             if grpc is not None:
                 shiba_grpc[engine] = grpc
+            for kind, v2_load in (v2 or {}).items():
+                shiba_v2[engine, kind] = v2_load
     flask = None
     if not args.skip_flask:
         print("measuring the Flask way ...", file=sys.stderr)
@@ -436,6 +492,10 @@ def main() -> int:
     rows += [
         (f"shiba gRPC on {engine}, batching on (Python grpc.aio client)", result)
         for engine, result in shiba_grpc.items()
+    ]
+    rows += [
+        (f"shiba v2 REST {kind} on {engine}, batching on", result)
+        for (engine, kind), result in shiba_v2.items()
     ]
     if flask is not None:
         rows.append(("Flask + gunicorn (2 sync workers), TensorFlow", flask))
@@ -480,6 +540,20 @@ def main() -> int:
             print(
                 f"| ratio: shiba c=64 on {engine} (best) / TensorFlow limit at batch 64 "
                 f"| {served / tf64:.2f} |"
+            )
+    for (engine, kind), result in shiba_v2.items():
+        for c in (1, 64):
+            ratio = result[c].requests_per_s / shiba[engine, True][c].requests_per_s
+            print(
+                f"| ratio: v2 REST {kind} / TF Serving REST JSON on {engine}, batching on, c={c} "
+                f"| {ratio:.2f} |"
+            )
+        # CPU per request is steadier than req/s on a shared machine.
+        v2_cpu, tf_cpu = result[64].server_us, shiba[engine, True][64].server_us
+        if v2_cpu and tf_cpu:
+            print(
+                f"| ratio: server CPU per request, TF Serving REST JSON / v2 REST {kind} on "
+                f"{engine}, c=64 | {tf_cpu / v2_cpu:.2f} |"
             )
     ov_tf = best("openvino", 64).requests_per_s / best("tensorflow", 64).requests_per_s
     print(f"| ratio: shiba c=64 on OpenVINO / on TensorFlow | {ov_tf:.2f} |")

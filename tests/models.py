@@ -19,6 +19,8 @@ __all__ = [
     "build_onnx_string_model",
     "build_onnx_unary",
     "build_onnx_vit",
+    "build_onnx_identity",
+    "IDENTITY_TYPES",
     "save_onnx_graph",
     "build_tf_string_model",
 ]
@@ -201,6 +203,47 @@ def build_onnx_vit(
         inputs=[helper.make_tensor_value_info("images", TensorProto.FLOAT, ["batch", 32, 32, 3])],
         outputs=[helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", 10])],
         initializer=weights,
+    )
+    return save_onnx_graph(graph, dest_dir, version)
+
+
+#: The inputs of :func:`build_onnx_identity`: (name, ``onnx.TensorProto`` type), one per type.
+IDENTITY_TYPES = (
+    ("bool", "BOOL"),
+    ("uint8", "UINT8"),
+    ("uint16", "UINT16"),
+    ("uint32", "UINT32"),
+    ("uint64", "UINT64"),
+    ("int8", "INT8"),
+    ("int16", "INT16"),
+    ("int32", "INT32"),
+    ("int64", "INT64"),
+    ("fp16", "FLOAT16"),
+    ("fp32", "FLOAT"),
+    ("fp64", "DOUBLE"),
+    ("bytes", "STRING"),
+)
+
+
+def build_onnx_identity(dest_dir: Path, version: int = 1) -> Path:
+    """Writes an ONNX model echoing one tensor of each type; returns ``dest_dir/<version>``.
+
+    For each ``(name, type)`` of :data:`IDENTITY_TYPES`: input ``in_<name>`` of that type and
+    shape ``[batch, 2]``, and output ``out_<name>``, a copy of it.
+    """
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", [f"in_{n}"], [f"out_{n}"]) for n, _ in IDENTITY_TYPES],
+        "identity",
+        inputs=[
+            helper.make_tensor_value_info(f"in_{n}", getattr(TensorProto, t), ["batch", 2])
+            for n, t in IDENTITY_TYPES
+        ],
+        outputs=[
+            helper.make_tensor_value_info(f"out_{n}", getattr(TensorProto, t), ["batch", 2])
+            for n, t in IDENTITY_TYPES
+        ],
     )
     return save_onnx_graph(graph, dest_dir, version)
 

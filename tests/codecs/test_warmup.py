@@ -253,6 +253,7 @@ def test_bytes_that_are_not_a_prediction_log(write: Any) -> None:
         f"Failed to parse warmup record 0 from {SOURCE}: not a serialized "
         "tensorflow.serving.PredictionLog ("
     )
+    assert "shiba." not in err.message, err.message
 
 
 @pytest.mark.slow

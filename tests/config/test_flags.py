@@ -99,6 +99,23 @@ def test_model_from_environment_like_the_container() -> None:
     )
 
 
+def test_a_model_repository_alone_serves_nothing_at_start(tmp_path: Path) -> None:
+    alone = settings_from_flags(parse_flags([f"--model_repository={tmp_path}"]), environ={})
+    assert alone.models == ()
+    assert alone.model_repository == tmp_path
+    beside = settings_from_flags(
+        parse_flags([f"--model_repository={tmp_path}", "--model_name=m"]), environ={}
+    )
+    assert [m.name for m in beside.models] == ["m"]
+    from_env = settings_from_flags(
+        parse_flags([f"--model_repository={tmp_path}"]), environ={"MODEL_NAME": "e"}
+    )
+    assert [m.name for m in from_env.models] == ["e"]
+    assert settings_from_flags(parse_flags([]), environ={}).model_repository is None
+    with pytest.raises(ConfigError, match="is not a folder"):
+        settings_from_flags(parse_flags([f"--model_repository={tmp_path / 'x'}"]), environ={})
+
+
 def test_options_from_flags() -> None:
     settings = settings_from_flags(
         parse_flags(

@@ -172,6 +172,16 @@ def test_a_fixed_engine_is_recorded_for_every_signature_while_loaded() -> None:
     assert inner.unloads == 1
 
 
+def test_the_platform_is_recorded_while_loaded() -> None:
+    engines = ServingEngines()
+    loader = engines.tracked(reference(), SID, ON_TF, platform="tensorflow")
+    assert engines.platform(SID) is None
+    loader.load()
+    assert engines.platform(SID) == "tensorflow"
+    loader.unload()
+    assert engines.platform(SID) is None
+
+
 def test_the_engine_choice_is_recorded_as_decided() -> None:
     engines = ServingEngines()
     choice = EngineChoiceLoader(reference(), candidate, servable_id=SID)

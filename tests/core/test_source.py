@@ -109,3 +109,17 @@ def test_aspired_versions_carry_the_models_platform_and_engine(tmp_path: Path) -
     model = ModelConfig("m", tmp_path, platform="tensorflow", engine="openvino")
     FileSystemSource([model], record, poll_seconds=0).poll_once()
     assert [(v.platform, v.engine) for v in seen] == [("tensorflow", "openvino")]
+
+
+def test_a_model_added_back_takes_its_folders_as_they_are(tmp_path: Path) -> None:
+    make_version(tmp_path, "1")
+    rec = Recorder()
+    model = ModelConfig("m", tmp_path)
+    source = FileSystemSource([model], rec, poll_seconds=0)
+    source.poll_once()
+    source.set_models([])
+    source.poll_once()
+    assert rec.last == ("m", [])
+    source.set_models([model])
+    source.poll_once()
+    assert rec.last == ("m", [1])  # at once, as when it was first polled

@@ -461,6 +461,7 @@ def test_bad_inputs_are_invalid_arguments_and_the_server_keeps_serving(client: C
         assert details.startswith(
             "Could not parse the request as tensorflow.serving.PredictRequest"
         )
+        assert "shiba." not in details, details
     assert client.predictions.Predict(_predict_request(), timeout=30).outputs["y"].float_val
 
 

@@ -71,9 +71,11 @@ def test_onnx_models_are_recorded_on_onnxruntime_until_unloaded(
             )
         }
     }
+    assert components.engines.platform(ServableId("o", 1)) == "onnx"
     components.close()
     served.clear()
     assert components.engines.snapshot() == {}
+    assert components.engines.platform(ServableId("o", 1)) is None
 
 
 @pytest.mark.slow

@@ -1,41 +1,100 @@
-"""TensorFlow Serving's protobuf messages, as shiba reads and writes them. The one door to protos.
+"""shiba's protobuf messages: TensorFlow Serving's here, the Open Inference Protocol's in ``v2``.
 
-Decision: shiba declares the messages it uses itself (``_definitions.py``, in a few lines of Python
-per message) and builds their classes at import, in a private descriptor pool, with nothing but the
-``protobuf`` runtime. It does not import the generated code of ``tensorflow-serving-api``, because:
+The messages are declared in ``.proto`` files of shiba's own (``tfserving/*.proto``,
+``v2/*.proto``), compiled by ``grpcio-tools`` and ``mypy-protobuf`` into the ``*_pb2.py`` and
+``*_pb2.pyi`` beside them, which are committed (``make protos`` regenerates them;
+``python -m shiba._proto.generate``); ``tests/_proto/test_generated.py`` fails in ``make test``
+when they differ from the ``.proto`` files. shiba does not use the generated code of
+``tensorflow-serving-api`` or ``tritonclient``, because:
 
 - Those ``*_pb2`` modules import ``tensorflow.core.framework.*_pb2``, and importing anything under
   ``tensorflow`` runs ``tensorflow/__init__.py``: the whole framework. Measured on this project's
   machine (tensorflow-cpu 2.21): importing ``prediction_service_pb2_grpc`` takes 3.3 s and 650 MB
-  and loads 3,600 modules, against 0.05 s for this package. The gRPC API, the TensorProto codec and
-  a client must not cost that, nor need TensorFlow at all (an ONNX-only server; principle 1).
+  and loads 3,600 modules. The gRPC API, the TensorProto codec and a client must not cost that,
+  nor need TensorFlow at all (an ONNX-only server; principle 1).
 - ``tensorflow-serving-api`` declares a dependency on the full ``tensorflow`` package, which would
   give a second TensorFlow next to ``tensorflow-cpu``; it can only be installed ``--no-deps``.
-- shiba may not ship ``.proto`` files or generated code copied from TensorFlow Serving, and needs no
-  ``protoc`` step at install time this way.
 - Declaring the schema lets shiba pick wire-compatible types that fit it: serialized
-  ``tf.Example`` protos stay ``bytes`` (as TF Serving's own ``SerializedInput`` does), and enums are
-  plain ints.
+  ``tf.Example`` protos stay ``bytes`` (as TF Serving's own ``SerializedInput`` does), and
+  TensorFlow's enums are plain ints (shiba names the values: ``shiba.core.tensors.DType``).
 
-The classes live in their own ``DescriptorPool``, so they never clash with TensorFlow's generated
-classes of the same names in one process (a server running SavedModels, or a test using the
-``tensorflow-serving-api`` stubs as its client). ``tests/protocols/test_proto_schema.py`` checks
-every declared field against ``tensorflow-serving-api``'s descriptors (number, wire type, label).
+Names. Field names, numbers and wire types are TensorFlow Serving's and the protocol's; the
+protobuf *packages* are shiba's own: ``shiba.tensorflow``, ``shiba.tensorflow.serving`` and
+``shiba.inference`` for TensorFlow's ``tensorflow``, ``tensorflow.serving`` and the protocol's
+``inference`` (:func:`wire_name` maps them back). Generated code registers its messages in
+protobuf's one default pool, as TensorFlow's, ``tensorflow-serving-api``'s and ``tritonclient``'s
+do, and one full name can be registered only once in it: with the same names, a server running
+SavedModels, or a test using the official stubs as its client, could not import both. The names
+never reach the wire except in a ``google.protobuf.Any``, which :func:`pack` fills with the
+official name; gRPC service names are the strings below. ``tests/_proto/test_schema.py``
+checks every field against ``tensorflow-serving-api``'s and ``tritonclient``'s descriptors, and
+that all of them import into one process.
 
-Service and method names for the gRPC front end are here too; this package imports no gRPC.
-Message classes are typed by ``__init__.pyi`` (protobuf ships no type hints).
+Importing this package loads TensorFlow Serving's messages only; it imports no gRPC.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import re
 
-from shiba._proto._definitions import FILES
-from shiba._proto._schema import build
+from google.protobuf.any_pb2 import Any as AnyProto
+from google.protobuf.message import Message
+
+from shiba._proto.tfserving.apis_pb2 import (
+    Class,
+    ClassificationRequest,
+    ClassificationResponse,
+    ClassificationResult,
+    Classifications,
+    ExampleList,
+    ExampleListWithContext,
+    GetModelMetadataRequest,
+    GetModelMetadataResponse,
+    GetModelStatusRequest,
+    GetModelStatusResponse,
+    InferenceResult,
+    InferenceTask,
+    Input,
+    Metric,
+    ModelSpec,
+    ModelVersionStatus,
+    MultiInferenceRequest,
+    MultiInferenceResponse,
+    PredictRequest,
+    PredictResponse,
+    Regression,
+    RegressionRequest,
+    RegressionResponse,
+    RegressionResult,
+    ReloadConfigRequest,
+    ReloadConfigResponse,
+    SignatureDefMap,
+    StatusProto,
+)
+from shiba._proto.tfserving.config_pb2 import (
+    FileSystemStoragePathSourceConfig,
+    LogCollectorConfig,
+    LoggingConfig,
+    ModelConfig,
+    ModelConfigList,
+    ModelServerConfig,
+    SamplingConfig,
+)
+from shiba._proto.tfserving.framework_pb2 import (
+    SignatureDef,
+    TensorInfo,
+    TensorProto,
+    TensorShapeProto,
+)
+from shiba._proto.tfserving.prediction_log_pb2 import (
+    ClassifyLog,
+    MultiInferenceLog,
+    PredictionLog,
+    PredictLog,
+    RegressLog,
+)
 
 __all__ = [
-    "AnyProto",
-    "Int64Value",
     "TensorShapeProto",
     "TensorProto",
     "TensorInfo",
@@ -81,64 +140,45 @@ __all__ = [
     "PredictLog",
     "MultiInferenceLog",
     "PredictionLog",
-    "MESSAGES",
     "PREDICTION_SERVICE",
     "MODEL_SERVICE",
+    "OWN_PREFIX",
+    "wire_name",
+    "official_names",
+    "pack",
 ]
 
-#: Every declared message class by its full protobuf name.
-MESSAGES: dict[str, type[Any]] = build(FILES)
-
-AnyProto = MESSAGES["google.protobuf.Any"]
-Int64Value = MESSAGES["google.protobuf.Int64Value"]
-TensorShapeProto = MESSAGES["tensorflow.TensorShapeProto"]
-TensorProto = MESSAGES["tensorflow.TensorProto"]
-TensorInfo = MESSAGES["tensorflow.TensorInfo"]
-SignatureDef = MESSAGES["tensorflow.SignatureDef"]
-ModelSpec = MESSAGES["tensorflow.serving.ModelSpec"]
-PredictRequest = MESSAGES["tensorflow.serving.PredictRequest"]
-PredictResponse = MESSAGES["tensorflow.serving.PredictResponse"]
-ExampleList = MESSAGES["tensorflow.serving.ExampleList"]
-ExampleListWithContext = MESSAGES["tensorflow.serving.ExampleListWithContext"]
-Input = MESSAGES["tensorflow.serving.Input"]
-Class = MESSAGES["tensorflow.serving.Class"]
-Classifications = MESSAGES["tensorflow.serving.Classifications"]
-ClassificationResult = MESSAGES["tensorflow.serving.ClassificationResult"]
-ClassificationRequest = MESSAGES["tensorflow.serving.ClassificationRequest"]
-ClassificationResponse = MESSAGES["tensorflow.serving.ClassificationResponse"]
-Regression = MESSAGES["tensorflow.serving.Regression"]
-RegressionResult = MESSAGES["tensorflow.serving.RegressionResult"]
-RegressionRequest = MESSAGES["tensorflow.serving.RegressionRequest"]
-RegressionResponse = MESSAGES["tensorflow.serving.RegressionResponse"]
-InferenceTask = MESSAGES["tensorflow.serving.InferenceTask"]
-InferenceResult = MESSAGES["tensorflow.serving.InferenceResult"]
-MultiInferenceRequest = MESSAGES["tensorflow.serving.MultiInferenceRequest"]
-MultiInferenceResponse = MESSAGES["tensorflow.serving.MultiInferenceResponse"]
-SignatureDefMap = MESSAGES["tensorflow.serving.SignatureDefMap"]
-GetModelMetadataRequest = MESSAGES["tensorflow.serving.GetModelMetadataRequest"]
-GetModelMetadataResponse = MESSAGES["tensorflow.serving.GetModelMetadataResponse"]
-StatusProto = MESSAGES["tensorflow.serving.StatusProto"]
-ModelVersionStatus = MESSAGES["tensorflow.serving.ModelVersionStatus"]
-GetModelStatusRequest = MESSAGES["tensorflow.serving.GetModelStatusRequest"]
-GetModelStatusResponse = MESSAGES["tensorflow.serving.GetModelStatusResponse"]
-ServableVersionPolicy = MESSAGES[
-    "tensorflow.serving.FileSystemStoragePathSourceConfig.ServableVersionPolicy"
-]
-LogCollectorConfig = MESSAGES["tensorflow.serving.LogCollectorConfig"]
-SamplingConfig = MESSAGES["tensorflow.serving.SamplingConfig"]
-LoggingConfig = MESSAGES["tensorflow.serving.LoggingConfig"]
-ModelConfig = MESSAGES["tensorflow.serving.ModelConfig"]
-ModelConfigList = MESSAGES["tensorflow.serving.ModelConfigList"]
-ModelServerConfig = MESSAGES["tensorflow.serving.ModelServerConfig"]
-ReloadConfigRequest = MESSAGES["tensorflow.serving.ReloadConfigRequest"]
-Metric = MESSAGES["tensorflow.serving.Metric"]
-ReloadConfigResponse = MESSAGES["tensorflow.serving.ReloadConfigResponse"]
-ClassifyLog = MESSAGES["tensorflow.serving.ClassifyLog"]
-RegressLog = MESSAGES["tensorflow.serving.RegressLog"]
-PredictLog = MESSAGES["tensorflow.serving.PredictLog"]
-MultiInferenceLog = MESSAGES["tensorflow.serving.MultiInferenceLog"]
-PredictionLog = MESSAGES["tensorflow.serving.PredictionLog"]
+ServableVersionPolicy = FileSystemStoragePathSourceConfig.ServableVersionPolicy
 
 #: gRPC service names (prediction_service.proto, model_service.proto).
 PREDICTION_SERVICE = "tensorflow.serving.PredictionService"
 MODEL_SERVICE = "tensorflow.serving.ModelService"
+
+#: What shiba's protobuf packages add in front of the official ones.
+OWN_PREFIX = "shiba."
+
+_TYPE_URL_PREFIX = "type.googleapis.com/"
+_OWN_NAME = re.compile(r"\bshiba\.(?=(?:tensorflow|inference)\.)")
+
+
+def wire_name(full_name: str) -> str:
+    """The official full name of one of shiba's messages (``tensorflow.serving.X`` for
+    ``shiba.tensorflow.serving.X``); other messages' names (``google.protobuf.*``) as they are.
+    """
+    return full_name.removeprefix(OWN_PREFIX)
+
+
+def official_names(text: str) -> str:
+    """``text`` (such as a protobuf ``DecodeError``'s message) with the names of shiba's messages
+    in it replaced by the official ones, which a client knows."""
+    return _OWN_NAME.sub("", text)
+
+
+def pack(target: AnyProto, message: Message) -> None:
+    """Puts ``message`` into ``target`` under its official type URL, as TensorFlow Serving does.
+
+    ``Any.Pack`` would name shiba's own package, which a client's ``Unpack`` into its official
+    class rejects.
+    """
+    target.type_url = _TYPE_URL_PREFIX + wire_name(message.DESCRIPTOR.full_name)
+    target.value = message.SerializeToString()

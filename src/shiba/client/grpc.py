@@ -42,7 +42,7 @@ __all__ = ["GrpcClient", "AsyncGrpcClient", "DEFAULT_TARGET", "predict_request"]
 DEFAULT_TARGET = "localhost:8500"
 _BACKOFF_SECONDS = 0.1
 _STATES = {0: "UNKNOWN", 10: "START", 20: "LOADING", 30: "AVAILABLE", 40: "UNLOADING", 50: "END"}
-_METHODS = {
+_METHODS: dict[str, tuple[str, Any]] = {
     "Predict": (_proto.PREDICTION_SERVICE, _proto.PredictResponse),
     "GetModelMetadata": (_proto.PREDICTION_SERVICE, _proto.GetModelMetadataResponse),
     "GetModelStatus": (_proto.MODEL_SERVICE, _proto.GetModelStatusResponse),

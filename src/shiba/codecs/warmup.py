@@ -117,7 +117,7 @@ def _record(payload: bytes, index: int, source: str) -> WarmupRecord | None:
     except DecodeError as err:
         raise InvalidArgument(
             f"Failed to parse warmup record {index} from {source}: not a serialized "
-            f"tensorflow.serving.PredictionLog ({err})"
+            f"tensorflow.serving.PredictionLog ({_proto.official_names(str(err))})"
         ) from None
     kind = log.WhichOneof("log_type")
     try:

@@ -200,6 +200,14 @@ FLAGS: tuple[Flag, ...] = (
         "Engine running ONNX models: auto (OpenVINO where it compiles and verifies, else"
         " onnxruntime), onnxruntime, or openvino (shiba's own)",
     ),
+    Flag(
+        "model_repository",
+        "str",
+        "",
+        "A folder whose subfolders are models the v2 API's POST /v2/repository/models/{m}/load"
+        " may load by name; alone (no --model_name, --model_base_path, --model_config_file or"
+        " MODEL_NAME), nothing is served until loaded (shiba's own)",
+    ),
     Flag("log_level", "str", "info", "Logging level: debug, info, warning, error (shiba's own)"),
 )
 

@@ -15,6 +15,7 @@ reload that changes it applies to versions loaded afterwards, as a changed ``bas
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shiba.config._textproto import Message, Scalar, TextFormatError, parse
 from shiba.config.errors import ConfigError
@@ -22,6 +23,9 @@ from shiba.core.engines import ENGINE_SETTINGS
 from shiba.core.lifecycle.source import ModelConfig
 from shiba.core.lifecycle.version_policy import All, Latest, Specific, VersionPolicy
 from shiba.runtimes.registry import RUNTIMES
+
+if TYPE_CHECKING:
+    from google.protobuf.message import Message as ProtoMessage
 
 __all__ = [
     "model_configs_from_text",
@@ -185,7 +189,7 @@ def model_configs_from_file(path: Path) -> tuple[ModelConfig, ...]:
     return read_model_config_file(path)[1]
 
 
-def model_configs_from_proto(message: object) -> tuple[ModelConfig, ...]:
+def model_configs_from_proto(message: ProtoMessage) -> tuple[ModelConfig, ...]:
     """A ModelServerConfig message (HandleReloadConfigRequest's) -> models, by its text form, so
     that an RPC's config is checked by exactly the rules of a config file."""
     from google.protobuf import text_format

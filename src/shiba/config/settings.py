@@ -58,6 +58,7 @@ class ServerSettings:
     tensorflow_engine: Literal["auto", "tensorflow", "openvino"] = "auto"
     onnx_engine: Literal["auto", "onnxruntime", "openvino"] = "auto"
     warmup: WarmupOptions = field(default_factory=WarmupOptions)
+    model_repository: Path | None = None
     web_ui: bool = True
 
 
@@ -70,8 +71,19 @@ def settings_from_flags(
     if flags["model_config_file"]:
         config_path = Path(flags["model_config_file"]).expanduser().absolute()
         config_text, models = read_model_config_file(config_path)
+    elif flags["model_repository"] and not (
+        {"model_name", "model_base_path"} & flags.given or "MODEL_NAME" in env
+    ):
+        models = ()  # only what the model repository API loads
     else:
         models = (_model_from_flags(flags, env),)
+    repository = (
+        Path(flags["model_repository"]).expanduser().absolute()
+        if flags["model_repository"]
+        else None
+    )
+    if repository is not None and not repository.is_dir():
+        raise ConfigError(f"--model_repository={flags['model_repository']} is not a folder")
     if flags["model_config_file_poll_wait_seconds"] < 0:
         raise ConfigError("--model_config_file_poll_wait_seconds must not be negative")
     for name in ("rest_api_port", "rest_api_num_threads", "rest_api_timeout_in_ms"):
@@ -133,6 +145,7 @@ def settings_from_flags(
         warnings=tuple(warnings),
         model_config_file=config_path,
         model_config_text=config_text,
+        model_repository=repository,
         model_config_poll_seconds=float(flags["model_config_file_poll_wait_seconds"]),
         allow_version_labels_for_unavailable_models=flags[
             "allow_version_labels_for_unavailable_models"

@@ -121,14 +121,23 @@ class ServingEngines:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._by_id: dict[ServableId, Mapping[str, EngineDecision]] = {}
+        self._platforms: dict[ServableId, str] = {}
 
     def record(
-        self, servable_id: ServableId, decisions: Mapping[str, EngineDecision]
+        self,
+        servable_id: ServableId,
+        decisions: Mapping[str, EngineDecision],
+        platform: str | None = None,
     ) -> Mapping[str, EngineDecision]:
-        """Records (or replaces) a version's decisions; returns the stored mapping."""
+        """Records (or replaces) a version's decisions, and the platform (model format:
+        ``tensorflow``, ``onnx``...) it was loaded as when known; returns the stored mapping."""
         stored: Mapping[str, EngineDecision] = MappingProxyType(dict(decisions))
         with self._lock:
             self._by_id[servable_id] = stored
+            if platform is not None:
+                self._platforms[servable_id] = platform
+            else:
+                self._platforms.pop(servable_id, None)
         return stored
 
     def forget(
@@ -140,11 +149,17 @@ class ServingEngines:
             current = self._by_id.get(servable_id)
             if current is not None and (recorded is None or current is recorded):
                 del self._by_id[servable_id]
+                self._platforms.pop(servable_id, None)
 
     def get(self, servable_id: ServableId) -> Mapping[str, EngineDecision] | None:
         """The version's decisions, or ``None`` when it is not loaded."""
         with self._lock:
             return self._by_id.get(servable_id)
+
+    def platform(self, servable_id: ServableId) -> str | None:
+        """The platform the version was loaded as, or ``None`` (not loaded, or not recorded)."""
+        with self._lock:
+            return self._platforms.get(servable_id)
 
     def snapshot(self) -> dict[ServableId, Mapping[str, EngineDecision]]:
         """Every loaded version's decisions, by ServableId (name, then version)."""
@@ -152,17 +167,23 @@ class ServingEngines:
             return dict(sorted(self._by_id.items()))
 
     def tracked(
-        self, loader: Loader, servable_id: ServableId, fixed: EngineDecision | None = None
+        self,
+        loader: Loader,
+        servable_id: ServableId,
+        fixed: EngineDecision | None = None,
+        *,
+        platform: str | None = None,
     ) -> Loader:
         """``loader``, recording here after each successful ``load`` which engine serves each
-        signature, and forgetting it at ``unload`` (before the inner unload).
+        signature (and ``platform``, the model format it loads), and forgetting it at ``unload``
+        (before the inner unload).
 
         With ``fixed``, every signature of the loaded servable gets that decision; without it,
         ``loader`` must be an ``EngineChoiceLoader``, whose own decisions are recorded.
         """
         if fixed is None and not isinstance(loader, EngineChoiceLoader):
             raise TypeError("tracked() needs a fixed decision unless it wraps EngineChoiceLoader")
-        return _TrackedLoader(loader, servable_id, self, fixed)
+        return _TrackedLoader(loader, servable_id, self, fixed, platform)
 
 
 class _TrackedLoader:
@@ -174,8 +195,10 @@ class _TrackedLoader:
         servable_id: ServableId,
         engines: ServingEngines,
         fixed: EngineDecision | None,
+        platform: str | None,
     ) -> None:
         self._inner = inner
+        self._platform = platform
         self._id = servable_id
         self._engines = engines
         self._fixed = fixed
@@ -189,7 +212,7 @@ class _TrackedLoader:
         else:
             assert isinstance(self._inner, EngineChoiceLoader)
             decisions = self._inner.decisions
-        self._recorded = self._engines.record(self._id, decisions)
+        self._recorded = self._engines.record(self._id, decisions, self._platform)
         return servable
 
     def unload(self) -> None:

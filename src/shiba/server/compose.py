@@ -10,6 +10,7 @@ from types import MappingProxyType
 
 from shiba.app.routes import AppRoutes
 from shiba.batching import BatchingLoader
+from shiba.codecs.v2.documents import DynamicBatching
 from shiba.config.settings import ServerSettings
 from shiba.core.engine_choice import Candidate, EngineChoiceLoader
 from shiba.core.engines import ServingEngines, plan_engine
@@ -21,16 +22,20 @@ from shiba.core.lifecycle.states import ManagerState, ServableState
 from shiba.core.loader import Loader
 from shiba.core.metrics import Metrics
 from shiba.core.service import ModelService
+from shiba.core.statistics import InferenceStatistics
 from shiba.core.tensors import Signature
 from shiba.core.warmup import WarmupLoader
 from shiba.protocols.http.router import Router
 from shiba.protocols.http.routes import Routes
 from shiba.protocols.shiba.rest import ShibaRoutes
 from shiba.protocols.tfserving.rest import TFServingRoutes
+from shiba.protocols.v2.dataplane import DataPlane
+from shiba.protocols.v2.rest import V2Routes
 from shiba.runtimes import openvino, registry
 from shiba.runtimes.base import RuntimeOptions
 from shiba.server.heap import HeapFreezer
 from shiba.server.reload import ConfigApplier, ConfigFilePoller
+from shiba.server.repository import Repository
 from shiba.server.warmup import WARMUP_FILE, warmup_records
 
 __all__ = ["Components", "compose"]
@@ -48,7 +53,8 @@ _CANDIDATE_BUILDERS: Mapping[
 @dataclass(slots=True)
 class Components:
     """What ``compose`` built; ``close`` takes it down in order. ``metrics`` is None unless
-    monitoring is enabled. ``engines`` records which engine serves each loaded signature."""
+    monitoring is enabled. ``engines`` records which engine serves each loaded signature. ``v2`` is
+    the Open Inference Protocol's data plane, which the REST router and the gRPC server share."""
 
     settings: ServerSettings
     source: FileSystemSource
@@ -59,6 +65,7 @@ class Components:
     rest_app: Router
     engines: ServingEngines
     metrics: Metrics | None = None
+    v2: DataPlane | None = None
 
     def start(self) -> None:
         """Loads the configured models and waits for those first loads, as TF Serving does.
@@ -124,7 +131,7 @@ def compose(settings: ServerSettings) -> Components:
                 candidate_engine=openvino.ENGINE,
                 extra_inputs=records.predict_inputs if records is not None else None,
             )
-        loader = engines.tracked(loader, aspired.id, plan.fixed)
+        loader = engines.tracked(loader, aspired.id, plan.fixed, platform=platform)
         loader = labels.tracked(loader, aspired.id, aspired.path)
         if records is not None:
             loader = WarmupLoader(
@@ -155,13 +162,41 @@ def compose(settings: ServerSettings) -> Components:
             settings.model_config_file, applier, settings.model_config_poll_seconds
         )
     service = ModelService(manager, settings.service)
+    v2 = _v2_data_plane(
+        settings,
+        service,
+        engines,
+        Repository(applier, manager, settings.models, settings.model_repository),
+    )
     routes: list[Routes] = [
         TFServingRoutes(service, settings.rest, metrics=metrics),
         ShibaRoutes(service, engines, labels),
+        V2Routes(v2, settings.rest),
     ]
     if settings.web_ui:
         routes.append(AppRoutes())
     rest_app = Router(routes, settings.rest, metrics=metrics, monitoring=settings.monitoring)
     return Components(
-        settings, source, manager, service, applier, poller, rest_app, engines, metrics
+        settings, source, manager, service, applier, poller, rest_app, engines, metrics, v2
+    )
+
+
+def _v2_data_plane(
+    settings: ServerSettings,
+    service: ModelService,
+    engines: ServingEngines,
+    repository: Repository,
+) -> DataPlane:
+    """What the Open Inference Protocol's REST routes and gRPC service share; the model config
+    they report follows ``--enable_batching`` (one batching setup for every model)."""
+    batching = settings.batching
+    return DataPlane(
+        service,
+        engines,
+        InferenceStatistics(),
+        repository=repository,
+        max_batch_size=batching.max_batch_size if batching is not None else 0,
+        batching=DynamicBatching(batching.batch_timeout_micros, batching.allowed_batch_sizes)
+        if batching is not None
+        else None,
     )

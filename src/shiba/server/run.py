@@ -22,6 +22,7 @@ from shiba.config.settings import ServerSettings
 from shiba.core.errors import InvalidArgument, ShibaError
 from shiba.protocols.http.server import HttpServer
 from shiba.protocols.tfserving.grpc import add_tfserving_services, server_arguments
+from shiba.protocols.v2.grpc import add_v2_service
 from shiba.server.compose import Components, compose
 
 __all__ = ["serve", "configure_logging"]
@@ -61,6 +62,8 @@ async def _start_grpc(settings: ServerSettings, components: Components) -> grpc.
         reload_config=reload_config,
         metrics=components.metrics,
     )
+    if components.v2 is not None:
+        add_v2_service(server, components.v2, settings.grpc)
     if settings.grpc_port:
         server.add_insecure_port(f"{settings.rest_host}:{settings.grpc_port}")
         log.info("Running gRPC ModelServer at %s:%d", settings.rest_host, settings.grpc_port)

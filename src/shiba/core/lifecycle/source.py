@@ -144,6 +144,8 @@ class FileSystemSource:
             removed, self._removed = self._removed, set()
         for name in sorted(removed):
             self._callback(name, [])
+        # A model added back later is new again: its folders are taken as they are.
+        self._scanned = {key for key in self._scanned if key[0] not in removed}
         current: dict[Path, _Listing] = {}
         seen: set[Path] = set()
         for model in models:

@@ -8,6 +8,7 @@ encode. Mounted by ``server/compose.py``::
 
     /v1/      TensorFlow Serving's REST API          protocols/tfserving/rest.py
     /shiba/   shiba's own routes (engines ...)       protocols/shiba/rest.py
+    /v2/      the Open Inference Protocol (KServe v2) protocols/v2/rest.py
 
 Routing is one dict lookup on the path's first segment, because the router is on every request's
 path (the HTTP layer is ~30 µs of a W1 request's CPU: PERFORMANCE-NOTES.md), measured against the

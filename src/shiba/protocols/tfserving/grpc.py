@@ -149,8 +149,9 @@ def _parse(cls: type[_T], data: bytes) -> _T:
     try:
         message: _T = cls.FromString(data)  # type: ignore[attr-defined]
     except DecodeError as exc:
-        name = cls.DESCRIPTOR.full_name  # type: ignore[attr-defined]
-        raise InvalidArgument(f"Could not parse the request as {name}: {exc}") from None
+        name = _proto.wire_name(cls.DESCRIPTOR.full_name)  # type: ignore[attr-defined]
+        detail = _proto.official_names(str(exc))
+        raise InvalidArgument(f"Could not parse the request as {name}: {detail}") from None
     return message
 
 
@@ -370,7 +371,7 @@ class _Servicer:
             # SavedModelGetSignatureDef names the version that answered and no signature.
             response.model_spec.name = handle.id.name
             response.model_spec.version.value = handle.id.version
-        response.metadata[_SIGNATURE_DEF].Pack(signature_defs)
+        _proto.pack(response.metadata[_SIGNATURE_DEF], signature_defs)
         return response.SerializeToString()
 
     # -- ModelService --------------------------------------------------------------------------

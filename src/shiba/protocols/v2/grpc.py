@@ -1,0 +1,245 @@
+"""The Open Inference Protocol's gRPC service, ``inference.GRPCInferenceService``, on ``grpc.aio``.
+
+RPCs (KServe's grpc_predict_v2.proto with the Triton extensions shiba serves)::
+
+    ServerLive, ServerReady, ModelReady, ServerMetadata, ModelMetadata    health and metadata
+    ModelInfer                                                           inference (raw or contents)
+    ModelConfig, ModelStatistics                                         model_configuration, statistics
+    RepositoryIndex, RepositoryModelLoad, RepositoryModelUnload          model_repository
+
+Every handler parses, calls the v2 data plane (``dataplane.py``, shared with the REST routes) and
+encodes; handlers take and return bytes, and requests larger than
+``GrpcOptions.inline_decode_bytes`` are decoded and answered on a worker thread. A
+``ShibaError`` becomes the RPC's status (``protocols.status``); anything else is logged and
+answered INTERNAL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf.message import DecodeError, Message
+
+import shiba
+from shiba._proto.v2 import inference_pb2 as pb
+from shiba._proto.v2 import model_config_pb2 as config_pb
+from shiba.codecs.v2.grpc_messages import decode_infer_message, encode_infer_message
+from shiba.codecs.v2.infer import InferRequest
+from shiba.core.errors import Code, InvalidArgument, ShibaError
+from shiba.core.ids import ModelSpec
+from shiba.core.servable import Outputs
+from shiba.core.statistics import Duration
+from shiba.core.tensors import TensorSpec
+from shiba.protocols.options import GrpcOptions
+from shiba.protocols.status import grpc_details, grpc_status
+from shiba.protocols.v2.dataplane import EXTENSIONS, DataPlane, parse_version
+
+__all__ = ["SERVICE", "add_v2_service"]
+
+log = logging.getLogger(__name__)
+
+#: The service's name on the wire.
+SERVICE = "inference.GRPCInferenceService"
+
+_M = TypeVar("_M", bound=Message)
+_Handler = Callable[[bytes], Awaitable[bytes]]
+
+
+def add_v2_service(
+    server: grpc.aio.Server, plane: DataPlane, options: GrpcOptions | None = None
+) -> None:
+    """Registers ``inference.GRPCInferenceService`` on ``server`` (before it starts)."""
+    servicer = _Servicer(plane, options or GrpcOptions())
+    methods: dict[str, _Handler] = {
+        "ServerLive": servicer.server_live,
+        "ServerReady": servicer.server_ready,
+        "ModelReady": servicer.model_ready,
+        "ServerMetadata": servicer.server_metadata,
+        "ModelMetadata": servicer.model_metadata,
+        "ModelInfer": servicer.model_infer,
+        "ModelConfig": servicer.model_config,
+        "ModelStatistics": servicer.model_statistics,
+        "RepositoryIndex": servicer.repository_index,
+        "RepositoryModelLoad": servicer.repository_model_load,
+        "RepositoryModelUnload": servicer.repository_model_unload,
+    }
+    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
+        name: grpc.unary_unary_rpc_method_handler(_rpc(f"{SERVICE}/{name}", handler))
+        for name, handler in methods.items()
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
+    server.add_registered_method_handlers(SERVICE, handlers)
+
+
+def _rpc(
+    method: str, handler: _Handler
+) -> Callable[[bytes, grpc.aio.ServicerContext[bytes, bytes]], Awaitable[bytes]]:
+    """The top of the front end: runs ``handler`` and turns any error into the RPC's status."""
+
+    async def rpc(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+        try:
+            return await handler(request)
+        except ShibaError as exc:
+            code, message = exc.code, exc.message
+            if code in (Code.INTERNAL, Code.UNKNOWN):
+                log.error("%s failed: %s", method, message)
+        except Exception as exc:
+            log.exception("%s failed", method)
+            code, message = Code.INTERNAL, f"Internal error: {exc}"
+        await context.abort(grpc_status(code), grpc_details(message))
+
+    return rpc
+
+
+def _parse(cls: type[_M], data: bytes) -> _M:
+    try:
+        return cls.FromString(data)
+    except DecodeError as exc:
+        raise InvalidArgument(f"Could not parse the request as {cls.__name__}: {exc}") from None
+
+
+def _spec(name: str, version: str) -> ModelSpec:
+    return ModelSpec(name, parse_version(version))
+
+
+def _fill_duration(out: pb.StatisticDuration, duration: Duration) -> None:
+    out.count = duration.count
+    out.ns = duration.ns
+
+
+def _config_tensor(out: Any, name: str, spec: TensorSpec, batched: bool) -> None:
+    shape = list(spec.shape) if spec.shape is not None else [-1]
+    datatype = spec.dtype.v2_name
+    out.name = name
+    out.data_type = config_pb.DataType.Value(
+        "TYPE_STRING" if datatype == "BYTES" else f"TYPE_{datatype or 'INVALID'}"
+    )
+    out.dims.extend(shape[1:] if batched and shape else shape)
+
+
+class _Servicer:
+    def __init__(self, plane: DataPlane, options: GrpcOptions) -> None:
+        self._plane = plane
+        self._options = options
+
+    async def server_live(self, data: bytes) -> bytes:
+        _parse(pb.ServerLiveRequest, data)
+        return pb.ServerLiveResponse(live=True).SerializeToString()
+
+    async def server_ready(self, data: bytes) -> bytes:
+        _parse(pb.ServerReadyRequest, data)
+        return pb.ServerReadyResponse(ready=self._plane.server_ready()).SerializeToString()
+
+    async def model_ready(self, data: bytes) -> bytes:
+        request = _parse(pb.ModelReadyRequest, data)
+        ready = self._plane.model_ready(request.name, parse_version(request.version))
+        return pb.ModelReadyResponse(ready=ready).SerializeToString()
+
+    async def server_metadata(self, data: bytes) -> bytes:
+        _parse(pb.ServerMetadataRequest, data)
+        answer = pb.ServerMetadataResponse(
+            name="shiba", version=shiba.__version__, extensions=list(EXTENSIONS)
+        )
+        return answer.SerializeToString()
+
+    async def model_metadata(self, data: bytes) -> bytes:
+        request = _parse(pb.ModelMetadataRequest, data)
+        view = self._plane.model(_spec(request.name, request.version))
+        answer = pb.ModelMetadataResponse(
+            name=request.name, versions=[str(v) for v in view.versions], platform=view.platform
+        )
+        for field, specs in (
+            (answer.inputs, view.signature.inputs),
+            (answer.outputs, view.signature.outputs),
+        ):
+            for name, spec in specs.items():
+                shape = list(spec.shape) if spec.shape is not None else [-1]
+                field.add(name=name, datatype=spec.dtype.v2_name or spec.dtype.name, shape=shape)
+        return answer.SerializeToString()
+
+    async def model_infer(self, data: bytes) -> bytes:
+        offload = len(data) > self._options.inline_decode_bytes
+        if offload:
+            message = await asyncio.to_thread(_parse, pb.ModelInferRequest, data)
+        else:
+            message = _parse(pb.ModelInferRequest, data)
+        model = message.model_name
+
+        def encode(request: InferRequest, version: int, outputs: Outputs) -> bytes:
+            return encode_infer_message(model, version, request, outputs).SerializeToString()
+
+        return await self._plane.infer(
+            _spec(model, message.model_version),
+            lambda: decode_infer_message(message),
+            encode,
+            offload=offload,
+        )
+
+    async def model_config(self, data: bytes) -> bytes:
+        request = _parse(pb.ModelConfigRequest, data)
+        plane = self._plane
+        view = plane.model(_spec(request.name, request.version))
+        batched = plane.max_batch_size > 0
+        config = config_pb.ModelConfig(
+            name=request.name, platform=view.platform, max_batch_size=plane.max_batch_size
+        )
+        for name, spec in view.signature.inputs.items():
+            _config_tensor(config.input.add(), name, spec, batched)
+        for name, spec in view.signature.outputs.items():
+            _config_tensor(config.output.add(), name, spec, batched)
+        if plane.batching is not None:
+            config.dynamic_batching.max_queue_delay_microseconds = (
+                plane.batching.max_queue_delay_microseconds
+            )
+            config.dynamic_batching.preferred_batch_size.extend(plane.batching.preferred_batch_size)
+        return pb.ModelConfigResponse(config=config).SerializeToString()
+
+    async def model_statistics(self, data: bytes) -> bytes:
+        request = _parse(pb.ModelStatisticsRequest, data)
+        name = request.name or None
+        version = parse_version(request.version) if name is not None else None
+        answer = pb.ModelStatisticsResponse()
+        for sid, stats in self._plane.statistics(name, version):
+            out = answer.model_stats.add(
+                name=sid.name,
+                version=str(sid.version),
+                last_inference=stats.last_inference,
+                inference_count=stats.inference_count,
+                execution_count=stats.execution_count,
+            )
+            inference = out.inference_stats
+            _fill_duration(inference.success, stats.success)
+            _fill_duration(inference.fail, stats.fail)
+            _fill_duration(inference.queue, stats.queue)
+            _fill_duration(inference.compute_input, stats.compute_input)
+            _fill_duration(inference.compute_infer, stats.compute_infer)
+            _fill_duration(inference.compute_output, stats.compute_output)
+            for size, batch in sorted(stats.batches.items()):
+                row = out.batch_stats.add(batch_size=size)
+                _fill_duration(row.compute_input, batch.compute_input)
+                _fill_duration(row.compute_infer, batch.compute_infer)
+                _fill_duration(row.compute_output, batch.compute_output)
+        return answer.SerializeToString()
+
+    async def repository_index(self, data: bytes) -> bytes:
+        request = _parse(pb.RepositoryIndexRequest, data)
+        answer = pb.RepositoryIndexResponse()
+        for row in await self._plane.index(request.ready):
+            answer.models.add(
+                name=row.name, version=row.version, state=row.state, reason=row.reason
+            )
+        return answer.SerializeToString()
+
+    async def repository_model_load(self, data: bytes) -> bytes:
+        request = _parse(pb.RepositoryModelLoadRequest, data)
+        await self._plane.load(request.model_name, list(request.parameters))
+        return pb.RepositoryModelLoadResponse().SerializeToString()
+
+    async def repository_model_unload(self, data: bytes) -> bytes:
+        request = _parse(pb.RepositoryModelUnloadRequest, data)
+        await self._plane.unload(request.model_name)
+        return pb.RepositoryModelUnloadResponse().SerializeToString()

@@ -1,0 +1,133 @@
+"""The v2 model repository over a real manager, source and config applier (fake loaders):
+what it lists, loading and unloading by name, failures, and no failed request while it works."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from shiba.core.errors import FailedPrecondition, NotFound
+from shiba.core.ids import ModelSpec
+from shiba.core.lifecycle.manager import Manager, ManagerOptions
+from shiba.core.lifecycle.source import AspiredVersion, FileSystemSource, ModelConfig
+from shiba.core.lifecycle.states import ManagerState
+from shiba.core.loader import Loader
+from shiba.server.reload import ConfigApplier
+from shiba.server.repository import Repository
+from tests.fakes import FakeLoader, FakeServable
+
+
+def _model(root: Path, name: str, *versions: int) -> Path:
+    folder = root / name
+    folder.mkdir(parents=True)
+    for version in versions:
+        (folder / str(version)).mkdir()
+        (folder / str(version) / "model.bin").write_bytes(b"x")
+    return folder
+
+
+@pytest.fixture
+def parts(tmp_path: Path) -> Iterator[tuple[Repository, Manager]]:
+    """Configured model ``a`` (outside the folder); the folder holds ``b`` (version 1), ``c``
+    (no versions) and ``d`` (a version that fails to load)."""
+    a = _model(tmp_path / "config", "a", 1)
+    folder = tmp_path / "repository"
+    _model(folder, "b", 1)
+    _model(folder, "c")
+    _model(folder, "d", 1)
+
+    def make(wanted: AspiredVersion) -> Loader:
+        if wanted.id.name == "d":
+            return FakeLoader(FakeServable, fail=FailedPrecondition("d is broken"))
+        return FakeLoader(FakeServable)
+
+    manager = Manager(make, ManagerOptions(max_num_load_retries=0))
+    source = FileSystemSource((), manager.set_aspired_versions, poll_seconds=0)
+    applier = ConfigApplier(source, manager)
+    configured = [ModelConfig("a", a)]
+    applier.apply(configured)
+    yield Repository(applier, manager, configured, folder), manager
+    manager.close()
+
+
+def test_the_index_lists_configured_and_folder_models(parts: tuple[Repository, Manager]) -> None:
+    repository, _ = parts
+    rows = {(r.name, r.version, r.state) for r in repository.index(ready_only=False)}
+    assert rows == {
+        ("a", "1", "READY"),
+        ("b", "", "UNAVAILABLE"),
+        ("c", "", "UNAVAILABLE"),
+        ("d", "", "UNAVAILABLE"),
+    }
+    assert [r.name for r in repository.index(ready_only=True)] == ["a"]
+    assert repository.served() == ["a"]
+
+
+def test_load_and_unload_a_folder_model(parts: tuple[Repository, Manager]) -> None:
+    repository, manager = parts
+    repository.load("b")
+    assert repository.served() == ["a", "b"]
+    assert [s.state for s in manager.model_states("b")] == [ManagerState.AVAILABLE]
+    repository.unload("b")
+    assert repository.served() == ["a"]
+    assert [s.state for s in manager.model_states("b")] == [ManagerState.END]
+    repository.unload("b")  # not served: nothing to do
+    repository.unload("a")
+    assert repository.served() == []
+    repository.load("a")  # a configured model comes back from the start-up config
+    assert repository.served() == ["a"]
+
+
+@pytest.mark.parametrize("name", ["nope", "..", "."])
+def test_unknown_models_are_not_found(parts: tuple[Repository, Manager], name: str) -> None:
+    repository, _ = parts
+    with pytest.raises(NotFound, match="not in the model repository"):
+        repository.load(name)
+    with pytest.raises(NotFound):
+        repository.unload(name)
+
+
+def test_a_failed_load_says_why_and_is_not_served(parts: tuple[Repository, Manager]) -> None:
+    repository, _ = parts
+    with pytest.raises(FailedPrecondition, match="d is broken"):
+        repository.load("d")
+    with pytest.raises(FailedPrecondition, match="no version folder found"):
+        repository.load("c")
+    assert repository.served() == ["a"]
+    failed = [r for r in repository.index(ready_only=False) if r.name == "d"]
+    assert failed[0].state == "UNAVAILABLE" and "d is broken" in failed[0].reason
+
+
+def test_no_request_fails_while_models_are_loaded_and_unloaded(
+    parts: tuple[Repository, Manager],
+) -> None:
+    repository, manager = parts
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    served = [0]
+
+    def infer() -> None:
+        while not stop.is_set():
+            try:
+                with manager.acquire(ModelSpec("a")) as handle:
+                    handle.servable.run("serving_default", {"x": np.ones((1, 2), np.float32)})
+                served[0] += 1
+            except BaseException as exc:
+                errors.append(exc)
+
+    thread = threading.Thread(target=infer)
+    thread.start()
+    try:
+        for _ in range(5):
+            repository.load("b")
+            repository.load("a")  # already served: polled again, stays AVAILABLE
+            repository.unload("b")
+    finally:
+        stop.set()
+        thread.join()
+    assert errors == []
+    assert served[0] > 0
