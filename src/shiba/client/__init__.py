@@ -9,7 +9,8 @@
 
 :class:`Client`/:class:`AsyncClient` speak REST (httpx), :class:`GrpcClient`/:class:`AsyncGrpcClient`
 gRPC; all four have ``status``, ``metadata``, ``signature`` and ``predict``, the REST ones also
-shiba's own ``models`` and ``labels``. Errors are :mod:`shiba.client.errors`. The client imports no
+shiba's own ``models`` and ``labels``. :class:`V2Client`/:class:`AsyncV2Client` speak the Open
+Inference Protocol's REST API (``server_ready``, ``model_ready``, ``model_metadata``, ``infer``). Errors are :mod:`shiba.client.errors`. The client imports no
 ML framework.
 """
 
@@ -29,12 +30,17 @@ from shiba.client.errors import (
 from shiba.client.grpc import AsyncGrpcClient, GrpcClient
 from shiba.client.image import image_layout, load_image
 from shiba.client.rest import AsyncClient, Client
+from shiba.client.v2 import AsyncV2Client, V2Client, V2ModelMetadata, V2Tensor
 
 __all__ = [
     "Client",
     "AsyncClient",
     "GrpcClient",
     "AsyncGrpcClient",
+    "V2Client",
+    "AsyncV2Client",
+    "V2ModelMetadata",
+    "V2Tensor",
     "ModelMetadata",
     "ModelRef",
     "SignatureInfo",

@@ -28,7 +28,7 @@ from shiba.client._types import ModelMetadata, ModelRef, SignatureInfo, VersionS
 from shiba.client.errors import ClientError, ConnectionFailed, TimedOut
 from shiba.core.tensors import DEFAULT_SIGNATURE
 
-__all__ = ["Client", "AsyncClient", "DEFAULT_URL"]
+__all__ = ["Client", "AsyncClient", "SyncHttp", "AsyncHttp", "DEFAULT_URL"]
 
 T = TypeVar("T")
 
@@ -58,6 +58,8 @@ class _Base:
         self.url = url.rstrip("/")
         self.retries = retries
         self._signatures: dict[tuple[ModelRef, str], SignatureInfo] = {}
+        #: Other per-model facts read once and kept (the v2 clients' metadata).
+        self._known: dict[tuple[str, int | None], Any] = {}
 
     def _remember(self, model: ModelRef, name: str, metadata: ModelMetadata) -> SignatureInfo:
         signature = metadata.signature(name)
@@ -65,8 +67,8 @@ class _Base:
         return signature
 
 
-class Client(_Base):
-    """A blocking client of one server's REST API; thread-safe (httpx's pool is)."""
+class SyncHttp(_Base):
+    """The blocking shell: one httpx pool, ``_send`` with the retry policy; thread-safe."""
 
     def __init__(
         self,
@@ -103,6 +105,21 @@ class Client(_Base):
                     return call.parse(status, response.content)
             time.sleep(_BACKOFF_SECONDS * 2**attempt)
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class Client(SyncHttp):
+    """A blocking client of one server's TensorFlow Serving REST API (and shiba's own routes)."""
 
     def status(
         self, model: str, *, version: int | None = None, label: str | None = None
@@ -153,20 +170,9 @@ class Client(_Base):
         info = self.signature(model, signature, version=version, label=label)
         return self._send(core.predict_call(ModelRef(model, version, label), info, inputs))
 
-    def close(self) -> None:
-        self._http.close()
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-
-class AsyncClient(_Base):
-    """The asyncio twin of :class:`Client`: the same methods, awaited."""
+class AsyncHttp(_Base):
+    """The asyncio shell: one httpx pool, ``_send`` with the retry policy."""
 
     def __init__(
         self,
@@ -203,6 +209,21 @@ class AsyncClient(_Base):
                     return call.parse(status, response.content)
             await asyncio.sleep(_BACKOFF_SECONDS * 2**attempt)
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+
+class AsyncClient(AsyncHttp):
+    """The asyncio twin of :class:`Client`: the same methods, awaited."""
 
     async def status(
         self, model: str, *, version: int | None = None, label: str | None = None
@@ -243,17 +264,6 @@ class AsyncClient(_Base):
     ) -> dict[str, npt.NDArray[Any]]:
         info = await self.signature(model, signature, version=version, label=label)
         return await self._send(core.predict_call(ModelRef(model, version, label), info, inputs))
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
 
 
 def _labels_of(versions: list[VersionStatus], version: int | None) -> list[str]:
