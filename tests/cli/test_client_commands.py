@@ -114,14 +114,16 @@ def test_help_everywhere(capsys: pytest.CaptureFixture[str]) -> None:
         assert f"usage: shiba {command}" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("protocol", ["rest", "grpc"])
+@pytest.mark.parametrize("transport", ["rest", "grpc"])
+@pytest.mark.parametrize("protocol", ["tfserving", "v2"])
 def test_bench_writes_its_plots(
-    zoo: Zoo, capsys: pytest.CaptureFixture[str], tmp_path: Path, protocol: str
+    zoo: Zoo, capsys: pytest.CaptureFixture[str], tmp_path: Path, transport: str, protocol: str
 ) -> None:
     body = tmp_path / "body.json"
     body.write_text(json.dumps({"inputs": {"x": [[1.0]], "k": [[2]]}}))
-    server = zoo.rest if protocol == "rest" else f"grpc://{zoo.grpc}"
+    server = zoo.rest if transport == "rest" else f"grpc://{zoo.grpc}"
     args = ["bench", "half", "--json", str(body), "-n", "40", "-c", "2", "--warmup", "0"]
+    args += ["--protocol", protocol]
     code = main([*args, "--out", str(tmp_path / "out"), "--server", server])
     out = capsys.readouterr().out
     assert code == 0, out
@@ -139,3 +141,14 @@ def test_bench_counts_server_errors(
     args = ["bench", "half", "--json", str(body), "-n", "5", "-c", "1", "--warmup", "0"]
     assert main([*args, "--out", str(tmp_path), "--server", zoo.rest]) == 1
     assert "first error: HTTP 400" in capsys.readouterr().err
+    grpc_args = [
+        *args,
+        "--protocol",
+        "v2",
+        "--out",
+        str(tmp_path),
+        "--server",
+        f"grpc://{zoo.grpc}",
+    ]
+    assert main(grpc_args) == 1
+    assert "first error: INVALID_ARGUMENT: " in capsys.readouterr().err

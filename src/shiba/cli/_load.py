@@ -4,7 +4,8 @@ Each worker owns one connection and sends the same request again as soon as the 
 (a closed loop, as ``wrk`` does). REST requests are written as raw HTTP/1.1 bytes prepared once,
 and answers read with httptools (the server's own parser), so a request costs the generator a
 write, a read and a parse, not a client library's work; gRPC requests are one serialized
-``PredictRequest`` sent through ``grpc.aio`` with no per-call encoding. Every answer's latency and
+request message (TF Serving's ``PredictRequest`` or the Open Inference Protocol's
+``ModelInferRequest``) sent through ``grpc.aio`` with no per-call encoding. Every answer's latency and
 completion time is kept (answers that began during the warm-up are not).
 """
 
@@ -21,8 +22,6 @@ from urllib.parse import urlsplit
 import grpc
 import grpc.aio
 import httptools
-
-from shiba import _proto
 
 __all__ = ["LoadResult", "Target", "rest_target", "grpc_target", "run_load"]
 
@@ -112,16 +111,16 @@ def rest_target(url: str, path: str, body: bytes, token: str | None) -> Target:
     return Target(f"REST {url}{path}", open_connection)
 
 
-def grpc_target(address: str, request: Any, token: str | None) -> Target:
-    """Sends the serialized ``request`` (a ``PredictRequest``) to ``address`` over one channel
-    per worker."""
+def grpc_target(address: str, method: str, request: Any, token: str | None) -> Target:
+    """Sends the serialized ``request`` to ``method`` (``/package.Service/Method``) at
+    ``address``, over one channel per worker."""
     payload = request.SerializeToString()
     metadata = (("authorization", f"Bearer {token}"),) if token else None
 
     async def open_channel() -> tuple[Callable[[], Any], Callable[[], Any]]:
         channel = grpc.aio.insecure_channel(address)
         call: Any = channel.unary_unary(
-            f"/{_proto.PREDICTION_SERVICE}/Predict",
+            method,
             request_serializer=None,
             response_deserializer=None,
         )
@@ -135,7 +134,7 @@ def grpc_target(address: str, request: Any, token: str | None) -> Target:
 
         return send, channel.close
 
-    return Target(f"gRPC {address} Predict", open_channel)
+    return Target(f"gRPC {address}{method}", open_channel)
 
 
 async def run_load(

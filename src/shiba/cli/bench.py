@@ -2,8 +2,9 @@
 percentiles, save a latency histogram and a throughput-over-time plot as PNG.
 
 The request comes from ``--image``, ``--npy`` or ``--json`` as for ``shiba predict`` (or, over
-REST, ``--body``: a file sent byte for byte, as ``wrk -s`` would); the protocol from ``--server``
-(``http://`` REST, ``grpc://`` gRPC). The load itself is ``_load.py``'s.
+REST, ``--body``: a file sent byte for byte, as ``wrk -s`` would); the transport from ``--server``
+(``http://`` REST, ``grpc://`` gRPC) and the API from ``--protocol`` (TF Serving's predict, or
+the Open Inference Protocol's infer). The load itself is ``_load.py``'s.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from shiba import _proto
+from shiba._proto.v2.inference_pb2 import ModelInferRequest
 from shiba.cli import _load
 from shiba.cli._common import (
     EXIT_OK,
@@ -31,14 +35,19 @@ from shiba.cli._common import (
     run,
 )
 from shiba.cli.predict import read_inputs
-from shiba.client import Client, ModelRef
+from shiba.client import Client, ModelRef, SignatureInfo
+from shiba.client import _v2_core as v2_core
 from shiba.client._rest_core import encode_inputs, model_path
 from shiba.client.grpc import predict_request
-from shiba.core.tensors import DEFAULT_SIGNATURE
+from shiba.codecs.v2 import tensors as v2_tensors
+from shiba.core.tensors import DEFAULT_SIGNATURE, DType
 
 __all__ = ["bench_main", "percentiles", "save_plots"]
 
 PERCENTILES = (50.0, 90.0, 99.0, 99.9)
+_PREDICT = f"/{_proto.PREDICTION_SERVICE}/Predict"
+#: The Open Inference Protocol's gRPC method (its proto package is ``inference``).
+_MODEL_INFER = "/inference.GRPCInferenceService/ModelInfer"
 
 
 def percentiles(latencies: Sequence[float]) -> dict[str, float]:
@@ -105,7 +114,10 @@ def _target(args: argparse.Namespace) -> _load.Target:
             body = args.body.read_bytes()
         except OSError as exc:
             raise UsageError(f"{args.body}: {exc.strerror or exc}") from None
-        return _load.rest_target(args.server, model_path(model) + ":predict", body, args.token)
+        path = model_path(model) + ":predict"
+        if args.protocol == "v2":
+            path = v2_core.model_path(args.model, args.version) + "/infer"
+        return _load.rest_target(args.server, path, body, args.token)
     client = connect(args)
     try:
         signature = client.signature(args.model, args.signature, version=args.version)
@@ -114,11 +126,49 @@ def _target(args: argparse.Namespace) -> _load.Target:
         raise UsageError(str(exc.args[0])) from None
     finally:
         client.close()
+    if args.protocol == "v2":
+        return _v2_target(args, signature, inputs, rest=isinstance(client, Client))
     if isinstance(client, Client):
         body = encode_inputs(signature, inputs)
         return _load.rest_target(args.server, model_path(model) + ":predict", body, args.token)
     request = predict_request(model, signature, inputs)
-    return _load.grpc_target(args.server.split("://", 1)[1], request, args.token)
+    return _load.grpc_target(_address(args), _PREDICT, request, args.token)
+
+
+def _v2_target(
+    args: argparse.Namespace, signature: SignatureInfo, inputs: Any, *, rest: bool
+) -> _load.Target:
+    """The Open Inference Protocol's infer request for ``inputs`` (in the signature's dtypes)."""
+    if not isinstance(inputs, dict):
+        if len(signature.inputs) != 1:
+            raise UsageError(f"{signature.name} has several inputs: give them by name")
+        inputs = {next(iter(signature.inputs)): inputs}
+    arrays: dict[str, npt.NDArray[Any]] = {}
+    for name, value in inputs.items():
+        info = signature.inputs.get(name)
+        strings = info is not None and info.dtype is DType.DT_STRING
+        array = np.asarray(value, dtype=object) if strings else np.asarray(value)
+        if info is not None and not strings:
+            array = array.astype(info.numpy_dtype, copy=False)
+        arrays[name] = array
+    if rest:
+        call = v2_core.infer_call(args.model, args.version, arrays)
+        path = v2_core.model_path(args.model, args.version) + "/infer"
+        assert call.body is not None
+        return _load.rest_target(args.server, path, call.body, args.token)
+    request = ModelInferRequest(
+        model_name=args.model, model_version=str(args.version) if args.version else ""
+    )
+    for name, array in arrays.items():
+        tensor = request.inputs.add(name=name, datatype=v2_tensors.datatype_of(array))
+        tensor.shape.extend(array.shape)
+        request.raw_input_contents.append(v2_tensors.to_binary(array))
+    return _load.grpc_target(_address(args), _MODEL_INFER, request, args.token)
+
+
+def _address(args: argparse.Namespace) -> str:
+    server: str = args.server
+    return server.split("://", 1)[1].rstrip("/")
 
 
 def bench_main(argv: Sequence[str], prog: str = "shiba bench") -> int:
@@ -137,6 +187,13 @@ def bench_main(argv: Sequence[str], prog: str = "shiba bench") -> int:
     )
     parser.add_argument("--signature", default=DEFAULT_SIGNATURE, help="default: serving_default")
     parser.add_argument("--version", type=int, help="a version number (default: the latest)")
+    parser.add_argument(
+        "--protocol",
+        choices=("tfserving", "v2"),
+        default="tfserving",
+        help="TF Serving's predict (default) or the Open Inference Protocol's infer (v2 runs "
+        "serving_default)",
+    )
     parser.add_argument("-c", "--concurrency", type=int, default=16, help="connections (16)")
     amount = parser.add_mutually_exclusive_group()
     amount.add_argument("-d", "--duration", type=float, help="seconds to measure (default 10)")
