@@ -1,4 +1,4 @@
-"""The Open Inference Protocol client against the real server's /v2/ routes."""
+"""The Open Inference Protocol clients (REST and gRPC) against the real server."""
 
 from __future__ import annotations
 
@@ -7,7 +7,16 @@ import asyncio
 import numpy as np
 import pytest
 
-from shiba.client import AsyncV2Client, InvalidArgumentError, ServerError, V2Client, V2Tensor
+from shiba.client import (
+    AsyncV2Client,
+    AsyncV2GrpcClient,
+    InvalidArgumentError,
+    ServerError,
+    V2Client,
+    V2GrpcClient,
+    V2Tensor,
+)
+from shiba.core.errors import Code
 from tests._zoo import Zoo
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -54,3 +63,28 @@ def test_async_v2_client(zoo: Zoo) -> None:
         return [float(a["z"][0, 0]) for a in answers]
 
     assert asyncio.run(run()) == [0.0, 2.0, 4.0, 6.0]
+
+
+def test_grpc_client(zoo: Zoo) -> None:
+    with V2GrpcClient(zoo.grpc) as client:
+        assert client.server_ready() and client.model_ready("half")
+        assert [t.name for t in client.model_metadata("half").inputs] == ["x", "k"]
+        outputs = client.infer("half", {"x": [[2.0]], "k": [[3]]}, outputs=["z"])
+        assert list(outputs) == ["z"] and outputs["z"].dtype == np.float32
+        np.testing.assert_array_equal(outputs["z"], [[6.0]])
+        strings = client.infer("echo", {"text": np.array([b"a", b"bc"], dtype=object)})
+        assert strings["same"].tolist() == [b"a", b"bc"]
+        with pytest.raises(InvalidArgumentError) as wrong:
+            client.infer("half", {"x": [[1.0, 2.0]], "k": [[1]]})
+        assert wrong.value.code is Code.INVALID_ARGUMENT and wrong.value.http_status is None
+
+
+def test_async_grpc_client(zoo: Zoo) -> None:
+    async def run() -> list[float]:
+        async with AsyncV2GrpcClient(zoo.grpc) as client:
+            answers = await asyncio.gather(
+                *(client.infer("half", {"x": [[float(i)]], "k": [[1]]}) for i in range(3))
+            )
+        return [float(a["y"][0, 0]) for a in answers]
+
+    assert asyncio.run(run()) == [2.0, 2.5, 3.0]

@@ -22,7 +22,6 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from shiba import _proto
-from shiba._proto.v2.inference_pb2 import ModelInferRequest
 from shiba.cli import _load
 from shiba.cli._common import (
     EXIT_OK,
@@ -39,7 +38,7 @@ from shiba.client import Client, ModelRef, SignatureInfo
 from shiba.client import _v2_core as v2_core
 from shiba.client._rest_core import encode_inputs, model_path
 from shiba.client.grpc import predict_request
-from shiba.codecs.v2 import tensors as v2_tensors
+from shiba.client.v2_grpc import infer_request
 from shiba.core.tensors import DEFAULT_SIGNATURE, DType
 
 __all__ = ["bench_main", "percentiles", "save_plots"]
@@ -156,13 +155,7 @@ def _v2_target(
         path = v2_core.model_path(args.model, args.version) + "/infer"
         assert call.body is not None
         return _load.rest_target(args.server, path, call.body, args.token)
-    request = ModelInferRequest(
-        model_name=args.model, model_version=str(args.version) if args.version else ""
-    )
-    for name, array in arrays.items():
-        tensor = request.inputs.add(name=name, datatype=v2_tensors.datatype_of(array))
-        tensor.shape.extend(array.shape)
-        request.raw_input_contents.append(v2_tensors.to_binary(array))
+    request = infer_request(args.model, args.version, arrays)
     return _load.grpc_target(_address(args), _MODEL_INFER, request, args.token)
 
 
