@@ -13,7 +13,7 @@ GRPC_PORT ?= 8500
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
-	$(BIN)/python -m pip install --quiet -e ".[tensorflow,onnx,openvino,demo,dev,plots]"
+	$(BIN)/python -m pip install --quiet -e ".[tensorflow,onnx,openvino,torch,demo,dev,plots]"
 	# OpenVINO's usage telemetry phones home from its converter; without the package it uses a
 	# built-in stub. A server must not send traffic nobody asked for.
 	$(BIN)/python -m pip uninstall --quiet --yes openvino-telemetry

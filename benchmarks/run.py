@@ -14,7 +14,9 @@ Measures, on this machine, in one run:
     sync workers, same URL and body;
   * W2 decode (a 224x224x3 image as JSON ``instances``, integers and floats): shiba's codec against
     orjson + numpy, in MB/s;
-  * the ratios: shiba to the limit, shiba to the Flask way.
+  * the ratios: shiba to the limit, shiba to the Flask way;
+  * with torch installed, a small CNN as TorchScript on W1: torch in-process against shiba, on
+    torch and on OpenVINO where verified (``benchmarks/torch_row.py``).
 Needs ``wrk`` (Debian package) and, for the Flask row, flask and gunicorn (``make bench`` installs
 them). The machine is shared and noisy: compare figures from one run only.
 """
@@ -22,6 +24,7 @@ them). The machine is shared and noisy: compare figures from one run only.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import re
@@ -472,6 +475,11 @@ def main() -> int:
         flask = flask_rows(body_file, args.duration)
     print("measuring W2 decode ...", file=sys.stderr)
     rates = decode_rates()
+    torch_lines: list[str] = []
+    if importlib.util.find_spec("torch") is not None:
+        import torch_row
+
+        torch_lines = torch_row.rows(body_file, args.duration)
 
     print()
     print("| what | figure |")
@@ -560,6 +568,8 @@ def main() -> int:
     if flask is not None:
         ratio = max(best(e, 64).requests_per_s for e in engines) / flask[64].requests_per_s
         print(f"| ratio: shiba c=64 (best) / Flask c=64 | {ratio:.2f} |")
+    for line in torch_lines:
+        print(line)
     shutil.rmtree(work, ignore_errors=True)
     return 0
 

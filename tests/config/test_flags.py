@@ -226,9 +226,17 @@ def test_engine_flags(monkeypatch: pytest.MonkeyPatch) -> None:
         settings_from_flags(
             parse_flags(["--model_base_path=/m", "--tensorflow_engine=onnxruntime"]), environ={}
         )
+    assert default.torch_engine == "auto"
+    flags = ["--model_base_path=/m", "--torch_engine=torch"]
+    assert settings_from_flags(parse_flags(flags), environ={}).torch_engine == "torch"
+    with pytest.raises(ConfigError) as caught:
+        settings_from_flags(
+            parse_flags(["--model_base_path=/m", "--torch_engine=pytorch"]), environ={}
+        )
+    assert str(caught.value) == "--torch_engine must be auto, torch or openvino, got 'pytorch'"
     # Without the openvino package, forcing it is an error naming the package; auto is not.
     monkeypatch.setitem(sys.modules, "openvino", None)
-    for name in ("tensorflow_engine", "onnx_engine"):
+    for name in ("tensorflow_engine", "onnx_engine", "torch_engine"):
         with pytest.raises(ConfigError) as caught:
             settings_from_flags(
                 parse_flags(["--model_base_path=/m", f"--{name}=openvino"]), environ={}

@@ -51,8 +51,8 @@ TF_CHOICE = EnginePlan(None, reference_engine="tensorflow")
 ORT_CHOICE = EnginePlan(None, reference_engine="onnxruntime")
 
 
-def flags(tensorflow: str = "auto", onnx: str = "auto") -> dict[str, str]:
-    return {"tensorflow": tensorflow, "onnx": onnx}
+def flags(tensorflow: str = "auto", onnx: str = "auto", torch: str = "auto") -> dict[str, str]:
+    return {"tensorflow": tensorflow, "onnx": onnx, "pytorch": torch}
 
 
 @pytest.mark.parametrize(
@@ -110,15 +110,32 @@ def flags(tensorflow: str = "auto", onnx: str = "auto") -> dict[str, str]:
             True,
             EnginePlan(ON_ORT, False, "onnxruntime"),
         ),
-        # other platforms run on their own engine
+        # PyTorch: verified against torch, set by --torch_engine alone
+        ("pytorch", None, flags(), True, EnginePlan(None, reference_engine="torch")),
+        ("pytorch", None, flags(torch="openvino"), False, EnginePlan(None, True, "torch")),
         (
             "pytorch",
             "openvino",
-            flags("openvino", "openvino"),
+            flags("openvino", "openvino", torch="torch"),
             True,
             EnginePlan(
-                EngineDecision("pytorch", "pytorch models run on pytorch"), False, "pytorch"
+                EngineDecision("torch", "engine set to torch by --torch_engine"), False, "torch"
             ),
+        ),
+        (
+            "pytorch",
+            None,
+            flags(),
+            False,
+            EnginePlan(EngineDecision("torch", "openvino is not installed"), False, "torch"),
+        ),
+        # other platforms run on their own engine
+        (
+            "python",
+            "openvino",
+            flags("openvino", "openvino", torch="openvino"),
+            True,
+            EnginePlan(EngineDecision("python", "python models run on python"), False, "python"),
         ),
         (
             None,

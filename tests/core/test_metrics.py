@@ -237,22 +237,27 @@ def test_the_engine_of_each_loaded_signature_is_a_gauge_of_shibas_own() -> None:
             "serving_default": EngineDecision("openvino", "verified, max abs diff 3e-07", 3e-7),
             "classify": EngineDecision("tensorflow", 'input "x" is DT_STRING'),
         },
+        platform="tensorflow",
     )
-    engines.record(ServableId("onnx", 3), {"": EngineDecision("onnxruntime", "onnx models")})
+    engines.record(
+        ServableId("onnx", 3), {"": EngineDecision("onnxruntime", "onnx models")}, "onnx"
+    )
     page = metrics.render().decode()
-    labels = 'model_name="ViT",model_version="1",signature_name='
+    labels = 'model_name="ViT",model_version="1",runtime="tensorflow",signature_name='
     assert page[len(empty) :] == (
-        f'{engine}{{model_name="ViT",model_version="1",signature_name="serving_default",'
+        f'{engine}{{{labels}"serving_default",'
         'engine="openvino",reason="verified, max abs diff 3e-07"} 1\n'
         f'{engine}{{{labels}"classify",engine="tensorflow",reason="input \\"x\\" is DT_STRING"}} 1\n'
-        f'{engine}{{model_name="onnx",model_version="3",signature_name="",engine="onnxruntime",'
-        'reason="onnx models"} 1\n'
+        f'{engine}{{model_name="onnx",model_version="3",runtime="onnx",signature_name="",'
+        'engine="onnxruntime",reason="onnx models"} 1\n'
     )
+    assert engines.platform(ServableId("onnx", 3)) == "onnx"
     families = {f.name: f for f in text_string_to_metric_families(page)}
     assert [s.labels["reason"] for s in families[engine].samples][1] == 'input "x" is DT_STRING'
     engines.forget(ServableId("ViT", 1), recorded)
     engines.forget(ServableId("onnx", 3))
     assert metrics.render().decode() == empty
+    assert engines.platform(ServableId("onnx", 3)) is None
 
 
 def test_recording_from_many_threads_loses_nothing() -> None:

@@ -69,8 +69,9 @@ def test_the_metrics_page_names_each_signatures_engine(server: ServerProcess) ->
     assert set(found.values()) == {"1"}
 
     def row(model: str, version: int, signature: str, engine: str, reason: str) -> str:
+        runtime = "onnx" if model == "onnx" else "tensorflow"
         return (
-            f'{GAUGE}{{model_name="{model}",model_version="{version}",'
+            f'{GAUGE}{{model_name="{model}",model_version="{version}",runtime="{runtime}",'
             f'signature_name="{signature}",engine="{engine}",reason="{reason}"}}'
         )
 
@@ -96,7 +97,11 @@ def test_shibas_route_names_each_signatures_engine(server: ServerProcess) -> Non
     answer = server.get("/shiba/v1/models/on_ov").json()
     assert answer["model"] == "on_ov"
     (version,) = answer["versions"]
-    assert (version["version"], version["state"]) == ("123", "AVAILABLE")
+    assert (version["version"], version["state"], version["runtime"]) == (
+        "123",
+        "AVAILABLE",
+        "tensorflow",
+    )
     signatures = version["signatures"]
     assert list(signatures) == TF2_SIGNATURES
     assert signatures["serving_default"] == {

@@ -63,3 +63,19 @@ def load_saved_model(tfserving_testdata: Path) -> Iterator[LoadFn]:
     yield load
     for loader in loaders.values():
         loader.unload()
+
+
+@pytest.fixture(scope="session")
+def torch_script_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The version folder of ``build_torch_script`` (``model.pt`` + ``signature.json``)."""
+    from tests.torch_models import build_torch_script
+
+    return build_torch_script(tmp_path_factory.mktemp("torch_script"))
+
+
+@pytest.fixture(scope="session")
+def torch_export_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The version folder of ``build_torch_export`` (``model.pt2``)."""
+    from tests.torch_models import build_torch_export
+
+    return build_torch_export(tmp_path_factory.mktemp("torch_export"))

@@ -13,6 +13,7 @@ from shiba.core.errors import FailedPrecondition, NotFound, ShibaError
 from shiba.core.ids import ServableId
 from shiba.runtimes.base import RuntimeOptions
 from shiba.runtimes.onnx import OnnxLoader, OnnxRuntime
+from shiba.runtimes.python import PythonLoader, PythonRuntime
 from shiba.runtimes.registry import (
     RUNTIMES,
     FailingLoader,
@@ -21,6 +22,7 @@ from shiba.runtimes.registry import (
     make_loader,
 )
 from shiba.runtimes.tensorflow import SavedModelLoader, SavedModelRuntime
+from shiba.runtimes.torch import TorchLoader, TorchRuntime
 
 SID = ServableId("m", 1)
 OPTIONS = RuntimeOptions()
@@ -28,20 +30,39 @@ OPTIONS = RuntimeOptions()
 
 def test_runtimes_resolve_to_their_platform() -> None:
     assert dict(RUNTIMES) == {
+        "python": "shiba.runtimes.python:PythonRuntime",
         "tensorflow": "shiba.runtimes.tensorflow:SavedModelRuntime",
         "onnx": "shiba.runtimes.onnx:OnnxRuntime",
+        "pytorch": "shiba.runtimes.torch:TorchRuntime",
     }
     assert isinstance(get_runtime("tensorflow"), SavedModelRuntime)
     assert isinstance(get_runtime("onnx"), OnnxRuntime)
+    assert isinstance(get_runtime("pytorch"), TorchRuntime)
+    assert isinstance(get_runtime("python"), PythonRuntime)
     for platform in RUNTIMES:
         runtime = get_runtime(platform)
         assert runtime.platform == platform
         assert get_runtime(platform) is runtime
 
 
+def test_each_runtime_declares_its_framework_extra_and_files() -> None:
+    declared = {
+        platform: (runtime.framework, runtime.extra, runtime.model_files)
+        for platform, runtime in ((p, get_runtime(p)) for p in RUNTIMES)
+    }
+    assert declared == {
+        "python": (None, None, ("model.py",)),
+        "tensorflow": ("tensorflow", "tensorflow", ("saved_model.pb", "saved_model.pbtxt")),
+        "onnx": ("onnxruntime", "onnx", ("model.onnx",)),
+        "pytorch": ("torch", "torch", ("model.pt", "model.pt2")),
+    }
+
+
 def test_get_runtime_rejects_an_unknown_platform() -> None:
-    with pytest.raises(FailedPrecondition, match="unknown platform 'pytorch': shiba serves onnx"):
-        get_runtime("pytorch")
+    with pytest.raises(
+        FailedPrecondition, match="unknown platform 'caffe': shiba serves onnx, python, pytorch"
+    ):
+        get_runtime("caffe")
 
 
 def test_importing_the_runtimes_imports_no_framework(tfserving_testdata: Path) -> None:
@@ -53,14 +74,16 @@ def test_importing_the_runtimes_imports_no_framework(tfserving_testdata: Path) -
         from shiba.core.ids import ServableId
         from shiba.runtimes.base import RuntimeOptions
         from shiba.runtimes import registry
-        import shiba.runtimes.tensorflow, shiba.runtimes.onnx
+        import shiba.runtimes.tensorflow, shiba.runtimes.onnx, shiba.runtimes.torch
+        import shiba.runtimes.python, shiba.runtimes.openvino
         import shiba.runtimes.tensorflow.signatures, shiba.runtimes.tensorflow.session
         import shiba.runtimes.tensorflow.saved_model
         version_dir = Path({str(tfserving_testdata / "saved_model_half_plus_two_cpu" / "00000123")!r})
         assert registry.detect_platform(version_dir) == "tensorflow"
-        for platform in (None, "tensorflow", "onnx"):
+        for platform in (None, "tensorflow", "onnx", "pytorch", "python"):
             registry.make_loader(platform, ServableId("m", 1), version_dir, RuntimeOptions())
-        heavy = sorted(m for m in ("tensorflow", "onnxruntime", "onnx") if m in sys.modules)
+        heavy = ("tensorflow", "onnxruntime", "onnx", "torch", "openvino")
+        heavy = sorted(m for m in heavy if m in sys.modules)
         assert not heavy, heavy
         """
     )
@@ -86,6 +109,13 @@ def test_detect_platform_by_file_names(tfserving_testdata: Path, tmp_path: Path)
     (tmp_path / "onnx").mkdir()
     (tmp_path / "onnx" / "model.onnx").write_bytes(b"")
     assert detect_platform(tmp_path / "onnx") == "onnx"
+    for name in ("model.pt", "model.pt2"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / name).write_bytes(b"")
+        assert detect_platform(tmp_path / name) == "pytorch"
+    # A Python model's folder may hold the model it wraps: model.py wins.
+    (tmp_path / "onnx" / "model.py").write_text("")
+    assert detect_platform(tmp_path / "onnx") == "python"
     assert detect_platform(tmp_path) is None
     assert detect_platform(tmp_path / "missing") is None
 
@@ -95,6 +125,8 @@ def test_make_loader_picks_the_runtime(tfserving_testdata: Path, tmp_path: Path)
     assert isinstance(make_loader(None, SID, saved_model, OPTIONS), SavedModelLoader)
     assert isinstance(make_loader("tensorflow", SID, saved_model, OPTIONS), SavedModelLoader)
     assert isinstance(make_loader("onnx", SID, tmp_path, OPTIONS), OnnxLoader)
+    assert isinstance(make_loader("pytorch", SID, tmp_path, OPTIONS), TorchLoader)
+    assert isinstance(make_loader("python", SID, tmp_path, OPTIONS), PythonLoader)
 
 
 def test_an_unknown_platform_gives_a_failing_loader(tmp_path: Path) -> None:
@@ -111,7 +143,8 @@ def test_an_empty_folder_gives_a_failing_loader(tmp_path: Path) -> None:
     with pytest.raises(NotFound) as caught:
         loader.load()
     assert caught.value.message == (
-        f"no model found in {tmp_path}: expected saved_model.pb (or saved_model.pbtxt) or model.onnx"
+        f"no model found in {tmp_path}: expected model.py, saved_model.pb, saved_model.pbtxt, "
+        "model.onnx, model.pt or model.pt2"
     )
 
 
@@ -130,6 +163,9 @@ def test_a_missing_framework_gives_an_install_hint(
     monkeypatch.setitem(sys.modules, "tensorflow", None)
     with pytest.raises(FailedPrecondition, match=r"pip install 'shiba\[tensorflow\]'"):
         make_loader("tensorflow", SID, tmp_path, OPTIONS).load()
+    monkeypatch.setitem(sys.modules, "torch", None)
+    with pytest.raises(FailedPrecondition, match=r"pytorch runtime needs the torch package"):
+        make_loader("pytorch", SID, tmp_path, OPTIONS).load()
 
 
 def test_runtime_loaders_report_a_missing_framework_too(

@@ -208,6 +208,13 @@ FLAGS: tuple[Flag, ...] = (
         " may load by name; alone (no --model_name, --model_base_path, --model_config_file or"
         " MODEL_NAME), nothing is served until loaded (shiba's own)",
     ),
+    Flag(
+        "torch_engine",
+        "str",
+        "auto",
+        "Engine running PyTorch models: auto (OpenVINO where it converts and verifies, else"
+        " torch), torch, or openvino (shiba's own)",
+    ),
     Flag("log_level", "str", "info", "Logging level: debug, info, warning, error (shiba's own)"),
 )
 

@@ -19,7 +19,7 @@ from shiba.config.errors import ConfigError
 from shiba.config.flags import ParsedFlags
 from shiba.config.model_config import read_model_config_file
 from shiba.config.monitoring import monitoring_options_from_file
-from shiba.core.engines import ENGINE_SETTINGS, ONNX_ENGINE_SETTINGS
+from shiba.core.engines import ENGINE_SETTINGS, ONNX_ENGINE_SETTINGS, TORCH_ENGINE_SETTINGS
 from shiba.core.lifecycle.manager import ManagerOptions
 from shiba.core.lifecycle.source import ModelConfig
 from shiba.core.service import ServiceOptions
@@ -57,6 +57,7 @@ class ServerSettings:
     monitoring: MonitoringOptions = field(default_factory=MonitoringOptions)
     tensorflow_engine: Literal["auto", "tensorflow", "openvino"] = "auto"
     onnx_engine: Literal["auto", "onnxruntime", "openvino"] = "auto"
+    torch_engine: Literal["auto", "torch", "openvino"] = "auto"
     warmup: WarmupOptions = field(default_factory=WarmupOptions)
     model_repository: Path | None = None
     web_ui: bool = True
@@ -120,6 +121,7 @@ def settings_from_flags(
             )
     _check_engine(flags, "tensorflow_engine", ENGINE_SETTINGS)
     _check_engine(flags, "onnx_engine", ONNX_ENGINE_SETTINGS)
+    _check_engine(flags, "torch_engine", TORCH_ENGINE_SETTINGS)
     intra = flags["tensorflow_intra_op_parallelism"] or flags["tensorflow_session_parallelism"]
     inter = flags["tensorflow_inter_op_parallelism"] or flags["tensorflow_session_parallelism"]
     return ServerSettings(
@@ -165,6 +167,7 @@ def settings_from_flags(
         monitoring=monitoring,
         tensorflow_engine=flags["tensorflow_engine"],
         onnx_engine=flags["onnx_engine"],
+        torch_engine=flags["torch_engine"],
         warmup=WarmupOptions(
             enabled=flags["enable_model_warmup"],
             # TF Serving uses the flag only when it is > 0; its default is one run.

@@ -123,12 +123,13 @@ PADDING_SIZE = Histogram(
 )
 
 # shiba's own, a gauge (a Family for its name, help and labels): 1 for each signature of each
-# loaded version, labelled with the engine serving it and why (the record GET /shiba/v1/models/
+# loaded version, labelled with the runtime that loaded it (its platform), the engine serving it
+# and why (the record GET /shiba/v1/models/
 # {name} reads too); a version's rows go when it unloads.
 SIGNATURE_ENGINE = Family(
     "/shiba/signature_engine",
     "Which engine serves each signature of each loaded model version, and why (shiba's own).",
-    ("model_name", "model_version", "signature_name", "engine", "reason"),
+    ("model_name", "model_version", "runtime", "signature_name", "engine", "reason"),
 )
 
 #: A label value as recorded: a string, a Code (shown by its name) or an int (shown in decimal).

@@ -70,8 +70,9 @@ def engine_gauge(engines: ServingEngines) -> Metric:
     name = SIGNATURE_ENGINE.name
     family = Metric(name, SIGNATURE_ENGINE.help, "gauge")
     for sid, decisions in engines.snapshot().items():
+        runtime = engines.platform(sid) or ""
         for signature, decision in decisions.items():
-            key = (sid.name, sid.version, signature, decision.engine, decision.reason)
+            key = (sid.name, sid.version, runtime, signature, decision.engine, decision.reason)
             family.add_sample(name, _labels(SIGNATURE_ENGINE.labels, key), 1)
     return family
 

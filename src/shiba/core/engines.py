@@ -3,7 +3,8 @@ and shiba's own REST route both read.
 
 :func:`plan_engine` decides, per version, whether a model goes through the engine choice
 (``shiba.core.engine_choice``: a SavedModel verified against TensorFlow, an ONNX model against
-onnxruntime, OpenVINO the candidate for both) or runs on one engine for a stated reason (forced by
+onnxruntime, a PyTorch model against torch, OpenVINO the candidate for all) or runs on one engine
+for a stated reason (forced by
 a flag or a model config, OpenVINO not installed, a platform with no choice).
 :class:`ServingEngines` holds the outcome: the composition root wraps each version's loader in
 :meth:`ServingEngines.tracked`, which records the :class:`EngineDecision` of every signature after
@@ -26,6 +27,7 @@ from shiba.core.servable import Servable
 __all__ = [
     "ENGINE_SETTINGS",
     "ONNX_ENGINE_SETTINGS",
+    "TORCH_ENGINE_SETTINGS",
     "EnginePlan",
     "plan_engine",
     "ServingEngines",
@@ -35,6 +37,8 @@ __all__ = [
 ENGINE_SETTINGS = ("auto", "tensorflow", "openvino")
 #: The values of ``--onnx_engine``.
 ONNX_ENGINE_SETTINGS = ("auto", "onnxruntime", "openvino")
+#: The values of ``--torch_engine``.
+TORCH_ENGINE_SETTINGS = ("auto", "torch", "openvino")
 # The engine a version may run on instead of its platform's own, once verified.
 _CANDIDATE = "openvino"
 
@@ -52,6 +56,7 @@ _CHOICES: Mapping[str, _Choice] = MappingProxyType(
     {
         "tensorflow": _Choice("tensorflow", "--tensorflow_engine"),
         "onnx": _Choice("onnxruntime", "--onnx_engine"),
+        "pytorch": _Choice("torch", "--torch_engine"),
     }
 )
 
@@ -81,7 +86,8 @@ def plan_engine(
 
     The setting is, for a SavedModel, ``model_engine`` (a model config's ``tensorflow_engine``)
     when set, else ``flag_engines["tensorflow"]`` (``--tensorflow_engine``); for an ONNX model,
-    ``flag_engines["onnx"]`` (``--onnx_engine``: a model config's field does not apply). A
+    ``flag_engines["onnx"]`` (``--onnx_engine``: a model config's field does not apply); for a
+    PyTorch model, ``flag_engines["pytorch"]`` (``--torch_engine``, likewise). A
     platform missing from ``flag_engines`` is ``auto``. Any other platform runs on its own
     engine. ``openvino`` always goes through the choice, installed or not: without the package
     the load fails with the engine's own message. ``auto`` without it runs on the reference.

@@ -1,7 +1,11 @@
 """The runtime interface: one small adapter per framework (the custom-runtime API is public).
 
 A runtime says whether it can serve a version folder (``detect``) and makes a cheap ``Loader`` for
-one. Heavy framework imports happen inside ``Loader.load``, never at module import.
+one. Heavy framework imports happen inside ``Loader.load``, never at module import. It also declares,
+as class attributes, what the registry needs to know without importing its framework: its
+``platform`` name, the ``framework`` package its loader imports, the ``extra`` that installs it,
+and the ``model_files`` a version folder holds. Adding a runtime is one module and one line in
+``shiba.runtimes.registry.RUNTIMES``.
 """
 
 from __future__ import annotations
@@ -29,9 +33,23 @@ class RuntimeOptions:
 
 
 class Runtime(Protocol):
-    """A framework adapter, registered by platform name in ``shiba.runtimes.registry``."""
+    """A framework adapter, registered by platform name in ``shiba.runtimes.registry``.
+
+    - ``platform``: its name in ``model_platform`` and in the registry (``"onnx"``).
+    - ``framework``: the top-level package ``Loader.load`` imports (``"onnxruntime"``), or ``None``
+      when it needs none; the registry checks it is installed before making a loader.
+    - ``extra``: the ``shiba[extra]`` that installs ``framework``, named in the error when it is
+      missing (``None`` when there is no framework).
+    - ``model_files``: the file names ``detect`` looks for, as a user reads them
+      (``("model.onnx",)``), for the error saying a folder holds no model.
+
+    One instance per platform is shared by every model; ``detect`` and ``loader`` are thread-safe.
+    """
 
     platform: ClassVar[str]
+    framework: ClassVar[str | None]
+    extra: ClassVar[str | None]
+    model_files: ClassVar[tuple[str, ...]]
 
     @classmethod
     def detect(cls, version_dir: Path) -> bool:

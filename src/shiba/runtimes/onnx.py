@@ -79,6 +79,9 @@ class OnnxRuntime:
     """Serves ONNX models: a version folder holding ``model.onnx``."""
 
     platform: ClassVar[str] = "onnx"
+    framework: ClassVar[str | None] = "onnxruntime"
+    extra: ClassVar[str | None] = "onnx"
+    model_files: ClassVar[tuple[str, ...]] = (MODEL_FILE,)
 
     @classmethod
     def detect(cls, version_dir: Path) -> bool:

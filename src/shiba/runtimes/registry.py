@@ -23,19 +23,16 @@ from shiba.runtimes.base import Runtime, RuntimeOptions
 
 __all__ = ["RUNTIMES", "get_runtime", "detect_platform", "make_loader", "FailingLoader"]
 
-#: Platform name -> ``"module:Class"`` of its runtime. Detection tries them in this order.
+#: Platform name -> ``"module:Class"`` of its runtime. Detection tries them in this order: a
+#: Python model first, as its folder may also hold the model it wraps.
 RUNTIMES: Mapping[str, str] = MappingProxyType(
     {
+        "python": "shiba.runtimes.python:PythonRuntime",
         "tensorflow": "shiba.runtimes.tensorflow:SavedModelRuntime",
         "onnx": "shiba.runtimes.onnx:OnnxRuntime",
+        "pytorch": "shiba.runtimes.torch:TorchRuntime",
     }
 )
-
-# The framework package each runtime imports in ``load``, and the shiba extra that installs it.
-_FRAMEWORKS: Mapping[str, tuple[str, str]] = MappingProxyType(
-    {"tensorflow": ("tensorflow", "tensorflow"), "onnx": ("onnxruntime", "onnx")}
-)
-_MODEL_FILES = "saved_model.pb (or saved_model.pbtxt) or model.onnx"
 
 _instances: dict[str, Runtime] = {}
 _lock = threading.Lock()
@@ -77,10 +74,10 @@ def make_loader(
             platform = detect_platform(version_dir)
             if platform is None:
                 return FailingLoader(
-                    NotFound(f"no model found in {version_dir}: expected {_MODEL_FILES}")
+                    NotFound(f"no model found in {version_dir}: expected {_model_files()}")
                 )
         runtime = get_runtime(platform)
-        missing = _missing_framework(platform)
+        missing = _missing_framework(runtime)
         if missing is not None:
             return FailingLoader(missing)
         return runtime.loader(servable_id, version_dir, options)
@@ -92,11 +89,16 @@ def make_loader(
         )
 
 
-def _missing_framework(platform: str) -> ShibaError | None:
-    framework = _FRAMEWORKS.get(platform)
-    if framework is None:
+def _model_files() -> str:
+    """Every runtime's model files, as a user reads them: ``a, b or c``."""
+    names = [name for platform in RUNTIMES for name in get_runtime(platform).model_files]
+    return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else "".join(names)
+
+
+def _missing_framework(runtime: Runtime) -> ShibaError | None:
+    module = runtime.framework
+    if module is None:
         return None
-    module, extra = framework
     try:
         found = importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
@@ -104,8 +106,8 @@ def _missing_framework(platform: str) -> ShibaError | None:
     if found:
         return None
     return FailedPrecondition(
-        f"the {platform} runtime needs the {module} package, which is not installed: "
-        f"install it with: pip install 'shiba[{extra}]'"
+        f"the {runtime.platform} runtime needs the {module} package, which is not installed: "
+        f"install it with: pip install 'shiba[{runtime.extra}]'"
     )
 
 

@@ -46,7 +46,11 @@ log = logging.getLogger("shiba.server")
 _CANDIDATE_BUILDERS: Mapping[
     str, Callable[[Path, Mapping[str, Signature], RuntimeOptions], Candidate]
 ] = MappingProxyType(
-    {"tensorflow": openvino.build_candidate, "onnx": openvino.build_onnx_candidate}
+    {
+        "tensorflow": openvino.build_candidate,
+        "onnx": openvino.build_onnx_candidate,
+        "pytorch": openvino.build_torch_candidate,
+    }
 )
 
 
@@ -106,7 +110,11 @@ def compose(settings: ServerSettings) -> Components:
     labels = ClassLabels()
     metrics = Metrics(engines) if settings.monitoring.enabled else None
 
-    flag_engines = {"tensorflow": settings.tensorflow_engine, "onnx": settings.onnx_engine}
+    flag_engines = {
+        "tensorflow": settings.tensorflow_engine,
+        "onnx": settings.onnx_engine,
+        "pytorch": settings.torch_engine,
+    }
     openvino_available = openvino.available()
 
     def make_loader(aspired: AspiredVersion) -> Loader:

@@ -56,9 +56,11 @@ def service(engines: ServingEngines) -> Iterator[ModelService]:
             return FakeLoader(FakeServable, fail=FailedPrecondition(FAILED))
         inner = FakeLoader(lambda: FakeServable(signatures))
         if version == 2:
-            return engines.tracked(inner, wanted.id, EngineDecision("tensorflow", "set"))
+            return engines.tracked(
+                inner, wanted.id, EngineDecision("tensorflow", "set"), platform="tensorflow"
+            )
         choice = EngineChoiceLoader(inner, candidate, servable_id=wanted.id)
-        return engines.tracked(choice, wanted.id)
+        return engines.tracked(choice, wanted.id, platform="onnx")
 
     manager = Manager(make, ManagerOptions(max_num_load_retries=0))
     manager.set_aspired_versions(
@@ -89,6 +91,7 @@ def call(app: Router, method: str, path: str) -> tuple[int, dict[bytes, bytes], 
 VERSION_1 = {
     "version": "1",
     "state": "AVAILABLE",
+    "runtime": "onnx",
     "signatures": {
         "serving_default": {
             "engine": "openvino",
@@ -105,6 +108,7 @@ VERSION_1 = {
 VERSION_2 = {
     "version": "2",
     "state": "AVAILABLE",
+    "runtime": "tensorflow",
     "signatures": {
         name: {"engine": "tensorflow", "reason": "set", "max_abs_diff": None}
         for name in ("serving_default", "strings")

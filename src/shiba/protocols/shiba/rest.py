@@ -8,7 +8,8 @@ Routes (mounted on the port's router at ``/shiba/``; errors answered as TF Servi
 The answer lists the model's versions as the status API does (newest first, or the one asked
 for), each with its state and, while it is loaded, the engine serving each signature and why::
 
-    {"model": "ViT", "versions": [{"version": "1", "state": "AVAILABLE", "signatures":
+    {"model": "ViT", "versions": [{"version": "1", "state": "AVAILABLE", "runtime": "tensorflow",
+      "signatures":
       {"serving_default": {"engine": "openvino", "reason": "verified, max abs diff 3e-07",
                            "max_abs_diff": 3e-07}}}]}
 
@@ -83,6 +84,7 @@ class ShibaRoutes:
             entry: dict[str, Any] = {"version": str(state.id.version), "state": state.state.name}
             decisions = self._engines.get(state.id)
             if decisions is not None:
+                entry["runtime"] = self._engines.platform(state.id) or ""
                 entry["signatures"] = {
                     signature: {
                         "engine": decision.engine,

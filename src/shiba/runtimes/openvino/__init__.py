@@ -8,7 +8,9 @@ Not a platform of its own: it builds a *candidate* servable for a version anothe
   frontend (reference: the ``tensorflow`` runtime; steps in ``_saved_model``).
 - :func:`build_onnx_candidate`: an ONNX model's ``serving_default``, read by OpenVINO's ONNX
   frontend (reference: the ``onnx`` runtime, onnxruntime; steps in ``_onnx``).
-- Both compile at f32 (:func:`compile_config`) into an :class:`OpenVinoServable` (``_compiled``).
+- :func:`build_torch_candidate`: a PyTorch model's ``serving_default``, converted with
+  OpenVINO's PyTorch frontend (reference: the ``pytorch`` runtime, torch; steps in ``_torch``).
+- All compile at f32 (:func:`compile_config`) into an :class:`OpenVinoServable` (``_compiled``).
 
 Each builder returns the signatures it cannot serve, with the reason, in ``Candidate.rejected``.
 Importing this package imports neither OpenVINO nor any framework.
@@ -17,6 +19,7 @@ Importing this package imports neither OpenVINO nor any framework.
 from shiba.runtimes.openvino._compiled import ENGINE, OpenVinoServable, available, compile_config
 from shiba.runtimes.openvino._onnx import build_onnx_candidate
 from shiba.runtimes.openvino._saved_model import build_candidate
+from shiba.runtimes.openvino._torch import build_torch_candidate
 
 __all__ = [
     "ENGINE",
@@ -24,5 +27,6 @@ __all__ = [
     "compile_config",
     "build_candidate",
     "build_onnx_candidate",
+    "build_torch_candidate",
     "OpenVinoServable",
 ]

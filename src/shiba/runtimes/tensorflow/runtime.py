@@ -31,6 +31,7 @@ from shiba.core.servable import Servable
 from shiba.runtimes.base import RuntimeOptions
 from shiba.runtimes.tensorflow._errors import from_tf_error, install_hint
 from shiba.runtimes.tensorflow.signatures import (
+    SAVED_MODEL_FILES,
     Export,
     find_saved_model,
     missing_saved_model,
@@ -49,6 +50,9 @@ class SavedModelRuntime:
     """Serves TensorFlow SavedModels (``saved_model.pb`` or ``saved_model.pbtxt``)."""
 
     platform: ClassVar[str] = "tensorflow"
+    framework: ClassVar[str | None] = "tensorflow"
+    extra: ClassVar[str | None] = "tensorflow"
+    model_files: ClassVar[tuple[str, ...]] = SAVED_MODEL_FILES
 
     @classmethod
     def detect(cls, version_dir: Path) -> bool:

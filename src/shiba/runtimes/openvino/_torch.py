@@ -1,0 +1,132 @@
+"""A PyTorch model converted to OpenVINO: :func:`build_torch_candidate`.
+
+The ``pytorch`` runtime (torch) is the reference; this module never imports it (runtimes are
+independent): both read the files through ``shiba.runtimes._torch_files``, and convert while
+holding its lock (PyTorch's loading and OpenVINO's conversion of it are not thread-safe). A PyTorch
+model has one signature, ``serving_default``. How it gets here, each step a reason to stay on
+torch when it fails:
+
+1. Its specs (:func:`~shiba.runtimes.openvino._compiled.ineligible`): numeric tensors, no
+   float64, no complex, no 64-bit integer input.
+2. ``torch.export.load`` of ``model.pt2``, else ``torch.jit.load`` of ``model.pt`` (the file the
+   reference serves), converted by ``openvino.convert_model`` with each input's dtype and shape
+   from the signature. OpenVINO's PyTorch frontend takes only torch objects, through Python
+   decoders that ``convert_model`` builds; shiba's install removes ``openvino-telemetry``, so the
+   call sends nothing (with the package installed, opt out with ``opt_in_out --opt_out``).
+3. The ports named after the signature's aliases, in order: inputs as ``forward`` takes them,
+   outputs as it returns them. A wrong pairing (a dict's order) cannot pass verification.
+4. Compiled for ``CPU`` at f32 with threads from ``RuntimeOptions`` (``compile_config``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from shiba.core.engine_choice import Candidate
+from shiba.core.errors import FailedPrecondition
+from shiba.core.tensors import DEFAULT_SIGNATURE, Signature
+from shiba.runtimes._torch_files import (
+    EXPORT_FILE,
+    SCRIPT_FILE,
+    TORCH_LOCK,
+    load_exported,
+    load_script,
+)
+from shiba.runtimes.base import RuntimeOptions
+from shiba.runtimes.openvino._compiled import (
+    OpenVinoServable,
+    Rejected,
+    compile_config,
+    compile_plan,
+    import_openvino,
+    ineligible,
+)
+
+__all__ = ["TORCH_MODEL_FILES", "build_torch_candidate"]
+
+#: ``model.pt2`` first, as the ``pytorch`` runtime reads them.
+TORCH_MODEL_FILES = (EXPORT_FILE, SCRIPT_FILE)
+
+
+def build_torch_candidate(
+    version_dir: Path, signatures: Mapping[str, Signature], options: RuntimeOptions
+) -> Candidate:
+    """Converts and compiles the version's PyTorch model for the reference's ``serving_default``.
+
+    Returns the servable (or ``None``) and, per signature it does not serve, why. Raises
+    ``FailedPrecondition`` naming the package when OpenVINO or torch cannot be imported. Runs on a
+    load thread.
+    """
+    ov = import_openvino()
+    rejected: dict[str, str] = {}
+    signature: Signature | None = None
+    for name, candidate in signatures.items():
+        problem = (
+            ineligible(candidate)
+            if name == DEFAULT_SIGNATURE
+            else "a PyTorch model's forward is its serving_default signature"
+        )
+        if problem is None:
+            signature = candidate
+        else:
+            rejected[name] = problem
+    if signature is None:
+        return Candidate(None, rejected)
+    path = next(
+        (Path(version_dir) / name for name in TORCH_MODEL_FILES if (version_dir / name).is_file()),
+        None,
+    )
+    if path is None:
+        rejected[DEFAULT_SIGNATURE] = f"no {' or '.join(TORCH_MODEL_FILES)} in {version_dir}"
+        return Candidate(None, rejected)
+    torch = _import_torch()
+    core = ov.Core()
+    chosen = signature
+
+    def read() -> Any:
+        with TORCH_LOCK:  # see shiba.runtimes._torch_files
+            return convert()
+
+    def convert() -> Any:
+        load = load_exported if path.name == EXPORT_FILE else load_script
+        model = load(torch, path)
+        shapes = [
+            (
+                ov.PartialShape.dynamic() if spec.shape is None else ov.PartialShape(spec.shape),
+                ov.Type(spec.dtype.numpy),
+            )
+            for spec in chosen.inputs.values()
+        ]
+        converted = ov.convert_model(model, input=shapes, share_weights=False)
+        _name_ports(converted.inputs, list(chosen.inputs), "input")
+        _name_ports(converted.outputs, list(chosen.outputs), "output")
+        return converted
+
+    plan = compile_plan(core, read, signature, compile_config(options), str(path))
+    if isinstance(plan, str):
+        rejected[DEFAULT_SIGNATURE] = plan
+        return Candidate(None, rejected)
+    servable = OpenVinoServable(
+        {DEFAULT_SIGNATURE: signature}, {DEFAULT_SIGNATURE: plan}, ov.Tensor
+    )
+    return Candidate(servable, rejected)
+
+
+def _name_ports(ports: Any, aliases: list[str], kind: str) -> None:
+    if len(ports) != len(aliases):
+        raise Rejected(f"OpenVINO's model has {len(ports)} {kind}s, the signature {len(aliases)}")
+    for port, alias in zip(ports, aliases, strict=True):
+        port.get_tensor().set_names({alias})
+
+
+def _import_torch() -> Any:
+    try:
+        import torch
+    except ImportError as err:
+        raise FailedPrecondition(
+            f"converting a PyTorch model to OpenVINO needs torch, which cannot be imported "
+            f"({err}): install it with: pip install 'shiba[torch]'"
+        ) from err
+    return torch

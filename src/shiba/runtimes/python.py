@@ -1,0 +1,260 @@
+"""The ``python`` platform: a version folder's ``model.py``, the user's own code, run in the server.
+
+``model.py`` defines one class with ``load(self, path)`` and ``predict(self, inputs)``::
+
+    class Model:
+        signature = {"inputs": {"image": {"dtype": "uint8", "shape": [-1, 32, 32, 3]}},
+                     "outputs": {"scores": {"dtype": "float32", "shape": [-1, 10]}}}
+
+        def load(self, path: str) -> None:        # the version folder; once, before serving
+            ...
+        def predict(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            ...
+
+- The class is the one class ``model.py`` itself defines with both methods; it is made with no
+  arguments. The module is imported under a name of its own per load
+  (``shiba_python_model_<model>_<version>_<n>``), so two versions loaded at once share no module
+  state.
+- Its signature, ``serving_default``, is the instance's ``signature`` attribute after ``load`` (so
+  ``load`` may set it from a model it wraps), else ``signature.json`` in the folder; the format is
+  ``shiba.runtimes._signature_file``'s, and both ``inputs`` and ``outputs`` are needed.
+- ``predict`` gets exactly the signature's inputs, of its dtypes (the service checks them; shapes
+  are checked here), and returns at least its outputs: numbers are cast to the declared dtype
+  where numpy casts them safely (``same_kind``), strings become ``bytes``.
+- ``predict`` is called from several threads at once: a class with state guards it itself.
+- A failure to import ``model.py``, to find the class, or in ``load`` fails the version's load
+  (FailedPrecondition, with the error); an exception in ``predict`` is the request's INTERNAL
+  error with its message (a ``ShibaError`` it raises keeps its code); the server keeps serving.
+- At unload, the instance's ``close()`` is called when it has one.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import re
+import sys
+import traceback
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import MappingProxyType, ModuleType
+from typing import Any, ClassVar
+
+import numpy as np
+
+from shiba.core.errors import FailedPrecondition, Internal, InvalidArgument, NotFound, ShibaError
+from shiba.core.ids import ServableId
+from shiba.core.loader import Loader
+from shiba.core.servable import Outputs
+from shiba.core.tensors import DEFAULT_SIGNATURE, PREDICT_METHOD, DType, Signature, Tensors
+from shiba.runtimes._signature_file import SIGNATURE_FILE, parse_signature, read_signature_file
+from shiba.runtimes.base import RuntimeOptions
+
+__all__ = ["MODEL_FILE", "PythonRuntime", "PythonLoader", "PythonServable"]
+
+#: The file a version folder holds.
+MODEL_FILE = "model.py"
+_PREFIX = "shiba_python_model"
+_loads = itertools.count(1)
+
+
+class PythonRuntime:
+    """Serves Python models: a version folder holding ``model.py``."""
+
+    platform: ClassVar[str] = "python"
+    framework: ClassVar[str | None] = None
+    extra: ClassVar[str | None] = None
+    model_files: ClassVar[tuple[str, ...]] = (MODEL_FILE,)
+
+    @classmethod
+    def detect(cls, version_dir: Path) -> bool:
+        return (version_dir / MODEL_FILE).is_file()
+
+    def loader(self, servable_id: ServableId, version_dir: Path, options: RuntimeOptions) -> Loader:
+        return PythonLoader(servable_id, version_dir, options)
+
+
+class PythonLoader:
+    """Loads one Python model version: imports ``model.py``, makes its class, calls ``load``.
+
+    ``load`` raises NotFound without ``model.py``, FailedPrecondition with the user's error (type,
+    message, and the line of ``model.py`` it came from) for anything else. Not thread-safe (the
+    manager serialises it)."""
+
+    def __init__(self, servable_id: ServableId, version_dir: Path, options: RuntimeOptions) -> None:
+        self.servable_id = servable_id
+        self.version_dir = Path(version_dir)
+        self.options = options
+        self._servable: PythonServable | None = None
+        self._module_name: str | None = None
+
+    def load(self) -> PythonServable:
+        if self._servable is not None:
+            return self._servable
+        path = self.version_dir / MODEL_FILE
+        if not path.is_file():
+            raise NotFound(f"no {MODEL_FILE} in {self.version_dir}")
+        stem = re.sub(r"\W", "_", f"{self.servable_id.name}_{self.servable_id.version}")
+        name = f"{_PREFIX}_{stem}_{next(_loads)}"
+        module = self._import(name, path)
+        try:
+            cls = _model_class(module, path)
+            model = cls()
+            model.load(str(self.version_dir))
+        except ShibaError:
+            self._forget()
+            raise
+        except Exception as err:
+            self._forget()
+            raise FailedPrecondition(
+                f"{path}: loading the model raised {_describe(err, path)}"
+            ) from err
+        try:
+            signature = _signature(model, self.version_dir)
+        except ShibaError:
+            self._forget()
+            raise
+        self._servable = PythonServable(model, signature)
+        return self._servable
+
+    def _import(self, name: str, path: Path) -> ModuleType:
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise FailedPrecondition(f"{path} cannot be imported as a Python module")
+        module = importlib.util.module_from_spec(spec)
+        # Registered while it runs, as an import does (dataclasses and pickle look it up).
+        sys.modules[name] = module
+        self._module_name = name
+        try:
+            spec.loader.exec_module(module)
+        except BaseException as err:
+            self._forget()
+            if not isinstance(err, Exception):
+                raise
+            raise FailedPrecondition(f"{path} failed to import: {_describe(err, path)}") from err
+        return module
+
+    def _forget(self) -> None:
+        name, self._module_name = self._module_name, None
+        if name is not None:
+            sys.modules.pop(name, None)
+
+    def unload(self) -> None:
+        servable, self._servable = self._servable, None
+        if servable is not None:
+            servable.close()
+        self._forget()
+
+
+class PythonServable:
+    """A Servable over the user's model object. ``run`` is as thread-safe as its ``predict``."""
+
+    def __init__(self, model: Any, signature: Signature) -> None:
+        self._model: Any = model
+        self._signature = signature
+        self._signatures: Mapping[str, Signature] = MappingProxyType({DEFAULT_SIGNATURE: signature})
+
+    @property
+    def signatures(self) -> Mapping[str, Signature]:
+        return self._signatures
+
+    def run(
+        self, signature_name: str, inputs: Tensors, output_filter: Sequence[str] | None = None
+    ) -> Outputs:
+        """Calls ``predict``. FailedPrecondition for a signature other than ``serving_default``,
+        InvalidArgument for an input of the wrong shape, Internal for whatever ``predict`` raises
+        (a ``ShibaError`` keeps its code) or an answer that lacks an output or cannot take its
+        dtype."""
+        if signature_name != DEFAULT_SIGNATURE:
+            raise FailedPrecondition(f'Serving signature key "{signature_name}" not found.')
+        model = self._model
+        if model is None:
+            raise FailedPrecondition("the servable is closed")
+        for name, spec in self._signature.inputs.items():
+            shape = inputs[name].shape
+            if not spec.shape_matches(shape):
+                raise InvalidArgument(
+                    f"input '{name}' expects shape {spec.describe_shape()} but got {list(shape)}"
+                )
+        try:
+            result = model.predict(dict(inputs))
+        except ShibaError:
+            raise
+        except Exception as err:
+            raise Internal(f"predict raised {type(err).__name__}: {err}") from None
+        if not isinstance(result, Mapping):
+            raise Internal(f"predict returned {type(result).__name__}, not a dict of arrays")
+        names = output_filter or tuple(self._signature.outputs)
+        outputs: Outputs = {}
+        for name in names:
+            if name not in result:
+                raise Internal(f"predict's answer has no output {name!r}")
+            outputs[name] = _output(name, result[name], self._signature.outputs[name].dtype)
+        return outputs
+
+    def close(self) -> None:
+        """Calls the model's ``close()`` when it has one; drops the model. Idempotent."""
+        model, self._model = self._model, None
+        close = getattr(model, "close", None)
+        if callable(close):
+            close()
+
+
+def _model_class(module: ModuleType, path: Path) -> type[Any]:
+    found = [
+        value
+        for value in vars(module).values()
+        if isinstance(value, type)
+        and value.__module__ == module.__name__
+        and callable(getattr(value, "load", None))
+        and callable(getattr(value, "predict", None))
+    ]
+    if len(found) != 1:
+        names = ", ".join(cls.__name__ for cls in found) or "none"
+        raise FailedPrecondition(
+            f"{path} must define exactly one class with load(self, path) and "
+            f"predict(self, inputs) methods; found {names}"
+        )
+    return found[0]
+
+
+def _signature(model: Any, version_dir: Path) -> Signature:
+    declared_by = getattr(model, "signature", None)
+    where = f"{version_dir / MODEL_FILE}: signature"
+    if declared_by is not None:
+        declared = parse_signature(declared_by, where)
+    else:
+        where = str(version_dir / SIGNATURE_FILE)
+        found = read_signature_file(version_dir)
+        if found is None:
+            raise FailedPrecondition(
+                f"{version_dir / MODEL_FILE} declares no signature: give its class a signature "
+                f"attribute or write {SIGNATURE_FILE} beside it"
+            )
+        declared = found
+    if declared.inputs is None or declared.outputs is None:
+        raise FailedPrecondition(f"{where} must declare both inputs and outputs")
+    return Signature(inputs=declared.inputs, outputs=declared.outputs, method_name=PREDICT_METHOD)
+
+
+def _output(name: str, value: Any, dtype: DType) -> Any:
+    try:
+        array = np.asarray(value)
+        if dtype is DType.DT_STRING:
+            if array.dtype.kind not in ("O", "S", "U"):
+                raise TypeError(f"{array.dtype} values are not strings")
+            items = [x.encode() if isinstance(x, str) else bytes(x) for x in array.ravel()]
+            return np.array(items, dtype=object).reshape(array.shape)
+        return array.astype(dtype.numpy, casting="same_kind", copy=False)
+    except (TypeError, ValueError) as err:
+        raise Internal(f"predict's output {name!r} is not {dtype.name}: {err}") from None
+
+
+def _describe(err: BaseException, path: Path) -> str:
+    """``Type: message (model.py line N)``: the deepest frame of the user's file."""
+    line = None
+    for frame in traceback.extract_tb(err.__traceback__):
+        if Path(frame.filename) == path:
+            line = frame.lineno
+    where = f" ({path.name} line {line})" if line is not None else ""
+    return f"{type(err).__name__}: {err}{where}"
