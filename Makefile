@@ -8,12 +8,12 @@ MODELS := build/models
 REST_PORT ?= 8501
 GRPC_PORT ?= 8500
 
-.PHONY: serve test test-fast check lint typecheck imports protos demo-model bench clean
+.PHONY: serve test test-fast check lint typecheck imports protos demo-model bench clean chromium
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
-	$(BIN)/python -m pip install --quiet -e ".[tensorflow,onnx,openvino,torch,ray,demo,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[tensorflow,onnx,openvino,torch,ray,demo,dev,plots]"
 	# OpenVINO's usage telemetry phones home from its converter; without the package it uses a
 	# built-in stub. A server must not send traffic nobody asked for.
 	$(BIN)/python -m pip uninstall --quiet --yes openvino-telemetry
@@ -48,7 +48,12 @@ imports: $(STAMP)
 protos: $(STAMP)
 	$(BIN)/python -m shiba._proto.generate
 
-test: check
+# The web application's browser tests drive Debian's Chromium through Playwright (which cannot
+# download its own browsers here); quick when it is already installed.
+chromium:
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+
+test: check chromium
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)

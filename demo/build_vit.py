@@ -9,7 +9,9 @@ The model rescales pixels itself, cuts the image into 8x8 patches, embeds them, 
 class token, adds position embeddings, runs a few pre-norm transformer encoder blocks with
 multi-head self-attention, and maps the class token to 10 softmax probabilities.  It is
 exported as a TensorFlow SavedModel to ``<out>/ViT/1/`` with a ``serving_default``
-signature: input ``images`` float32 [-1, 32, 32, 3], output ``probabilities`` float32 [-1, 10].
+signature: input ``images`` float32 [-1, 32, 32, 3], output ``probabilities`` float32 [-1, 10],
+and its class names, the digits ``0`` to ``9``, in ``assets.extra/labels.txt`` (one a line), which
+shiba's web page and ``shiba predict --top`` show.
 
     python demo/build_vit.py --out DIR [--force] [--epochs N] [--seed S]
 
@@ -40,6 +42,14 @@ DIM, HEADS, DEPTH, MLP = 64, 4, 4, 128
 EPOCHS, BATCH, LEARNING_RATE, DROPOUT = 20, 64, 2e-3, 0.1
 SPLIT_SEED = 0  # the held-out split never changes, so examples/images stay held out
 MIN_ACCURACY = 0.90
+LABELS = [str(digit) for digit in range(10)]  # class i of `probabilities` is the digit i
+
+
+def write_labels(version: Path) -> None:
+    """Write ``version/assets.extra/labels.txt``: the name of each class, one a line."""
+    extra = version / "assets.extra"
+    extra.mkdir(parents=True, exist_ok=True)
+    (extra / "labels.txt").write_text("\n".join(LABELS) + "\n")
 
 
 def draw(digits: npt.NDArray[Any], size: int = SIZE) -> npt.NDArray[np.uint8]:
@@ -191,6 +201,7 @@ def build(
     staging, old = parent / f".1.tmp-{tag}", parent / f".1.old-{tag}"  # not version numbers
     try:
         export(model, staging)
+        write_labels(staging)
         if final.exists():
             final.rename(old)
         staging.rename(final)
@@ -211,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
 
     target = args.out / "ViT" / "1"
     if (target / "saved_model.pb").exists() and not args.force:
+        if not (target / "assets.extra" / "labels.txt").exists():
+            write_labels(target)  # a model built before the labels were
         print(f"{target} already exists; keeping it (use --force to rebuild)")
         return 0
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up chatter

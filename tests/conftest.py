@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests._zoo import Zoo, start_zoo
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -38,3 +41,11 @@ TF2_SIGNATURES = [
 def tfserving_testdata() -> Path:
     """``shared/testdata/tfserving``: TensorFlow Serving's own test models (read-only)."""
     return TFSERVING_TESTDATA
+
+
+@pytest.fixture(scope="session")
+def zoo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Zoo]:
+    """A server with the demo ViT, ``half`` and ``echo`` (``tests/_zoo.py``), for the session."""
+    running = start_zoo(tmp_path_factory.mktemp("zoo"))
+    yield running
+    running.server.stop()

@@ -4,6 +4,7 @@ server unloads."""
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -20,6 +21,7 @@ from shiba.runtimes import openvino
 from shiba.server.compose import Components, compose
 from tests.conftest import TF2_SIGNATURES, TFSERVING_TESTDATA
 from tests.models import build_onnx_model, build_onnx_vit
+from tests.protocols.shiba.test_rest import call
 
 TF2 = TFSERVING_TESTDATA / "saved_model_half_plus_two_tf2_cpu"
 
@@ -156,3 +158,21 @@ def test_the_models_engine_wins_and_forced_openvino_without_it_is_a_load_error(
         "openvino package, which cannot be imported"
     )
     assert state.error_message.endswith("install it with: pip install 'shiba[openvino]'")
+
+
+@pytest.mark.parametrize(("flag", "status"), [("--web_ui=true", 200), ("--web_ui=false", 404)])
+def test_the_web_ui_flag_mounts_the_page_and_labels_reach_shibas_route(
+    served: list[Components], tmp_path: Path, flag: str, status: int
+) -> None:
+    pytest.importorskip("onnxruntime")
+    version = build_onnx_model(tmp_path / "onnx")
+    (version / "assets.extra").mkdir()
+    (version / "assets.extra" / "labels.txt").write_text("low\nhigh\n")
+    components = start(
+        served, tmp_path, f'name: "m" base_path: "{version.parent}" model_platform: "onnx"',
+        flags=["--onnx_engine=onnxruntime", flag],
+    )  # fmt: skip
+    page = call(components.rest_app, "GET", "/")
+    assert page[0] == status
+    listing = json.loads(call(components.rest_app, "GET", "/shiba/v1/models")[2])
+    assert listing["models"][0]["versions"][0]["labels"] == ["low", "high"]

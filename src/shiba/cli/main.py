@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import shiba
 from shiba.config.flags import parse_flags
@@ -15,8 +15,23 @@ _USAGE = """usage: shiba <command> [flags]
 
 commands:
   serve     serve models; takes tensorflow_model_server's flags (shiba serve --help)
+  predict   send one request: an image, a .npy or a JSON file (shiba predict --help)
+  models    list the models a server serves, with versions, states, engines, labels
+  metadata  show a model's signatures
+  bench     load a server with requests; throughput, latency percentiles, PNG plots
   version   print the version
+
+Every command takes --help.
 """
+
+
+#: The client's commands: their module (imported only when used) and function.
+_CLIENT_COMMANDS = {
+    "predict": ("predict", "predict_main"),
+    "models": ("models", "models_main"),
+    "metadata": ("models", "metadata_main"),
+    "bench": ("bench", "bench_main"),
+}
 
 
 def _serve(argv: Sequence[str], prog: str) -> int:
@@ -57,6 +72,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     command, rest = args[0], args[1:]
     if command == "serve":
         return _serve(rest, "shiba serve")
+    if command in _CLIENT_COMMANDS:
+        from importlib import import_module
+
+        module, function = _CLIENT_COMMANDS[command]
+        run: Callable[[Sequence[str], str], int] = getattr(
+            import_module(f"shiba.cli.{module}"), function
+        )
+        return run(rest, f"shiba {command}")
     if command in ("version", "--version"):
         print(f"shiba {shiba.__version__}")
         return 0

@@ -54,6 +54,12 @@ FLAGS: tuple[Flag, ...] = (
         256 * 1024 * 1024,
         "Largest HTTP request body accepted, in bytes (shiba's own)",
     ),
+    Flag(
+        "web_ui",
+        "bool",
+        True,
+        "Serve the web application at / on the REST port (shiba's own; false turns it off)",
+    ),
     Flag("enable_batching", "bool", False, "Enable batching"),
     Flag(
         "allow_version_labels_for_unavailable_models",

@@ -69,6 +69,7 @@ class ServerSettings:
     warmup: WarmupOptions = field(default_factory=WarmupOptions)
     model_repository: Path | None = None
     ray: RayOptions | None = None
+    web_ui: bool = True
 
 
 def settings_from_flags(
@@ -135,6 +136,7 @@ def settings_from_flags(
     return ServerSettings(
         models=models,
         rest_host=flags["rest_api_host"],
+        web_ui=flags["web_ui"],
         rest_port=flags["rest_api_port"],
         rest=RestOptions(
             timeout_seconds=(flags["rest_api_timeout_in_ms"] or 30000) / 1000.0,

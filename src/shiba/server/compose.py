@@ -8,12 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
+from shiba.app.routes import AppRoutes
 from shiba.batching import BatchingLoader
 from shiba.codecs.v2.documents import DynamicBatching
 from shiba.config.settings import ServerSettings
 from shiba.core.engine_choice import Candidate, EngineChoiceLoader
 from shiba.core.engines import ServingEngines, plan_engine
 from shiba.core.errors import Code
+from shiba.core.labels import ClassLabels
 from shiba.core.lifecycle.manager import Manager
 from shiba.core.lifecycle.source import AspiredVersion, FileSystemSource
 from shiba.core.lifecycle.states import ManagerState, ServableState
@@ -105,6 +107,7 @@ def compose(settings: ServerSettings) -> Components:
 
     batching = settings.batching
     engines = ServingEngines()
+    labels = ClassLabels()
     metrics = Metrics(engines) if settings.monitoring.enabled else None
 
     flag_engines = {
@@ -115,8 +118,8 @@ def compose(settings: ServerSettings) -> Components:
     openvino_available = openvino.available()
 
     def make_loader(aspired: AspiredVersion) -> Loader:
-        """The loader chain, outermost last: runtime -> engine choice -> engine record -> warm-up
-        -> load metrics -> batching. A SavedModel's engine in the model config
+        """The loader chain, outermost last: runtime -> engine choice -> engine record -> labels
+        -> warm-up -> load metrics -> batching. A SavedModel's engine in the model config
         (``aspired.engine``) wins over ``--tensorflow_engine``; ONNX models follow
         ``--onnx_engine``. The warm-up file is read once per load, inside it, by both its users."""
         platform = aspired.platform or registry.detect_platform(aspired.path)
@@ -137,6 +140,7 @@ def compose(settings: ServerSettings) -> Components:
                 extra_inputs=records.predict_inputs if records is not None else None,
             )
         loader = engines.tracked(loader, aspired.id, plan.fixed, platform=platform)
+        loader = labels.tracked(loader, aspired.id, aspired.path)
         if records is not None:
             loader = WarmupLoader(
                 loader,
@@ -174,9 +178,11 @@ def compose(settings: ServerSettings) -> Components:
     )
     routes: list[Routes] = [
         TFServingRoutes(service, settings.rest, metrics=metrics),
-        ShibaRoutes(service, engines),
+        ShibaRoutes(service, engines, labels),
         V2Routes(v2, settings.rest),
     ]
+    if settings.web_ui:
+        routes.append(AppRoutes())
     rest_app = Router(routes, settings.rest, metrics=metrics, monitoring=settings.monitoring)
     return Components(
         settings, source, manager, service, applier, poller, rest_app, engines, metrics, v2

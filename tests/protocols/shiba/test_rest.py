@@ -15,6 +15,7 @@ from shiba.core.engine_choice import Candidate, EngineChoiceLoader, EngineDecisi
 from shiba.core.engines import ServingEngines
 from shiba.core.errors import FailedPrecondition
 from shiba.core.ids import ServableId
+from shiba.core.labels import ClassLabels
 from shiba.core.lifecycle.manager import Manager, ManagerOptions
 from shiba.core.lifecycle.source import AspiredVersion
 from shiba.core.loader import Loader
@@ -22,6 +23,8 @@ from shiba.core.metrics import Metrics
 from shiba.core.service import ModelService, ServiceOptions
 from shiba.core.tensors import DType, Signature
 from shiba.protocols.http.router import Router
+from shiba.protocols.options import RestOptions
+from shiba.protocols.shiba.rest import ShibaRoutes
 from tests.fakes import FakeLoader, FakeServable, simple_signature
 from tests.protocols._rest import rest_app
 
@@ -130,6 +133,22 @@ def test_every_version_with_the_engine_of_each_loaded_signature(
     assert b'"max_abs_diff": 0.0' in body and b'"max_abs_diff": null' in body
 
 
+def test_every_model_with_its_labels(
+    service: ModelService, engines: ServingEngines, tmp_path: Path
+) -> None:
+    (tmp_path / "assets.extra").mkdir()
+    (tmp_path / "assets.extra" / "labels.txt").write_text("cat\ndog\n")
+    labels = ClassLabels()
+    labels.tracked(FakeLoader(FakeServable), ServableId("m", 2), tmp_path).load()
+    app = Router([ShibaRoutes(service, engines, labels)], RestOptions())
+    status, _, body = call(app, "GET", "/shiba/v1/models")
+    labelled = {**VERSION_2, "labels": ["cat", "dog"]}
+    assert (status, json.loads(body)) == (
+        200,
+        {"models": [{"model": "m", "versions": [VERSION_3, labelled, VERSION_1]}]},
+    )
+
+
 @pytest.mark.parametrize(
     ("path", "versions"),
     [
@@ -151,7 +170,7 @@ def test_one_version(
         ("GET /shiba/v1/models/nope", 404, "Could not find any versions of model nope"),
         ("GET /shiba/v1/models/m/versions/9", 404, "Could not find version 9 of model m"),
         ("GET /shiba/v1/models/m/labels/x", 400, "Unrecognized servable version label: x"),
-        ("GET /shiba/v1/models", 404, "Not found: GET /shiba/v1/models"),
+        ("GET /shiba/v1/model", 404, "Not found: GET /shiba/v1/model"),
         ("GET /shiba/v1/models/m/metadata", 404, "Not found: GET /shiba/v1/models/m/metadata"),
         ("POST /shiba/v1/models/m", 404, "Not found: POST /shiba/v1/models/m"),
     ],

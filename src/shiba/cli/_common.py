@@ -1,0 +1,118 @@
+"""What every client sub-command shares: the server options, the client they make, exit codes.
+
+Exit codes (the README lists them): 0 done; 1 the server answered with an error (its message is
+printed); 2 a bad command line or an input file that cannot be used; 3 no server answered (nothing
+listening, a timeout).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import numpy.typing as npt
+from rich.console import Console
+
+from shiba.client import Client, ClientError, GrpcClient, ServerError, SignatureInfo
+from shiba.client._rest_core import Inputs
+
+__all__ = [
+    "EXIT_OK",
+    "EXIT_SERVER",
+    "EXIT_USAGE",
+    "EXIT_UNREACHABLE",
+    "DEFAULT_SERVER",
+    "UsageError",
+    "SyncClient",
+    "add_server_options",
+    "connect",
+    "run",
+    "console",
+    "errors",
+]
+
+EXIT_OK, EXIT_SERVER, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+DEFAULT_SERVER = "http://localhost:8501"
+
+console = Console(highlight=False)
+errors = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class UsageError(Exception):
+    """A command line or input file that cannot be used; the message says what to change."""
+
+
+class SyncClient(Protocol):
+    """What the commands use of :class:`Client` and :class:`GrpcClient` alike."""
+
+    def signature(
+        self,
+        model: str,
+        signature: str = ...,
+        *,
+        version: int | None = ...,
+        label: str | None = ...,
+    ) -> SignatureInfo: ...
+
+    def predict(
+        self,
+        model: str,
+        inputs: Inputs,
+        *,
+        signature: str = ...,
+        version: int | None = ...,
+        label: str | None = ...,
+    ) -> dict[str, npt.NDArray[Any]]: ...
+
+    def close(self) -> None: ...
+
+
+def add_server_options(parser: argparse.ArgumentParser) -> None:
+    """``--server``, ``--token``, ``--timeout`` (defaults from SHIBA_SERVER and SHIBA_TOKEN)."""
+    parser.add_argument(
+        "--server",
+        default=os.environ.get("SHIBA_SERVER", DEFAULT_SERVER),
+        help="http(s)://host:port of the REST API, or grpc://host:port of the gRPC API "
+        f"(default: $SHIBA_SERVER or {DEFAULT_SERVER})",
+    )
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("SHIBA_TOKEN"),
+        help="bearer token sent with every request (default: $SHIBA_TOKEN)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds per request (default: 30)"
+    )
+
+
+def connect(args: argparse.Namespace) -> Client | GrpcClient:
+    """The client for ``--server``: gRPC for ``grpc://`` (``grpcs://``: with TLS), else REST."""
+    server: str = args.server
+    for scheme, tls in (("grpc://", False), ("grpcs://", True)):
+        if server.startswith(scheme):
+            target = server.removeprefix(scheme).rstrip("/")
+            return GrpcClient(target, timeout=args.timeout, token=args.token, tls=tls)
+    if not server.startswith(("http://", "https://")):
+        raise UsageError(f"--server {server!r}: give http://, https://, grpc:// or grpcs://")
+    return Client(server, timeout=args.timeout, token=args.token)
+
+
+def run(command: Callable[[], int]) -> int:
+    """Runs ``command`` and turns the client's errors into a message and an exit code."""
+    try:
+        return command()
+    except UsageError as exc:
+        errors.print(f"[red]error:[/] {exc}")
+        return EXIT_USAGE
+    except ServerError as exc:
+        errors.print(f"[red]error from the server[/] ({exc.code.name}): {exc.message}")
+        return EXIT_SERVER
+    except ClientError as exc:
+        errors.print(f"[red]error:[/] {exc.message}")
+        return EXIT_UNREACHABLE
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return 130

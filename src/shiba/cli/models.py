@@ -1,0 +1,87 @@
+"""``shiba models`` and ``shiba metadata MODEL``: what a server serves, as tables."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from rich.table import Table
+
+from shiba.cli._common import (
+    EXIT_OK,
+    UsageError,
+    add_server_options,
+    connect,
+    console,
+    run,
+)
+from shiba.client import Client
+
+__all__ = ["models_main", "metadata_main"]
+
+
+def models_main(argv: Sequence[str], prog: str = "shiba models") -> int:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="List every model a shiba server serves: versions, states, engines, labels "
+        "(shiba's own REST route /shiba/v1/models).",
+    )
+    add_server_options(parser)
+    args = parser.parse_args(argv)
+
+    def command() -> int:
+        client = connect(args)
+        try:
+            if not isinstance(client, Client):
+                raise UsageError("`shiba models` needs the REST API (an http:// --server)")
+            models = client.models()
+        finally:
+            client.close()
+        table = Table(title=f"models at {args.server}")
+        for column in ("model", "version", "state", "engines", "labels"):
+            table.add_column(column)
+        for name, versions in models.items():
+            if not versions:
+                table.add_row(name, "-", "no versions found yet", "", "")
+            for version in versions:
+                state = version.state
+                if version.error_code != "OK":
+                    state += f" ({version.error_code}: {version.error_message})"
+                engines = ", ".join(f"{sig}: {engine}" for sig, engine in version.engines)
+                labels = f"{len(version.labels)} classes" if version.labels else ""
+                table.add_row(name, str(version.version), state, engines, labels)
+        console.print(table)
+        return EXIT_OK
+
+    return run(command)
+
+
+def metadata_main(argv: Sequence[str], prog: str = "shiba metadata") -> int:
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Show a model's signatures: each input and output's type and shape."
+    )
+    parser.add_argument("model", help="the model's name")
+    parser.add_argument("--version", type=int, help="a version number (default: the latest)")
+    parser.add_argument("--label", help="a version label, instead of --version")
+    add_server_options(parser)
+    args = parser.parse_args(argv)
+
+    def command() -> int:
+        client = connect(args)
+        try:
+            metadata = client.metadata(args.model, version=args.version, label=args.label)
+        finally:
+            client.close()
+        console.print(f"[bold]{metadata.name}[/] version {metadata.version}")
+        for signature in metadata.signatures.values():
+            table = Table(title=f"{signature.name} ({signature.method})", title_justify="left")
+            for column in ("", "name", "dtype", "shape"):
+                table.add_column(column)
+            for kind, tensors in (("input", signature.inputs), ("output", signature.outputs)):
+                for info in tensors.values():
+                    shape = "unknown rank" if info.shape is None else str(list(info.shape))
+                    table.add_row(kind, info.name, info.dtype.name, shape)
+            console.print(table)
+        return EXIT_OK
+
+    return run(command)

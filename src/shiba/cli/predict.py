@@ -1,0 +1,174 @@
+"""``shiba predict MODEL (--image FILE | --npy FILE | --json FILE|-)``: one request, its answer.
+
+``--image`` lays the file out as the signature's image input wants it (``shiba.client.image``);
+``--npy`` reads a ``.npy`` array (the one input) or a ``.npz`` (arrays by input name); ``--json``
+reads a TF Serving request body (``{"inputs": ...}`` or ``{"instances": ...}``) or a bare value
+(an array, or arrays by input name). ``--top K`` prints the K best classes of each example, with
+the model's class names when it has them (``assets.extra/labels.txt``); otherwise every output is
+printed whole.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from rich.table import Table
+
+from shiba.cli._common import (
+    EXIT_OK,
+    UsageError,
+    add_server_options,
+    connect,
+    console,
+    run,
+)
+from shiba.client import Client, SignatureInfo, image_layout, load_image
+from shiba.core.tensors import DEFAULT_SIGNATURE
+
+__all__ = ["predict_main", "read_inputs", "top_classes", "scores_output"]
+
+
+def _json_inputs(text: str, where: str) -> Any:
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{where}: not JSON ({exc})") from None
+    if isinstance(body, dict) and "inputs" in body:
+        return body["inputs"]
+    if isinstance(body, dict) and "instances" in body:
+        rows = body["instances"]
+        if rows and all(isinstance(row, dict) for row in rows):
+            return {name: [row[name] for row in rows] for name in rows[0]}
+        return rows
+    return body
+
+
+def read_inputs(args: argparse.Namespace, signature: SignatureInfo) -> Any:
+    """The request's inputs from ``--image``, ``--npy`` or ``--json``; ``UsageError`` if unusable."""
+    if args.image is not None:
+        images = [info for info in signature.inputs.values() if image_layout(info)]
+        if len(images) != 1 or len(signature.inputs) != 1:
+            described = ", ".join(
+                f"{i.name} {i.dtype.name} {list(i.shape or [])}" for i in signature.inputs.values()
+            )
+            raise UsageError(
+                f"--image needs a signature with one image input ([-1, H, W, C] or "
+                f"[-1, C, H, W]); {signature.name} has: {described}. Use --npy or --json."
+            )
+        try:
+            return load_image(args.image, images[0])
+        except (ValueError, OSError) as exc:
+            raise UsageError(str(exc)) from None
+    if args.npy is not None:
+        try:
+            loaded = np.load(args.npy, allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise UsageError(f"{args.npy}: cannot read a .npy or .npz file ({exc})") from None
+        if isinstance(loaded, np.lib.npyio.NpzFile):
+            with loaded:
+                return {name: loaded[name] for name in loaded.files}
+        return loaded
+    source = args.json
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text()
+    except OSError as exc:
+        raise UsageError(f"{source}: {exc.strerror or exc}") from None
+    return _json_inputs(text, "standard input" if source == "-" else source)
+
+
+def scores_output(
+    outputs: Mapping[str, npt.NDArray[Any]], labels: Sequence[str]
+) -> tuple[str, npt.NDArray[Any]] | None:
+    """The output holding class scores: ``[batch, classes]`` numbers, the one whose class count is
+    the number of labels when several are; ``None`` when no output looks like scores."""
+    candidates = [
+        (name, array)
+        for name, array in outputs.items()
+        if array.ndim == 2 and array.dtype.kind in "fiu"
+    ]
+    for name, array in candidates:
+        if labels and array.shape[1] == len(labels):
+            return name, array
+    return candidates[0] if candidates else None
+
+
+def top_classes(scores: npt.NDArray[Any], k: int) -> list[list[tuple[int, float]]]:
+    """The ``k`` best (class, score) of each row, best first (ties: the lower class first)."""
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return [
+        [(int(c), float(row[c])) for c in best] for row, best in zip(scores, order, strict=True)
+    ]
+
+
+def predict_main(argv: Sequence[str], prog: str = "shiba predict") -> int:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Send one predict request and print the answer: every output, or with "
+        "--top K the K best classes (named when the model has labels).",
+    )
+    parser.add_argument("model", help="the model's name")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--image", type=Path, help="an image file, laid out as the input wants")
+    source.add_argument("--npy", type=Path, help="a .npy array (one input) or .npz (by name)")
+    source.add_argument("--json", metavar="FILE|-", help="a JSON request body or value; - is stdin")
+    parser.add_argument("--signature", default=DEFAULT_SIGNATURE, help="default: serving_default")
+    parser.add_argument("--version", type=int, help="a version number (default: the latest)")
+    parser.add_argument("--top", type=int, metavar="K", help="print the K best classes")
+    add_server_options(parser)
+    args = parser.parse_args(argv)
+    if args.top is not None and args.top < 1:
+        parser.error("--top needs a number of classes of at least 1")
+
+    def command() -> int:
+        client = connect(args)
+        try:
+            signature = client.signature(args.model, args.signature, version=args.version)
+            inputs = read_inputs(args, signature)
+            start = time.perf_counter()
+            outputs = client.predict(
+                args.model, inputs, signature=args.signature, version=args.version
+            )
+            seconds = time.perf_counter() - start
+            labels = (
+                client.labels(args.model, version=args.version)
+                if isinstance(client, Client) and args.top
+                else []
+            )
+        except KeyError as exc:  # no such signature: the message names those there are
+            raise UsageError(str(exc.args[0])) from None
+        finally:
+            client.close()
+        if args.top:
+            _print_top(outputs, labels, args.top)
+        else:
+            for name, array in outputs.items():
+                console.print(f"[bold]{name}[/] {array.dtype} {list(array.shape)}")
+                console.print(np.array2string(array, threshold=200, precision=6))
+        console.print(f"[dim]{seconds * 1000:.1f} ms[/]")
+        return EXIT_OK
+
+    return run(command)
+
+
+def _print_top(outputs: Mapping[str, npt.NDArray[Any]], labels: Sequence[str], k: int) -> None:
+    found = scores_output(outputs, labels)
+    if found is None:
+        shapes = ", ".join(f"{n} {list(a.shape)}" for n, a in outputs.items())
+        raise UsageError(f"--top needs an output of [batch, classes] scores; got {shapes}")
+    name, scores = found
+    for example, best in enumerate(top_classes(scores, k)):
+        table = Table(title=f"{name}, example {example}", title_justify="left")
+        for column in ("rank", "class", "label", "score"):
+            table.add_column(column)
+        for rank, (klass, score) in enumerate(best, 1):
+            label = labels[klass] if klass < len(labels) else ""
+            table.add_row(str(rank), str(klass), label, f"{score:.6g}")
+        console.print(table)

@@ -1,0 +1,273 @@
+"""TensorFlow Serving's REST API from Python, numpy in and numpy out: :class:`Client` (blocking)
+and :class:`AsyncClient` (asyncio), thin shells over ``_rest_core`` with httpx as the transport.
+
+    with Client("http://localhost:8501") as client:
+        probabilities = client.predict("ViT", images)["probabilities"]
+
+Both keep one connection pool for their life (close them, or use them as context managers), send
+``Authorization: Bearer <token>`` when given a token, verify TLS for an ``https://`` URL (``verify``
+may name a CA bundle), and give every call ``timeout`` seconds. A call the server never saw is
+tried again up to ``retries`` times; a status or metadata call also after a 502/503/504 answer or
+a failure in transit; a predict call the server may have seen is never sent twice. Signatures are
+read once per model (version, label) and signature name and kept, so that inputs are cast to the
+signature's dtypes and outputs come back named and typed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import httpx
+import numpy.typing as npt
+
+from shiba.client import _rest_core as core
+from shiba.client._types import ModelMetadata, ModelRef, SignatureInfo, VersionStatus
+from shiba.client.errors import ClientError, ConnectionFailed, TimedOut
+from shiba.core.tensors import DEFAULT_SIGNATURE
+
+__all__ = ["Client", "AsyncClient", "SyncHttp", "AsyncHttp", "DEFAULT_URL"]
+
+T = TypeVar("T")
+
+DEFAULT_URL = "http://localhost:8501"
+_BACKOFF_SECONDS = 0.1  # doubled on each retry
+
+
+def _headers(token: str | None) -> dict[str, str]:
+    headers = {"content-type": "application/json", "user-agent": "shiba-client"}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    return headers
+
+
+def _transport_error(exc: httpx.TransportError, url: str) -> tuple[ClientError, bool]:
+    """The client error for a failed exchange, and whether the request may have been sent."""
+    if isinstance(exc, httpx.TimeoutException):
+        sent = not isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
+        return TimedOut(f"no answer from {url} in time ({type(exc).__name__})"), sent
+    if isinstance(exc, httpx.ConnectError):
+        return ConnectionFailed(f"cannot connect to {url}: {exc}"), False
+    return ConnectionFailed(f"the connection to {url} failed: {exc!r}"), True
+
+
+class _Base:
+    def __init__(self, url: str, retries: int) -> None:
+        self.url = url.rstrip("/")
+        self.retries = retries
+        self._signatures: dict[tuple[ModelRef, str], SignatureInfo] = {}
+        #: Other per-model facts read once and kept (the v2 clients' metadata).
+        self._known: dict[tuple[str, int | None], Any] = {}
+
+    def _remember(self, model: ModelRef, name: str, metadata: ModelMetadata) -> SignatureInfo:
+        signature = metadata.signature(name)
+        self._signatures[(model, name)] = signature
+        return signature
+
+
+class SyncHttp(_Base):
+    """The blocking shell: one httpx pool, ``_send`` with the retry policy; thread-safe."""
+
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        *,
+        timeout: float = 30.0,
+        retries: int = 2,
+        token: str | None = None,
+        verify: bool | str = True,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        super().__init__(url, retries)
+        self._http = httpx.Client(
+            base_url=self.url,
+            timeout=timeout,
+            headers=_headers(token),
+            verify=verify,
+            transport=transport,
+        )
+
+    def _send(self, call: core.Call[T]) -> T:
+        for attempt in range(self.retries + 1):
+            try:
+                response = self._http.request(call.method, call.path, content=call.body)
+            except httpx.TransportError as exc:
+                error, sent = _transport_error(exc, self.url)
+                if not core.retry_allowed(call, attempt, self.retries, sent=sent, status=0):
+                    raise error from exc
+            else:
+                status = response.status_code
+                if status == 200 or not core.retry_allowed(
+                    call, attempt, self.retries, sent=True, status=status
+                ):
+                    return call.parse(status, response.content)
+            time.sleep(_BACKOFF_SECONDS * 2**attempt)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class Client(SyncHttp):
+    """A blocking client of one server's TensorFlow Serving REST API (and shiba's own routes)."""
+
+    def status(
+        self, model: str, *, version: int | None = None, label: str | None = None
+    ) -> list[VersionStatus]:
+        """Each version's state (``GET /v1/models/{model}``)."""
+        return self._send(core.status_call(ModelRef(model, version, label)))
+
+    def metadata(
+        self, model: str, *, version: int | None = None, label: str | None = None
+    ) -> ModelMetadata:
+        """The version's signatures (``GET /v1/models/{model}/metadata``)."""
+        return self._send(core.metadata_call(ModelRef(model, version, label)))
+
+    def models(self) -> dict[str, list[VersionStatus]]:
+        """Every model the server knows, with each version's state, engines and labels
+        (shiba's own ``GET /shiba/v1/models``)."""
+        return self._send(core.models_call())
+
+    def labels(self, model: str, *, version: int | None = None) -> list[str]:
+        """The class names of the model's version (the newest loaded one by default), from its
+        ``assets.extra/labels.txt``; empty when it has none (``NotFoundError``: no such model)."""
+        return _labels_of(self._send(core.model_call(model)), version)
+
+    def signature(
+        self,
+        model: str,
+        signature: str = DEFAULT_SIGNATURE,
+        *,
+        version: int | None = None,
+        label: str | None = None,
+    ) -> SignatureInfo:
+        """The signature's inputs and outputs (read once, then kept)."""
+        ref = ModelRef(model, version, label)
+        known = self._signatures.get((ref, signature))
+        return known or self._remember(ref, signature, self._send(core.metadata_call(ref)))
+
+    def predict(
+        self,
+        model: str,
+        inputs: core.Inputs,
+        *,
+        signature: str = DEFAULT_SIGNATURE,
+        version: int | None = None,
+        label: str | None = None,
+    ) -> dict[str, npt.NDArray[Any]]:
+        """Runs the signature on ``inputs`` (one array, or arrays by input alias) and returns
+        every output by alias."""
+        info = self.signature(model, signature, version=version, label=label)
+        return self._send(core.predict_call(ModelRef(model, version, label), info, inputs))
+
+
+class AsyncHttp(_Base):
+    """The asyncio shell: one httpx pool, ``_send`` with the retry policy."""
+
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        *,
+        timeout: float = 30.0,
+        retries: int = 2,
+        token: str | None = None,
+        verify: bool | str = True,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        super().__init__(url, retries)
+        self._http = httpx.AsyncClient(
+            base_url=self.url,
+            timeout=timeout,
+            headers=_headers(token),
+            verify=verify,
+            transport=transport,
+        )
+
+    async def _send(self, call: core.Call[T]) -> T:
+        for attempt in range(self.retries + 1):
+            try:
+                response = await self._http.request(call.method, call.path, content=call.body)
+            except httpx.TransportError as exc:
+                error, sent = _transport_error(exc, self.url)
+                if not core.retry_allowed(call, attempt, self.retries, sent=sent, status=0):
+                    raise error from exc
+            else:
+                status = response.status_code
+                if status == 200 or not core.retry_allowed(
+                    call, attempt, self.retries, sent=True, status=status
+                ):
+                    return call.parse(status, response.content)
+            await asyncio.sleep(_BACKOFF_SECONDS * 2**attempt)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+
+class AsyncClient(AsyncHttp):
+    """The asyncio twin of :class:`Client`: the same methods, awaited."""
+
+    async def status(
+        self, model: str, *, version: int | None = None, label: str | None = None
+    ) -> list[VersionStatus]:
+        return await self._send(core.status_call(ModelRef(model, version, label)))
+
+    async def metadata(
+        self, model: str, *, version: int | None = None, label: str | None = None
+    ) -> ModelMetadata:
+        return await self._send(core.metadata_call(ModelRef(model, version, label)))
+
+    async def models(self) -> dict[str, list[VersionStatus]]:
+        return await self._send(core.models_call())
+
+    async def labels(self, model: str, *, version: int | None = None) -> list[str]:
+        return _labels_of(await self._send(core.model_call(model)), version)
+
+    async def signature(
+        self,
+        model: str,
+        signature: str = DEFAULT_SIGNATURE,
+        *,
+        version: int | None = None,
+        label: str | None = None,
+    ) -> SignatureInfo:
+        ref = ModelRef(model, version, label)
+        known = self._signatures.get((ref, signature))
+        return known or self._remember(ref, signature, await self._send(core.metadata_call(ref)))
+
+    async def predict(
+        self,
+        model: str,
+        inputs: core.Inputs,
+        *,
+        signature: str = DEFAULT_SIGNATURE,
+        version: int | None = None,
+        label: str | None = None,
+    ) -> dict[str, npt.NDArray[Any]]:
+        info = await self.signature(model, signature, version=version, label=label)
+        return await self._send(core.predict_call(ModelRef(model, version, label), info, inputs))
+
+
+def _labels_of(versions: list[VersionStatus], version: int | None) -> list[str]:
+    for entry in versions:  # newest first
+        if (version is None and entry.state == "AVAILABLE") or entry.version == version:
+            return list(entry.labels)
+    return []
