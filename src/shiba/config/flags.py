@@ -170,8 +170,8 @@ FLAGS: tuple[Flag, ...] = (
         "enable_signature_method_name_check",
         "bool",
         False,
-        "Check method names of predict signatures",
-        "the method name check " + _LATER,
+        "Check signatures' method_name (predict, classify, regress); leave off to classify and"
+        " regress through a TF2 export's signatures",
     ),
     Flag("num_load_threads", "int", 0, "Threads loading models (0: shiba's default of 2)"),
     Flag(

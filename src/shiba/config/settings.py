@@ -118,7 +118,10 @@ def settings_from_flags(
             enable_cors=flags["rest_api_enable_cors_support"],
             max_body_bytes=flags["rest_api_max_body_bytes"],
         ),
-        service=ServiceOptions(num_threads=max(1, flags["rest_api_num_threads"])),
+        service=ServiceOptions(
+            num_threads=max(1, flags["rest_api_num_threads"]),
+            check_method_name=flags["enable_signature_method_name_check"],
+        ),
         manager=ManagerOptions(
             num_load_threads=flags["num_load_threads"] or 2,
             max_num_load_retries=max(0, flags["max_num_load_retries"]),
