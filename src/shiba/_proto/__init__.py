@@ -81,6 +81,7 @@ __all__ = [
     "PredictLog",
     "MultiInferenceLog",
     "PredictionLog",
+    "SSLConfig",
     "MESSAGES",
     "PREDICTION_SERVICE",
     "MODEL_SERVICE",
@@ -138,6 +139,7 @@ RegressLog = MESSAGES["tensorflow.serving.RegressLog"]
 PredictLog = MESSAGES["tensorflow.serving.PredictLog"]
 MultiInferenceLog = MESSAGES["tensorflow.serving.MultiInferenceLog"]
 PredictionLog = MESSAGES["tensorflow.serving.PredictionLog"]
+SSLConfig = MESSAGES["tensorflow.serving.SSLConfig"]
 
 #: gRPC service names (prediction_service.proto, model_service.proto).
 PREDICTION_SERVICE = "tensorflow.serving.PredictionService"

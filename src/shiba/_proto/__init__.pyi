@@ -352,3 +352,9 @@ __all__ = [
     "PREDICTION_SERVICE",
     "MODEL_SERVICE",
 ]
+
+class SSLConfig(_Message):
+    server_key: str
+    server_cert: str
+    custom_ca: str
+    client_verify: bool

@@ -320,6 +320,17 @@ _SERVING = File(
                 Field("session_run_log", 5, "bytes", oneof="log_type"),
             ),
         ),
+        # ssl_config.proto (--ssl_config_file): PEM strings inline; not shipped in
+        # tensorflow-serving-api, so test_proto_schema.py checks it against its own table.
+        Message(
+            "SSLConfig",
+            (
+                Field("server_key", 1, "string"),
+                Field("server_cert", 2, "string"),
+                Field("custom_ca", 3, "string"),
+                Field("client_verify", 4, "bool"),
+            ),
+        ),
     ),
 )
 

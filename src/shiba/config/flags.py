@@ -145,7 +145,19 @@ FLAGS: tuple[Flag, ...] = (
         False,
         "Send gRPC predict outputs as tensor_content instead of the typed value lists",
     ),
-    Flag("ssl_config_file", "str", "", "SSL configuration for the gRPC API", "TLS " + _LATER),
+    Flag(
+        "ssl_config_file",
+        "str",
+        "",
+        "A text-format SSLConfig (inline PEM server_key, server_cert, custom_ca; client_verify):"
+        " TLS on the gRPC port and socket, and HTTPS on the REST port unless --rest_api_tls=false",
+    ),
+    Flag(
+        "rest_api_tls",
+        "bool",
+        True,
+        "With --ssl_config_file, serve HTTPS on the REST port too (shiba's own)",
+    ),
     Flag(
         "platform_config_file",
         "str",

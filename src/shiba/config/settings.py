@@ -19,12 +19,14 @@ from shiba.config.errors import ConfigError
 from shiba.config.flags import ParsedFlags
 from shiba.config.model_config import read_model_config_file
 from shiba.config.monitoring import monitoring_options_from_file
+from shiba.config.tls import tls_options_from_file
 from shiba.core.engines import ENGINE_SETTINGS, ONNX_ENGINE_SETTINGS
 from shiba.core.lifecycle.manager import ManagerOptions
 from shiba.core.lifecycle.source import ModelConfig
 from shiba.core.service import ServiceOptions
 from shiba.core.warmup import WarmupOptions
 from shiba.protocols.options import GrpcOptions, MonitoringOptions, RestOptions
+from shiba.protocols.tls import TlsOptions
 from shiba.runtimes import openvino
 from shiba.runtimes.base import RuntimeOptions
 
@@ -58,6 +60,7 @@ class ServerSettings:
     tensorflow_engine: Literal["auto", "tensorflow", "openvino"] = "auto"
     onnx_engine: Literal["auto", "onnxruntime", "openvino"] = "auto"
     warmup: WarmupOptions = field(default_factory=WarmupOptions)
+    tls: TlsOptions | None = None
 
 
 def settings_from_flags(
@@ -105,6 +108,9 @@ def settings_from_flags(
                 "--monitoring_config_file enables Prometheus metrics, but they are served on the"
                 " REST port, which --rest_api_port=0 turns off"
             )
+    tls: TlsOptions | None = None
+    if flags["ssl_config_file"]:
+        tls = tls_options_from_file(Path(flags["ssl_config_file"]), rest=flags["rest_api_tls"])
     _check_engine(flags, "tensorflow_engine", ENGINE_SETTINGS)
     _check_engine(flags, "onnx_engine", ONNX_ENGINE_SETTINGS)
     intra = flags["tensorflow_intra_op_parallelism"] or flags["tensorflow_session_parallelism"]
@@ -158,6 +164,7 @@ def settings_from_flags(
             # TF Serving uses the flag only when it is > 0; its default is one run.
             iterations=max(1, flags["num_request_iterations_for_warmup"]),
         ),
+        tls=tls,
     )
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, cast
@@ -155,7 +156,7 @@ class _Connection(asyncio.Protocol):
             "http_version": parser.get_http_version(),
             "server": self.local,
             "client": self.client,
-            "scheme": "http",
+            "scheme": self.server.scheme,
             "method": method,
             "root_path": "",
             "path": unquote(raw_path.decode("ascii", "replace"))
@@ -257,7 +258,8 @@ class _Connection(asyncio.Protocol):
 
 
 class HttpServer:
-    """Serves ``app`` on ``host:port``: ``await start()``, then ``await stop()``."""
+    """Serves ``app`` on ``host:port``: ``await start()``, then ``await stop()``. With
+    ``ssl_context`` it serves HTTPS (the TLS layer is the event loop's; scopes say ``https``)."""
 
     def __init__(
         self,
@@ -267,8 +269,11 @@ class HttpServer:
         *,
         backlog: int = 2048,
         keep_alive_seconds: float = 60.0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.app = app
+        self.ssl_context = ssl_context
+        self.scheme = "https" if ssl_context is not None else "http"
         self.host = host
         self.port = port
         self.backlog = backlog
@@ -293,6 +298,7 @@ class HttpServer:
             self.port,
             backlog=self.backlog,
             reuse_address=True,
+            ssl=self.ssl_context,
         )
         self._schedule_sweep()
 

@@ -22,6 +22,7 @@ from shiba.config.settings import ServerSettings
 from shiba.core.errors import InvalidArgument, ShibaError
 from shiba.protocols.http_server import HttpServer
 from shiba.protocols.tfserving.grpc import add_tfserving_services, server_arguments
+from shiba.protocols.tls import grpc_server_credentials, server_ssl_context
 from shiba.server.compose import Components, compose
 
 __all__ = ["serve", "configure_logging"]
@@ -61,12 +62,20 @@ async def _start_grpc(settings: ServerSettings, components: Components) -> grpc.
         reload_config=reload_config,
         metrics=components.metrics,
     )
-    if settings.grpc_port:
-        server.add_insecure_port(f"{settings.rest_host}:{settings.grpc_port}")
-        log.info("Running gRPC ModelServer at %s:%d", settings.rest_host, settings.grpc_port)
-    if settings.grpc_socket_path:
-        server.add_insecure_port(f"unix:{settings.grpc_socket_path}")
-        log.info("Running gRPC ModelServer at UNIX socket %s", settings.grpc_socket_path)
+    # As TF Serving: with --ssl_config_file, the port and the socket both take its credentials.
+    credentials = grpc_server_credentials(settings.tls) if settings.tls is not None else None
+    secure = " (TLS)" if credentials is not None else ""
+    for address in (
+        f"{settings.rest_host}:{settings.grpc_port}" if settings.grpc_port else "",
+        f"unix:{settings.grpc_socket_path}" if settings.grpc_socket_path else "",
+    ):
+        if not address:
+            continue
+        if credentials is not None:
+            server.add_secure_port(address, credentials)
+        else:
+            server.add_insecure_port(address)
+        log.info("Running gRPC ModelServer at %s%s", address, secure)
     await server.start()
     return server
 
@@ -80,7 +89,13 @@ async def _serve(settings: ServerSettings, components: Components) -> bool:
     rest: HttpServer | None = None
     try:
         if settings.rest_port:
-            rest = HttpServer(components.rest_app, settings.rest_host, settings.rest_port)
+            tls = settings.tls if settings.tls is not None and settings.tls.rest else None
+            rest = HttpServer(
+                components.rest_app,
+                settings.rest_host,
+                settings.rest_port,
+                ssl_context=server_ssl_context(tls) if tls is not None else None,
+            )
             try:
                 await rest.start()
             except OSError as exc:
@@ -91,7 +106,12 @@ async def _serve(settings: ServerSettings, components: Components) -> bool:
                     exc,
                 )
                 return False
-            log.info("Exporting HTTP/REST API at: %s:%d", settings.rest_host, settings.rest_port)
+            log.info(
+                "Exporting HTTP/REST API at: %s:%d%s",
+                settings.rest_host,
+                settings.rest_port,
+                " (HTTPS)" if tls is not None else "",
+            )
         await stop.wait()
         log.info("Shutting down")
         return True
