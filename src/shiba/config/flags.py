@@ -140,6 +140,12 @@ FLAGS: tuple[Flag, ...] = (
         " by default no limit, as shiba serves gRPC on its event loop, not on threads",
     ),
     Flag(
+        "enable_grpc_healthcheck_service",
+        "bool",
+        False,
+        "Serve the standard grpc.health.v1.Health service on the gRPC port",
+    ),
+    Flag(
         "enable_serialization_as_tensor_content",
         "bool",
         False,
@@ -151,6 +157,13 @@ FLAGS: tuple[Flag, ...] = (
         "",
         "A text-format SSLConfig (inline PEM server_key, server_cert, custom_ca; client_verify):"
         " TLS on the gRPC port and socket, and HTTPS on the REST port unless --rest_api_tls=false",
+    ),
+    Flag(
+        "auth_token_file",
+        "str",
+        "",
+        "A file of bearer tokens, one a line, re-read when it changes: every gRPC call and REST"
+        " request (but health checks) then needs 'Authorization: Bearer <token>' (shiba's own)",
     ),
     Flag(
         "rest_api_tls",

@@ -25,6 +25,7 @@ from shiba.core.lifecycle.manager import ManagerOptions
 from shiba.core.lifecycle.source import ModelConfig
 from shiba.core.service import ServiceOptions
 from shiba.core.warmup import WarmupOptions
+from shiba.protocols.auth import TokenFile, TokenFileError
 from shiba.protocols.options import GrpcOptions, MonitoringOptions, RestOptions
 from shiba.protocols.tls import TlsOptions
 from shiba.runtimes import openvino
@@ -61,6 +62,8 @@ class ServerSettings:
     onnx_engine: Literal["auto", "onnxruntime", "openvino"] = "auto"
     warmup: WarmupOptions = field(default_factory=WarmupOptions)
     tls: TlsOptions | None = None
+    auth: TokenFile | None = None
+    grpc_health: bool = False
 
 
 def settings_from_flags(
@@ -111,6 +114,12 @@ def settings_from_flags(
     tls: TlsOptions | None = None
     if flags["ssl_config_file"]:
         tls = tls_options_from_file(Path(flags["ssl_config_file"]), rest=flags["rest_api_tls"])
+    auth: TokenFile | None = None
+    if flags["auth_token_file"]:
+        try:
+            auth = TokenFile(Path(flags["auth_token_file"]).expanduser().absolute())
+        except TokenFileError as exc:
+            raise ConfigError(str(exc)) from None
     _check_engine(flags, "tensorflow_engine", ENGINE_SETTINGS)
     _check_engine(flags, "onnx_engine", ONNX_ENGINE_SETTINGS)
     intra = flags["tensorflow_intra_op_parallelism"] or flags["tensorflow_session_parallelism"]
@@ -165,6 +174,8 @@ def settings_from_flags(
             iterations=max(1, flags["num_request_iterations_for_warmup"]),
         ),
         tls=tls,
+        auth=auth,
+        grpc_health=flags["enable_grpc_healthcheck_service"],
     )
 
 
