@@ -18,7 +18,6 @@ __all__ = ["Flag", "FLAGS", "parse_flags", "ParsedFlags", "build_parser"]
 FlagType = Literal["int", "str", "bool", "float"]
 
 _CPUS = os.cpu_count() or 1
-_LATER = "is not supported yet"
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,15 +174,15 @@ FLAGS: tuple[Flag, ...] = (
         "platform_config_file",
         "str",
         "",
-        "A platform config file",
-        "platform config files are " + _LATER.removeprefix("is "),
+        "A text-format PlatformConfigMap: the tensorflow platform's session threads, batching,"
+        " SavedModel tags and warm-up (replacing the flags that set them); other fields are"
+        " refused by name",
     ),
     Flag(
         "saved_model_tags",
         "str",
         "serve",
-        "Tags of the SavedModel meta graph to load",
-        "tags other than 'serve' are " + _LATER.removeprefix("is "),
+        "Comma-separated tags of the SavedModel meta graph to load",
     ),
     Flag(
         "flush_filesystem_caches",
@@ -197,6 +196,20 @@ FLAGS: tuple[Flag, ...] = (
         False,
         "Check signatures' method_name (predict, classify, regress); leave off to classify and"
         " regress through a TF2 export's signatures",
+    ),
+    Flag(
+        "per_process_gpu_memory_fraction",
+        "float",
+        0.0,
+        "Fraction of each GPU's memory for TensorFlow",
+        "needs a GPU; shiba serves on CPUs",
+    ),
+    Flag(
+        "use_alts_credentials",
+        "bool",
+        False,
+        "Use Google's ALTS credentials on the gRPC port",
+        "ALTS works only on Google Cloud; use --ssl_config_file",
     ),
     Flag("num_load_threads", "int", 0, "Threads loading models (0: shiba's default of 2)"),
     Flag(

@@ -19,6 +19,7 @@ from shiba.config.errors import ConfigError
 from shiba.config.flags import ParsedFlags
 from shiba.config.model_config import read_model_config_file
 from shiba.config.monitoring import monitoring_options_from_file
+from shiba.config.platform import PLATFORM_FLAGS, platform_config_from_file
 from shiba.config.tls import tls_options_from_file
 from shiba.core.engines import ENGINE_SETTINGS, ONNX_ENGINE_SETTINGS
 from shiba.core.lifecycle.manager import ManagerOptions
@@ -124,6 +125,28 @@ def settings_from_flags(
     _check_engine(flags, "onnx_engine", ONNX_ENGINE_SETTINGS)
     intra = flags["tensorflow_intra_op_parallelism"] or flags["tensorflow_session_parallelism"]
     inter = flags["tensorflow_inter_op_parallelism"] or flags["tensorflow_session_parallelism"]
+    runtime = RuntimeOptions(
+        intra_op_threads=intra,
+        inter_op_threads=inter,
+        saved_model_tags=_saved_model_tags(flags["saved_model_tags"]),
+    )
+    warmup = WarmupOptions(
+        enabled=flags["enable_model_warmup"],
+        # TF Serving uses the flag only when it is > 0; its default is one run.
+        iterations=max(1, flags["num_request_iterations_for_warmup"]),
+    )
+    if flags["platform_config_file"]:
+        # As TF Serving: the file, not these flags, sets the session, batching and warm-up.
+        runtime, batching, warmup = platform_config_from_file(
+            Path(flags["platform_config_file"])
+        ).options()
+        replaced = sorted(PLATFORM_FLAGS & flags.given)
+        if replaced:
+            warnings.append(
+                "--platform_config_file replaces "
+                + ", ".join(f"--{name}" for name in replaced)
+                + " (as in TF Serving); they are ignored"
+            )
     return ServerSettings(
         models=models,
         rest_host=flags["rest_api_host"],
@@ -142,7 +165,7 @@ def settings_from_flags(
             max_num_load_retries=max(0, flags["max_num_load_retries"]),
             load_retry_interval_seconds=max(0, flags["load_retry_interval_micros"]) / 1e6,
         ),
-        runtime=RuntimeOptions(intra_op_threads=intra, inter_op_threads=inter),
+        runtime=runtime,
         file_system_poll_seconds=float(flags["file_system_poll_wait_seconds"]),
         log_level=flags["log_level"],
         batching=batching,
@@ -168,11 +191,7 @@ def settings_from_flags(
         monitoring=monitoring,
         tensorflow_engine=flags["tensorflow_engine"],
         onnx_engine=flags["onnx_engine"],
-        warmup=WarmupOptions(
-            enabled=flags["enable_model_warmup"],
-            # TF Serving uses the flag only when it is > 0; its default is one run.
-            iterations=max(1, flags["num_request_iterations_for_warmup"]),
-        ),
+        warmup=warmup,
         tls=tls,
         auth=auth,
         grpc_health=flags["enable_grpc_healthcheck_service"],
@@ -189,6 +208,14 @@ def _check_engine(flags: ParsedFlags, name: str, settings: tuple[str, ...]) -> N
         )
     if engine == openvino.ENGINE and not openvino.available():
         raise ConfigError(f"--{name}=openvino needs OpenVINO: pip install 'shiba[openvino]'")
+
+
+def _saved_model_tags(text: str) -> frozenset[str]:
+    """``--saved_model_tags``: comma-separated, as TF Serving splits them (empty items dropped)."""
+    tags = frozenset(tag.strip() for tag in text.split(",") if tag.strip())
+    if not tags:
+        raise ConfigError("--saved_model_tags must name at least one tag (TF Serving's is 'serve')")
+    return tags
 
 
 def parse_channel_arguments(text: str) -> tuple[tuple[str, int | str], ...]:
