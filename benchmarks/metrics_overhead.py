@@ -28,8 +28,9 @@ from shiba.core.metrics import Metrics
 from shiba.core.servable import Outputs, Servable
 from shiba.core.service import ModelService
 from shiba.core.tensors import DEFAULT_SIGNATURE, DType, Signature, Tensors, TensorSpec
+from shiba.protocols.http.router import Router
 from shiba.protocols.options import MonitoringOptions
-from shiba.protocols.tfserving.rest import TFServingRestApp
+from shiba.protocols.tfserving.rest import TFServingRoutes
 
 SPEC = TensorSpec(DType.DT_FLOAT, (-1, 1))
 SIGNATURES = {DEFAULT_SIGNATURE: Signature({"x": SPEC}, {"y": SPEC})}
@@ -68,7 +69,7 @@ class Once:
         pass
 
 
-def predict_loop(app: TFServingRestApp, loops: int) -> Callable[[], Coroutine[Any, Any, None]]:
+def predict_loop(app: Router, loops: int) -> Callable[[], Coroutine[Any, Any, None]]:
     scope = {
         "type": "http",
         "method": "POST",
@@ -124,8 +125,12 @@ def main() -> None:
     assert manager.wait_until_idle(10)
     service = ModelService(manager)
     metrics = Metrics()
-    plain = TFServingRestApp(service)
-    metered = TFServingRestApp(service, metrics=metrics, monitoring=MonitoringOptions(enabled=True))
+    plain = Router([TFServingRoutes(service)])
+    metered = Router(
+        [TFServingRoutes(service, metrics=metrics)],
+        metrics=metrics,
+        monitoring=MonitoringOptions(enabled=True),
+    )
     print("REST predict through the ASGI app, µs per request (best of runs):")
     without = with_ = float("inf")
     for _ in range(2):  # interleaved, so that drift on a shared machine hits both

@@ -1,6 +1,7 @@
 """``--auth_token_file`` and ``--enable_grpc_healthcheck_service`` on the real server, with TF
-Serving's stubs: a call without the token is UNAUTHENTICATED and learns nothing of the models; the
-health service answers without one; a new token works as soon as the file changes."""
+Serving's stubs and ``requests``: a call without the token is UNAUTHENTICATED / 401 and learns
+nothing of the models; the health service answers without one; a new token works as soon as the
+file changes."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def _request(name: str) -> Any:
     return request
 
 
-def test_tokens_on_grpc_and_the_health_service(start_server: Any, tmp_path: Path) -> None:
+def test_tokens_on_grpc_rest_and_the_health_service(start_server: Any, tmp_path: Path) -> None:
     tokens = tmp_path / "tokens"
     tokens.write_text("first-token\n")
     port = free_port()
@@ -77,4 +78,18 @@ def test_tokens_on_grpc_and_the_health_service(start_server: Any, tmp_path: Path
         assert predictions.Predict(_request("default"), metadata=second, timeout=30).outputs
         with pytest.raises(grpc.RpcError):
             predictions.Predict(_request("default"), metadata=good, timeout=30)
+    # REST: 401 with a Bearer challenge, nothing about the model; the token opens it.
+    for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "second-token"}):
+        for response in (
+            server.get("/v1/models/default", headers=headers),
+            server.post("/v1/models/default:predict", {"instances": [1.0]}, headers=headers),
+            server.get("/v1/models/missing/metadata", headers=headers),
+        ):
+            assert response.status_code == 401, response.text
+            assert response.headers["www-authenticate"].startswith("Bearer")
+            assert "default" not in response.text and "missing" not in response.text
+            assert "Authorization: Bearer" in response.json()["error"]
+    good_header = {"Authorization": "Bearer second-token"}
+    answer = server.post("/v1/models/default:predict", {"instances": [1.0]}, headers=good_header)
+    assert (answer.status_code, answer.json()) == (200, {"predictions": [2.5]})
     assert "first-token" not in server.logs() and "second-token" not in server.logs()

@@ -17,10 +17,11 @@ from shiba.core.lifecycle.source import AspiredVersion
 from shiba.core.loader import Loader
 from shiba.core.metrics import CONTENT_TYPE, Metrics
 from shiba.core.service import ModelService, ServiceOptions
+from shiba.protocols.http.router import Router
 from shiba.protocols.options import MonitoringOptions, RestOptions
-from shiba.protocols.tfserving.rest import TFServingRestApp
 from tests._prometheus import samples
 from tests.fakes import FakeLoader, FakeServable
+from tests.protocols._rest import rest_app
 
 COUNT = ":tensorflow:serving:request_count"
 LATENCY = ":tensorflow:serving:request_latency_count"
@@ -40,7 +41,7 @@ def service() -> Iterator[ModelService]:
     manager.close()
 
 
-def call(app: TFServingRestApp, method: str, path: str, body: Any = None) -> tuple[int, Any, bytes]:
+def call(app: Router, method: str, path: str, body: Any = None) -> tuple[int, Any, bytes]:
     """One request through the ASGI app: (status, headers, body)."""
     data = b"" if body is None else orjson.dumps(body)
     scope = {"type": "http", "method": method, "path": path, "headers": []}
@@ -59,7 +60,7 @@ def call(app: TFServingRestApp, method: str, path: str, body: Any = None) -> tup
 def test_requests_under_v1_are_counted_with_tf_servings_labels(service: ModelService) -> None:
     metrics = Metrics()
     options = RestOptions(enable_cors=True)
-    app = TFServingRestApp(service, options, metrics=metrics)
+    app = rest_app(service, options, metrics=metrics)
     assert call(app, "POST", "/v1/models/m:predict", {"instances": [[1.0, 2.0]]})[0] == 200
     assert (
         call(app, "POST", "/v1/models/m/versions/1:PREDICT", {"instances": [[1.0, 2.0]]})[0] == 200
@@ -90,7 +91,7 @@ def test_the_page_is_served_at_its_path_only_when_monitoring_is_on(
     service: ModelService,
 ) -> None:
     metrics = Metrics()
-    on = TFServingRestApp(
+    on = rest_app(
         service, metrics=metrics, monitoring=MonitoringOptions(enabled=True, path="/prom")
     )
     call(on, "GET", "/v1/models/m")
@@ -104,9 +105,9 @@ def test_the_page_is_served_at_its_path_only_when_monitoring_is_on(
     assert call(on, "POST", "/prom")[0] == 404
     assert call(on, "GET", "/monitoring/prometheus/metrics")[0] == 404
     # Recording without monitoring serves nothing, and the default path is not found either.
-    off = TFServingRestApp(service, metrics=Metrics())
+    off = rest_app(service, metrics=Metrics())
     assert call(off, "GET", "/monitoring/prometheus/metrics")[0] == 404
-    plain = TFServingRestApp(service, monitoring=MonitoringOptions(enabled=False))
+    plain = rest_app(service, monitoring=MonitoringOptions(enabled=False))
     assert call(plain, "GET", "/monitoring/prometheus/metrics")[0] == 404
     with pytest.raises(ValueError, match="no Metrics"):
-        TFServingRestApp(service, monitoring=MonitoringOptions(enabled=True))
+        rest_app(service, monitoring=MonitoringOptions(enabled=True))

@@ -16,10 +16,11 @@ from shiba.core.lifecycle.manager import Manager, ManagerOptions
 from shiba.core.lifecycle.source import AspiredVersion
 from shiba.core.loader import Loader
 from shiba.core.service import ModelService, ServiceOptions
+from shiba.protocols.http.router import Router
 from shiba.protocols.options import RestOptions
 from shiba.protocols.status import http_status
-from shiba.protocols.tfserving.rest import TFServingRestApp
 from tests.fakes import FakeLoader, FakeServable
+from tests.protocols._rest import rest_app
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +39,7 @@ def service() -> Iterator[ModelService]:
     manager.close()
 
 
-async def call(app: TFServingRestApp, path: str, body: Any) -> tuple[int, Any]:
+async def call(app: Router, path: str, body: Any) -> tuple[int, Any]:
     data = orjson.dumps(body)
     scope = {"type": "http", "method": "POST", "path": path, "headers": []}
     sent: list[MutableMapping[str, Any]] = []
@@ -56,7 +57,7 @@ async def call(app: TFServingRestApp, path: str, body: Any) -> tuple[int, Any]:
 def test_a_request_past_the_limit_answers_deadline_exceeded_and_others_are_served(
     service: ModelService,
 ) -> None:
-    app = TFServingRestApp(service, RestOptions(timeout_seconds=0.3))
+    app = rest_app(service, RestOptions(timeout_seconds=0.3))
     body = {"instances": [[1.0, 2.0]]}
 
     async def main() -> list[tuple[int, Any]]:

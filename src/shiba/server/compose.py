@@ -21,7 +21,10 @@ from shiba.core.metrics import Metrics
 from shiba.core.service import ModelService
 from shiba.core.tensors import Signature
 from shiba.core.warmup import WarmupLoader
-from shiba.protocols.tfserving.rest import TFServingRestApp
+from shiba.protocols.http.router import Router
+from shiba.protocols.http.routes import Routes
+from shiba.protocols.shiba.rest import ShibaRoutes
+from shiba.protocols.tfserving.rest import TFServingRoutes
 from shiba.runtimes import openvino, registry
 from shiba.runtimes.base import RuntimeOptions
 from shiba.server.heap import HeapFreezer
@@ -51,7 +54,7 @@ class Components:
     service: ModelService
     applier: ConfigApplier
     poller: ConfigFilePoller | None
-    rest_app: TFServingRestApp
+    rest_app: Router
     engines: ServingEngines
     metrics: Metrics | None = None
 
@@ -148,8 +151,16 @@ def compose(settings: ServerSettings) -> Components:
             settings.model_config_file, applier, settings.model_config_poll_seconds
         )
     service = ModelService(manager, settings.service)
-    rest_app = TFServingRestApp(
-        service, settings.rest, metrics=metrics, monitoring=settings.monitoring, engines=engines
+    routes: list[Routes] = [
+        TFServingRoutes(service, settings.rest, metrics=metrics),
+        ShibaRoutes(service, engines),
+    ]
+    rest_app = Router(
+        routes,
+        settings.rest,
+        metrics=metrics,
+        monitoring=settings.monitoring,
+        auth=settings.auth,
     )
     return Components(
         settings, source, manager, service, applier, poller, rest_app, engines, metrics

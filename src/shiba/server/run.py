@@ -1,6 +1,6 @@
 """Runs the server: loads the first versions, then serves until SIGINT/SIGTERM.
 
-One process, one event loop (uvloop): the REST front end (``shiba.protocols.http_server`` on
+One process, one event loop (uvloop): the REST front end (``shiba.protocols.http.server`` on
 httptools) and the gRPC front end (grpc.aio) run on it; models run on the service's executor or
 their batchers' threads, never on the loop. Shutdown is one sequence: stop accepting (both ports at once;
 the gRPC health service, when on, turns NOT_SERVING) -> let in-flight requests finish (up to
@@ -23,7 +23,7 @@ from shiba.config.settings import ServerSettings
 from shiba.core.errors import InvalidArgument, ShibaError
 from shiba.protocols.auth import grpc_auth_interceptor
 from shiba.protocols.health import HealthService, add_health_service
-from shiba.protocols.http_server import HttpServer
+from shiba.protocols.http.server import HttpServer
 from shiba.protocols.tfserving.grpc import add_tfserving_services, server_arguments
 from shiba.protocols.tls import grpc_server_credentials, server_ssl_context
 from shiba.server.compose import Components, compose

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from shiba.protocols._deadlines import Deadlines
+from shiba.protocols.http._deadlines import Deadlines
 
 
 async def request(deadlines: Deadlines, seconds: float) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import requests
 
-from shiba.protocols.http_server import HttpServer
+from shiba.protocols.http.server import HttpServer
 
 Message = MutableMapping[str, Any]
 

@@ -21,8 +21,9 @@ from shiba.core.loader import Loader
 from shiba.core.metrics import Metrics
 from shiba.core.service import ModelService, ServiceOptions
 from shiba.core.tensors import DType, Signature
-from shiba.protocols.tfserving.rest import TFServingRestApp
+from shiba.protocols.http.router import Router
 from tests.fakes import FakeLoader, FakeServable, simple_signature
+from tests.protocols._rest import rest_app
 
 FAILED = "{name: m version: 3} cannot run on openvino: the openvino package is missing"
 
@@ -68,7 +69,7 @@ def service(engines: ServingEngines) -> Iterator[ModelService]:
     manager.close()
 
 
-def call(app: TFServingRestApp, method: str, path: str) -> tuple[int, dict[bytes, bytes], bytes]:
+def call(app: Router, method: str, path: str) -> tuple[int, dict[bytes, bytes], bytes]:
     scope = {"type": "http", "method": method, "path": path, "headers": []}
     sent: list[MutableMapping[str, Any]] = []
 
@@ -116,7 +117,7 @@ VERSION_3 = {
 def test_every_version_with_the_engine_of_each_loaded_signature(
     service: ModelService, engines: ServingEngines
 ) -> None:
-    app = TFServingRestApp(service, engines=engines)
+    app = rest_app(service, engines=engines)
     status, headers, body = call(app, "GET", "/shiba/v1/models/m")
     assert status == 200
     assert headers[b"content-type"] == b"application/json"
@@ -136,7 +137,7 @@ def test_every_version_with_the_engine_of_each_loaded_signature(
 def test_one_version(
     service: ModelService, engines: ServingEngines, path: str, versions: list[Any]
 ) -> None:
-    status, _, body = call(TFServingRestApp(service, engines=engines), "GET", path)
+    status, _, body = call(rest_app(service, engines=engines), "GET", path)
     assert (status, json.loads(body)) == (200, {"model": "m", "versions": versions})
 
 
@@ -155,13 +156,13 @@ def test_errors_are_tf_servings_json(
     service: ModelService, engines: ServingEngines, request_line: str, status: int, error: str
 ) -> None:
     method, path = request_line.split(" ")
-    answer = call(TFServingRestApp(service, engines=engines), method, path)
+    answer = call(rest_app(service, engines=engines), method, path)
     assert answer[0] == status
     assert answer[2] == b'{\n    "error": ' + json.dumps(error).encode() + b"\n}"
 
 
 def test_without_engines_there_is_no_route(service: ModelService) -> None:
-    status, _, body = call(TFServingRestApp(service), "GET", "/shiba/v1/models/m")
+    status, _, body = call(rest_app(service), "GET", "/shiba/v1/models/m")
     assert (status, json.loads(body)) == (404, {"error": "Not found: GET /shiba/v1/models/m"})
 
 
@@ -172,8 +173,8 @@ def test_tf_servings_routes_answer_the_same_bytes(
     service: ModelService, engines: ServingEngines, path: str
 ) -> None:
     metrics = Metrics(engines)
-    assert call(TFServingRestApp(service, engines=engines, metrics=metrics), "GET", path) == call(
-        TFServingRestApp(service), "GET", path
+    assert call(rest_app(service, engines=engines, metrics=metrics), "GET", path) == call(
+        rest_app(service), "GET", path
     )
 
 
@@ -181,7 +182,7 @@ def test_shibas_route_is_not_counted_as_a_tf_serving_request(
     service: ModelService, engines: ServingEngines
 ) -> None:
     metrics = Metrics(engines)
-    app = TFServingRestApp(service, engines=engines, metrics=metrics)
+    app = rest_app(service, engines=engines, metrics=metrics)
     call(app, "GET", "/shiba/v1/models/m")
     call(app, "GET", "/shiba/v1/models/nope")
     assert b":tensorflow:serving:request_count{" not in metrics.render()

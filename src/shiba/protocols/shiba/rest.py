@@ -1,6 +1,6 @@
 """shiba's own REST routes, beside TensorFlow Serving's and under a prefix no TF Serving client uses.
 
-Routes (mounted by ``tfserving/rest.py``, which answers errors as it does its own)::
+Routes (mounted on the port's router at ``/shiba/``; errors answered as TF Serving's are)::
 
     GET  /shiba/v1/models/{name}[/versions/{v}|/labels/{l}]    which engine serves each signature
 
@@ -23,31 +23,39 @@ import math
 import re
 from typing import Any
 
+from shiba.codecs.tfs_json import encode_error
 from shiba.core.engines import ServingEngines
 from shiba.core.errors import Code, NotFound
 from shiba.core.service import ModelService
+from shiba.protocols.http.routes import Request, Response
 
-__all__ = ["PREFIX", "ShibaRoutes"]
-
-#: Every path under it is shiba's (GET only); the rest of the URL space is TF Serving's.
-PREFIX = "/shiba/"
+__all__ = ["ShibaRoutes"]
 
 _MODEL = re.compile(r"/shiba/v1/models/([^/:]+)(?:/versions/(\d+)|/labels/([^/:]+))?")
 
 
 class ShibaRoutes:
-    """Answers ``GET`` under :data:`PREFIX`. Stateless but for what it reads; thread-safe."""
+    """Answers ``GET`` under ``/shiba/``. Stateless but for what it reads; thread-safe."""
+
+    prefix = "/shiba/"
+    public: frozenset[str] = frozenset()
 
     def __init__(self, service: ModelService, engines: ServingEngines) -> None:
         self._service = service
         self._engines = engines
 
-    def get(self, path: str) -> tuple[int, bytes]:
-        """``(200, JSON body)`` for a known route; raises ``ShibaError`` otherwise (NotFound for
-        a path that is no route, or the status API's error)."""
-        match = _MODEL.fullmatch(path)
+    def error_body(self, message: str) -> bytes:
+        return encode_error(message)
+
+    def observe(self, request: Request, code: Code, seconds: float) -> None:
+        return None
+
+    async def handle(self, request: Request) -> Response:
+        """The JSON answer of a known route; raises ``ShibaError`` otherwise (NotFound for a path
+        that is no route, or the status API's error)."""
+        match = _MODEL.fullmatch(request.path) if request.method == "GET" else None
         if match is None:
-            raise NotFound(f"Not found: GET {path}")
+            raise NotFound(f"Not found: {request.method} {request.path}")
         name, version, label = match.groups()
         states = self._service.status(name, int(version) if version else None, label or None)
         versions: list[dict[str, Any]] = []
@@ -67,7 +75,7 @@ class ShibaRoutes:
                 entry["error"] = {"code": state.error_code.name, "message": state.error_message}
             versions.append(entry)
         body = {"model": name, "versions": versions}
-        return 200, json.dumps(body, indent=1, allow_nan=False).encode() + b"\n"
+        return Response(200, json.dumps(body, indent=1, allow_nan=False).encode() + b"\n")
 
 
 def _finite(value: float | None) -> float | None:

@@ -21,27 +21,19 @@ import asyncio
 import logging
 import ssl
 from collections import deque
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import MutableMapping
 from typing import Any, cast
 from urllib.parse import unquote
 
 import httptools
 
-from shiba.protocols._http_cycle import Cycle as _Cycle
-from shiba.protocols._http_cycle import Message
+from shiba.protocols._asgi import ASGIApp
+from shiba.protocols.http._cycle import Cycle as _Cycle
 
-__all__ = ["HttpServer", "ASGIApp"]
+__all__ = ["HttpServer"]
 
 log = logging.getLogger(__name__)
 
-ASGIApp = Callable[
-    [
-        MutableMapping[str, Any],
-        Callable[[], Awaitable[Message]],
-        Callable[[Message], Awaitable[None]],
-    ],
-    Awaitable[None],
-]
 
 #: Request body bytes buffered before reading from the socket pauses until the app takes them.
 _HIGH_WATER = 256 * 1024

@@ -1,4 +1,4 @@
-"""One request and its response on a connection of ``shiba.protocols.http_server``: the ASGI
+"""One request and its response on a connection of ``shiba.protocols.http.server``: the ASGI
 ``receive`` and ``send`` the application is given, the response's head and body written with one
 ``write``.
 """
@@ -10,12 +10,12 @@ from collections.abc import MutableMapping
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
+from shiba.protocols._asgi import Message
+
 if TYPE_CHECKING:
-    from shiba.protocols.http_server import _Connection
+    from shiba.protocols.http.server import _Connection
 
-__all__ = ["Cycle", "Message"]
-
-Message = MutableMapping[str, Any]
+__all__ = ["Cycle"]
 
 _STATUS_LINES = {
     status.value: f"HTTP/1.1 {status.value} {status.phrase}\r\n".encode() for status in HTTPStatus
