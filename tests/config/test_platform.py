@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from shiba.batching import BatchingOptions
+from shiba.cli.main import main
 from shiba.config.errors import ConfigError
 from shiba.config.flags import parse_flags
 from shiba.config.platform import platform_config_from_file, platform_config_from_text
@@ -90,3 +91,22 @@ def test_the_file_replaces_the_flags_it_covers(tmp_path: Path) -> None:
     assert any("--saved_model_tags" in w and "ignored" in w for w in settings.warnings)
     with pytest.raises(ConfigError, match="cannot read --platform_config_file"):
         platform_config_from_file(tmp_path / "missing.conf")
+
+
+@pytest.mark.parametrize(
+    ("flag", "text", "message"),
+    [
+        ("platform_config_file", _config("prefer_tflite_model: true\n"), "prefer_tflite_model"),
+        ("auth_token_file", "# no token\n", "holds no token"),
+        ("auth_token_file", None, "cannot read --auth_token_file"),
+    ],
+)
+def test_bad_files_are_start_up_errors_with_exit_code_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str, text: str | None, message: str
+) -> None:
+    path = tmp_path / "file.conf"
+    if text is not None:
+        path.write_text(text)
+    assert main(["serve", "--model_base_path=/m", f"--{flag}={path}"]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and message in err

@@ -4,6 +4,8 @@ mutual TLS: a client certificate from ``custom_ca`` is served, a missing or fore
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -141,3 +143,27 @@ def test_mutual_tls(mtls_server: tuple[ServerProcess, int], pki: Pki) -> None:
         assert info.value.code() == grpc.StatusCode.UNAVAILABLE
     # The server keeps serving the right client after the refusals.
     assert server.get("/v1/models/default").status_code == 200
+
+
+def test_a_bad_ssl_config_stops_the_server_with_exit_code_2(pki: Pki, tmp_path: Path) -> None:
+    """The real command line (every other bad file: tests/config/test_tls.py, same code path)."""
+    pair = pki.ca.issue("127.0.0.1", server=True)
+    config = tmp_path / "ssl.conf"
+    config.write_text(ssl_config_text(Pair(pair.key, pair.cert.replace("M", "A", 3))))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "shiba",
+            "serve",
+            f"--model_base_path={HALF_PLUS_TWO}",
+            f"--ssl_config_file={config}",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert str(config) in done.stderr and "server_cert: not a valid PEM" in done.stderr
+    assert pair.key.splitlines()[1] not in done.stderr
