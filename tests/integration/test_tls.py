@@ -108,6 +108,14 @@ def test_https_and_tls_grpc(tls_server: tuple[ServerProcess, int], pki: Pki) -> 
     assert server.url.startswith("https://")
     response = server.post("/v1/models/default:predict", BODY)
     assert (response.status_code, response.json()) == (200, ANSWER)
+    # Keep-alive, and a body of many TLS records (larger than one read's 64 KiB buffer).
+    with requests.Session() as session:
+        for size in (50_000, 3):
+            body = {"instances": [2.0] * size}
+            answer = session.post(
+                server.url + "/v1/models/default:predict", json=body, timeout=60, **server.tls
+            )
+            assert answer.json() == {"predictions": [3.0] * size}
     roots = pki.ca.cert.encode()
     assert _predict(port, grpc.ssl_channel_credentials(root_certificates=roots)) == [2.5, 3.0]
     # Plain HTTP and plaintext gRPC are not answered on the TLS ports.
