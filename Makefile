@@ -46,7 +46,8 @@ imports: $(STAMP)
 # Regenerates the committed *_pb2.py / *_pb2.pyi from src/shiba/_proto/**/*.proto; make test fails
 # (tests/_proto/test_generate.py) while they differ.
 protos: $(STAMP)
-	$(BIN)/python -m shiba._proto.generate
+	# As a file, not a module: the package imports the code this writes.
+	$(BIN)/python src/shiba/_proto/generate.py
 
 # The web application's browser tests drive Debian's Chromium through Playwright (which cannot
 # download its own browsers here); quick when it is already installed.

@@ -6,7 +6,7 @@ Sends the W1 request (one 32x32x3 integer image, as ``tf.make_tensor_proto`` wou
 float32 ``tensor_content``) with grpc.aio from one process and prints one JSON line:
 requests/s, p50 and p99 in ms, failures. It runs on the same cores as the server, so its own cost
 (tens of µs a call) is part of what it measures; ``run.py`` reports it next to wrk's REST rows.
-Only shiba's own message classes are used (``shiba._proto``), so it imports no TensorFlow.
+With ``--ca ca.pem`` the channel is TLS. Only shiba's own message classes are used (``shiba._proto``), so it imports no TensorFlow.
 """
 
 from __future__ import annotations
@@ -37,11 +37,22 @@ def request(model: str) -> bytes:
     return data
 
 
-async def main(target: str, model: str, concurrency: int, seconds: float) -> dict[str, float]:
+def _channel(target: str, ca_file: str | None) -> grpc.aio.Channel:
+    """A plaintext channel, or a TLS one trusting ``ca_file`` (the server's CA, PEM)."""
+    if ca_file is None:
+        return grpc.aio.insecure_channel(target)
+    with open(ca_file, "rb") as file:
+        credentials = grpc.ssl_channel_credentials(root_certificates=file.read())
+    return grpc.aio.secure_channel(target, credentials)
+
+
+async def main(
+    target: str, model: str, concurrency: int, seconds: float, ca_file: str | None = None
+) -> dict[str, float]:
     body = request(model)
     latencies: list[float] = []
     failures = 0
-    async with grpc.aio.insecure_channel(target) as channel:
+    async with _channel(target, ca_file) as channel:
         predict = channel.unary_unary(
             f"/{_proto.PREDICTION_SERVICE}/Predict",
             request_serializer=lambda b: b,
@@ -81,5 +92,10 @@ if __name__ == "__main__":
     parser.add_argument("--model", default="ViT")
     parser.add_argument("-c", "--concurrency", type=int, default=64)
     parser.add_argument("-d", "--duration", type=float, default=10.0)
+    parser.add_argument("--ca", help="TLS: the PEM file of the CA that signed the server's cert")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(main(args.target, args.model, args.concurrency, args.duration))))
+    print(
+        json.dumps(
+            asyncio.run(main(args.target, args.model, args.concurrency, args.duration, args.ca))
+        )
+    )

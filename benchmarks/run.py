@@ -14,7 +14,9 @@ Measures, on this machine, in one run:
     sync workers, same URL and body;
   * W2 decode (a 224x224x3 image as JSON ``instances``, integers and floats): shiba's codec against
     orjson + numpy, in MB/s;
-  * the ratios: shiba to the limit, shiba to the Flask way;
+  * TLS: the same W1 rows at c=64 over HTTPS (wrk) and TLS gRPC (``--ssl_config_file``, OpenVINO,
+    batching on), beside the plain rows of that configuration;
+  * the ratios: shiba to the limit, shiba to the Flask way, TLS to plain;
   * with torch installed, a small CNN as TorchScript on W1: torch in-process against shiba, on
     torch and on OpenVINO where verified (``benchmarks/torch_row.py``).
 Needs ``wrk`` (Debian package) and, for the Flask row, flask and gunicorn (``make bench`` installs
@@ -227,20 +229,23 @@ def _wrk(url: str, body_file: Path, connections: int, seconds: float) -> Load:
 
 
 @contextmanager
-def server(args: list[str], port: int, ready_path: str) -> Iterator[tuple[str, int]]:
-    """Starts a server; yields its base URL and its pid once ``ready_path`` answers."""
+def server(
+    args: list[str], port: int, ready_path: str, ca_file: str | None = None
+) -> Iterator[tuple[str, int]]:
+    """Starts a server; yields its base URL and its pid once ``ready_path`` answers. With
+    ``ca_file`` the server is reached over HTTPS, trusting that CA."""
     log = tempfile.NamedTemporaryFile(prefix="bench-server-", suffix=".log", delete=False)  # noqa: SIM115
     proc = subprocess.Popen(
         args, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     )
-    url = f"http://127.0.0.1:{port}"
+    url = f"{'https' if ca_file else 'http'}://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(f"server exited; see {log.name}")
             try:
-                requests.get(url + ready_path, timeout=5)
+                requests.get(url + ready_path, timeout=5, verify=ca_file or True)
                 break
             except requests.RequestException:
                 if time.monotonic() > deadline:
@@ -256,9 +261,13 @@ def server(args: list[str], port: int, ready_path: str) -> Iterator[tuple[str, i
         log.close()
 
 
-def check_answer(url: str, body: bytes) -> None:
+def check_answer(url: str, body: bytes, ca_file: str | None = None) -> None:
     response = requests.post(
-        url, data=body, headers={"content-type": "application/json"}, timeout=60
+        url,
+        data=body,
+        headers={"content-type": "application/json"},
+        timeout=60,
+        verify=ca_file or True,
     )
     response.raise_for_status()
     predictions = response.json()["predictions"]
@@ -314,10 +323,13 @@ def v2_rows(url: str, work: Path, seconds: float, pid: int) -> dict[str, dict[in
     return rows
 
 
-def grpc_rows(target: str, seconds: float) -> dict[int, Load]:
-    """W1 over gRPC Predict (tensor_content), from benchmarks/grpc_load.py in a second process."""
+def grpc_rows(
+    target: str, seconds: float, ca_file: str | None = None, levels: tuple[int, ...] = (1, 64)
+) -> dict[int, Load]:
+    """W1 over gRPC Predict (tensor_content), from benchmarks/grpc_load.py in a second process
+    (over TLS trusting ``ca_file`` when given)."""
     rows: dict[int, Load] = {}
-    for c in (1, 64):
+    for c in levels:
         done = subprocess.run(
             [
                 sys.executable,
@@ -328,6 +340,7 @@ def grpc_rows(target: str, seconds: float) -> dict[int, Load]:
                 str(c),
                 "-d",
                 f"{seconds:g}",
+                *(["--ca", ca_file] if ca_file else []),
             ],
             capture_output=True,
             text=True,
@@ -375,6 +388,35 @@ def shiba_rows(
         grpc = grpc_rows(f"127.0.0.1:{grpc_port}", seconds) if batching else None
         v2 = v2_rows(url, body_file.parent, seconds, pid) if batching else None
         return rest, grpc, v2
+
+
+def tls_rows(work: Path, body_file: Path, seconds: float, engine: str) -> tuple[Load, Load]:
+    """W1 at c=64 over HTTPS and over TLS gRPC, batching on, with a test CA's certificate."""
+    sys.path.insert(0, str(REPO))
+    from tests._tls import Authority, ssl_config_text
+
+    ca = Authority("bench CA")
+    ca_file = work / "ca.pem"
+    ca_file.write_text(ca.cert)
+    config = work / "ssl.conf"
+    config.write_text(ssl_config_text(ca.issue("127.0.0.1", server=True)))
+    port = free_port()
+    grpc_port = free_port()
+    args = shiba_args(
+        port,
+        engine,
+        f"--port={grpc_port}",
+        f"--ssl_config_file={config}",
+        "--enable_batching",
+        f"--batching_parameters_file={REPO / 'benchmarks' / 'batching_w1.txt'}",
+    )
+    with server(args, port, "/v1/models/ViT", str(ca_file)) as (url, pid):
+        predict = url + "/v1/models/ViT:predict"
+        check_answer(predict, body_file.read_bytes(), str(ca_file))
+        wrk(predict, body_file, 64, min(3.0, seconds))  # warm up, as load_rows does
+        rest = wrk(predict, body_file, 64, seconds, pid)
+        grpc = grpc_rows(f"127.0.0.1:{grpc_port}", seconds, str(ca_file), (64,))[64]
+    return rest, grpc
 
 
 def flask_rows(body_file: Path, seconds: float) -> dict[int, Load] | None:
@@ -469,6 +511,9 @@ def main() -> int:
                 shiba_grpc[engine] = grpc
             for kind, v2_load in (v2 or {}).items():
                 shiba_v2[engine, kind] = v2_load
+    tls_engine = "openvino"
+    print(f"measuring shiba over TLS on {tls_engine}, batching on ...", file=sys.stderr)
+    tls_rest, tls_grpc = tls_rows(work, body_file, args.duration, tls_engine)
     flask = None
     if not args.skip_flask:
         print("measuring the Flask way ...", file=sys.stderr)
@@ -505,6 +550,10 @@ def main() -> int:
         (f"shiba v2 REST {kind} on {engine}, batching on", result)
         for (engine, kind), result in shiba_v2.items()
     ]
+    rows.append((f"shiba HTTPS REST on {tls_engine}, batching on", {64: tls_rest}))
+    rows.append(
+        (f"shiba TLS gRPC on {tls_engine}, batching on (Python grpc.aio client)", {64: tls_grpc})
+    )
     if flask is not None:
         rows.append(("Flask + gunicorn (2 sync workers), TensorFlow", flask))
     for label, result in rows:
@@ -563,6 +612,16 @@ def main() -> int:
                 f"| ratio: server CPU per request, TF Serving REST JSON / v2 REST {kind} on "
                 f"{engine}, c=64 | {tf_cpu / v2_cpu:.2f} |"
             )
+    plain_rest = shiba[tls_engine, True][64].requests_per_s
+    plain_grpc = shiba_grpc[tls_engine][64].requests_per_s
+    print(
+        f"| ratio: HTTPS / HTTP REST c=64 on {tls_engine}, batching on "
+        f"| {tls_rest.requests_per_s / plain_rest:.2f} |"
+    )
+    print(
+        f"| ratio: TLS / plaintext gRPC c=64 on {tls_engine}, batching on "
+        f"| {tls_grpc.requests_per_s / plain_grpc:.2f} |"
+    )
     ov_tf = best("openvino", 64).requests_per_s / best("tensorflow", 64).requests_per_s
     print(f"| ratio: shiba c=64 on OpenVINO / on TensorFlow | {ov_tf:.2f} |")
     if flask is not None:

@@ -72,7 +72,7 @@ def test_unsupported_flags_fail_clearly_unless_at_default(
     with pytest.raises(SystemExit) as exc:
         parse_flags([f"--{name}={other}"])
     assert exc.value.code == 2
-    assert "not supported yet" in capsys.readouterr().err
+    assert flag.support in capsys.readouterr().err  # type: ignore[attr-defined]
     value = str(default).lower() if kind == "bool" else str(default)
     parse_flags([f"--{name}={value}"])  # the default itself is fine
 
@@ -277,3 +277,29 @@ def test_ray_flags() -> None:
 def test_invalid_ray_flags(argv: list[str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         settings_from_flags(parse_flags(["--model_base_path=/m", *argv]), environ={})
+
+
+def test_only_gpu_and_alts_flags_are_refused() -> None:
+    """Every TF Serving flag is honoured but those that need a GPU or Google Cloud's ALTS."""
+    refused = {f.name for f in FLAGS if f.support is not True}
+    assert refused == {"per_process_gpu_memory_fraction", "use_alts_credentials"}
+
+
+def test_saved_model_tags_and_method_name_check() -> None:
+    settings = settings_from_flags(
+        parse_flags(
+            [
+                "--model_base_path=/m",
+                "--saved_model_tags=serve, gpu,",
+                "--enable_signature_method_name_check",
+            ]
+        ),
+        environ={},
+    )
+    assert settings.runtime.saved_model_tags == frozenset({"serve", "gpu"})
+    assert settings.service.check_method_name
+    default = settings_from_flags(parse_flags(["--model_base_path=/m"]), environ={})
+    assert default.runtime.saved_model_tags == frozenset({"serve"})
+    assert not default.service.check_method_name
+    with pytest.raises(ConfigError, match="--saved_model_tags must name at least one tag"):
+        settings_from_flags(parse_flags(["--model_base_path=/m", "--saved_model_tags=,"]), {})

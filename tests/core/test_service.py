@@ -13,9 +13,17 @@ from shiba.core.lifecycle.manager import Manager, ManagerOptions
 from shiba.core.lifecycle.source import AspiredVersion
 from shiba.core.loader import Loader
 from shiba.core.servable import Outputs
-from shiba.core.service import ModelService, ServiceOptions, check_inputs
+from shiba.core.service import (
+    ModelService,
+    ServiceOptions,
+    check_inputs,
+    check_predict_method,
+    examples_call,
+    multi_inference_calls,
+)
 from shiba.core.tensors import (
     CLASSIFY_METHOD,
+    PREDICT_METHOD,
     REGRESS_METHOD,
     DType,
     Signature,
@@ -111,12 +119,43 @@ def test_classify_and_regress(service: ModelService) -> None:
         assert classes == [[(b"cat", 0.25), (b"dog", 0.75)]] * 2
         values = asyncio.run(service.regress(handle, "regress", [b"e1", b"e2", b"e3"]))
         assert values == [0.0, 1.0, 2.0]
-        with pytest.raises(InvalidArgument, match="Expected regression signature method_name"):
+        with pytest.raises(InvalidArgument, match='outputs to contain "outputs"'):
             asyncio.run(service.regress(handle, "classify", [b"e"]))
-        with pytest.raises(InvalidArgument, match="Expected classification signature method_name"):
+        with pytest.raises(InvalidArgument, match="Expected one input Tensor"):
             asyncio.run(service.classify(handle, "serving_default", [b"e"]))
         with pytest.raises(InvalidArgument, match=r"\[batch_size\] or \[batch_size, 1\]"):
             asyncio.run(service.regress(handle, "bad_regress", [b"e"]))
+
+
+def test_method_name_check_is_off_by_default_as_in_tf_serving(service: ModelService) -> None:
+    """A TF2 export writes the predict method on every signature; TF Serving regresses with it."""
+    signatures = dict(SIGNATURES)
+    signatures["regress"] = Signature({"inputs": EXAMPLES}, {"outputs": VALUES}, PREDICT_METHOD)
+    assert examples_call(signatures, "regress", REGRESS_METHOD).input_name == "inputs"
+    with pytest.raises(InvalidArgument, match="Expected regression signature method_name"):
+        examples_call(signatures, "regress", REGRESS_METHOD, check_method_name=True)
+    with pytest.raises(InvalidArgument, match="Expected classification signature method_name"):
+        multi_inference_calls(signatures, [("regress", CLASSIFY_METHOD)], check_method_name=True)
+    odd = Signature({"x": VALUES}, {"y": VALUES}, "my/method")
+    check_predict_method(signatures["regress"])
+    with pytest.raises(InvalidArgument, match="Expected prediction signature method_name"):
+        check_predict_method(odd)
+
+
+def test_examples_input_dtype_is_the_graphs_outputs_dtypes_are_checked() -> None:
+    """saved_model_half_plus_three stores DT_FLOAT for its DT_STRING example placeholder."""
+    float_input = TensorSpec(DType.DT_FLOAT, (-1,), "tf_example:0")
+    stored = {"regress": Signature({"inputs": float_input}, {"outputs": VALUES}, REGRESS_METHOD)}
+    assert examples_call(stored, "regress", REGRESS_METHOD).outputs == ("outputs",)
+    int_scores = TensorSpec(DType.DT_INT64, (-1, 2), "scores:0")
+    bad = {"c": Signature({"inputs": EXAMPLES}, {"scores": int_scores}, CLASSIFY_METHOD)}
+    with pytest.raises(
+        InvalidArgument, match=r"Expected scores Tensor of DT_FLOAT\. Got: DT_INT64"
+    ):
+        examples_call(bad, "c", CLASSIFY_METHOD)
+    two = {"r": Signature({"a": EXAMPLES, "b": EXAMPLES}, {"outputs": VALUES}, REGRESS_METHOD)}
+    with pytest.raises(InvalidArgument, match="Expected one input Tensor"):
+        examples_call(two, "r", REGRESS_METHOD)
 
 
 def test_status(service: ModelService) -> None:

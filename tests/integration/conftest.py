@@ -41,11 +41,22 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """A ``shiba serve`` subprocess; its output goes to a log file the test can read."""
+    """A ``shiba serve`` subprocess; its output goes to a log file the test can read.
 
-    def __init__(self, args: Sequence[str], log_path: Path, env: dict[str, str] | None = None):
+    ``tls``: for a server with HTTPS on its REST port, the ``requests`` arguments that reach it
+    (``verify=`` the CA file, ``cert=`` a client certificate); the URL is then ``https://``.
+    """
+
+    def __init__(
+        self,
+        args: Sequence[str],
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        tls: dict[str, Any] | None = None,
+    ):
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.tls = dict(tls or {})
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115  (closed in stop)
         full_env = {
@@ -73,7 +84,7 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.logs()}")
             try:
-                requests.get(self.url + "/v1/models/__ready__", timeout=1)
+                requests.get(self.url + "/v1/models/__ready__", timeout=1, **self.tls)
                 return
             except requests.ConnectionError:
                 time.sleep(0.1)
@@ -84,14 +95,14 @@ class ServerProcess:
         return self.log_path.read_text(errors="replace")
 
     def get(self, path: str, **kwargs: Any) -> requests.Response:
-        return requests.get(self.url + path, timeout=60, **kwargs)
+        return requests.get(self.url + path, timeout=60, **{**self.tls, **kwargs})
 
     def post(self, path: str, body: Any = None, **kwargs: Any) -> requests.Response:
         if body is not None and not isinstance(body, (bytes, str)):
             kwargs["json"] = body
         elif body is not None:
             kwargs["data"] = body
-        return requests.post(self.url + path, timeout=60, **kwargs)
+        return requests.post(self.url + path, timeout=60, **{**self.tls, **kwargs})
 
     def stop(self) -> int:
         if self.proc.poll() is None:
@@ -110,8 +121,13 @@ def start_server(tmp_path: Path) -> Iterator[Any]:
     """Starts servers with the given flags; stops them after the test."""
     servers: list[ServerProcess] = []
 
-    def start(*args: str, env: dict[str, str] | None = None, wait: bool = True) -> ServerProcess:
-        server = ServerProcess(args, tmp_path / f"server-{len(servers)}.log", env)
+    def start(
+        *args: str,
+        env: dict[str, str] | None = None,
+        wait: bool = True,
+        tls: dict[str, Any] | None = None,
+    ) -> ServerProcess:
+        server = ServerProcess(args, tmp_path / f"server-{len(servers)}.log", env, tls)
         servers.append(server)
         if wait:
             server.wait_ready()
@@ -133,8 +149,13 @@ def module_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     servers: list[ServerProcess] = []
     folder = tmp_path_factory.mktemp("servers")
 
-    def start(*args: str, env: dict[str, str] | None = None, wait: bool = True) -> ServerProcess:
-        server = ServerProcess(args, folder / f"server-{len(servers)}.log", env)
+    def start(
+        *args: str,
+        env: dict[str, str] | None = None,
+        wait: bool = True,
+        tls: dict[str, Any] | None = None,
+    ) -> ServerProcess:
+        server = ServerProcess(args, folder / f"server-{len(servers)}.log", env, tls)
         servers.append(server)
         if wait:
             server.wait_ready()

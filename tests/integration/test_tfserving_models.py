@@ -205,19 +205,41 @@ def test_huge_body_is_refused(module_servers: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    ("folder", "expected"),
+    ("folder", "expected", "examples_calls"),
     [
-        ("saved_model_half_plus_three", [3.5, 4.0, 4.5]),
-        ("saved_model_half_plus_two_tf2_cpu", [2.5, 3.0, 3.5]),
+        (
+            "saved_model_half_plus_three",
+            [3.5, 4.0, 4.5],
+            # Its regress signature stores DT_FLOAT for the DT_STRING example placeholder.
+            [(":regress", "tensorflow/serving/regress", {"results": [3.5, 4.0]})],
+        ),
+        (
+            "saved_model_half_plus_two_tf2_cpu",
+            [2.5, 3.0, 3.5],
+            # TF2 writes the predict method_name on these; the check is off, as in TF Serving.
+            [
+                (":classify", "classify_x_to_y", {"results": [[["", 2.5]], [["", 3.0]]]}),
+                (":regress", "regress_x_to_y", {"results": [2.5, 3.0]}),
+            ],
+        ),
     ],
 )
-def test_other_models(module_servers: Any, folder: str, expected: list[float]) -> None:
+def test_other_models(
+    module_servers: Any,
+    folder: str,
+    expected: list[float],
+    examples_calls: list[tuple[str, str, dict[str, Any]]],
+) -> None:
     server: ServerProcess = module_servers(
         "--model_name=m", f"--model_base_path={TFSERVING_TESTDATA / folder}"
     )
     response = server.post("/v1/models/m:predict", {"instances": [[1.0], [2.0], [3.0]]})
     assert response.status_code == 200, response.text
     assert [v[0] if isinstance(v, list) else v for v in response.json()["predictions"]] == expected
+    for verb, signature, answer in examples_calls:
+        body = {"signature_name": signature, "examples": [{"x": 1.0}, {"x": 2.0}]}
+        response = server.post("/v1/models/m" + verb, body)
+        assert (response.status_code, response.json()) == (200, answer), verb
 
 
 def test_tf2_two_versions_metadata(module_servers: Any) -> None:

@@ -42,6 +42,8 @@ MODELS = {
     "default": TFSERVING_TESTDATA / "saved_model_half_plus_two_cpu" / "00000123",
     "tf2": TFSERVING_TESTDATA / "saved_model_half_plus_two_tf2_cpu" / "00000123",
 }
+#: Loaded too, for its regress signature (not in the metadata comparison).
+THREE = TFSERVING_TESTDATA / "saved_model_half_plus_three" / "00000123"
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +52,7 @@ def address() -> Iterator[str]:
         return make_loader(None, wanted.id, wanted.path, RuntimeOptions())
 
     manager = Manager(loader, ManagerOptions(max_num_load_retries=0))
-    for name, path in MODELS.items():
+    for name, path in {**MODELS, "three": THREE}.items():
         manager.set_aspired_versions(name, [AspiredVersion(ServableId(name, 123), path)])
     assert manager.wait_until_idle(300)
     service = ModelService(manager)
@@ -175,3 +177,42 @@ def test_bad_examples_are_invalid_arguments(stub: Any) -> None:
         stub.Regress(regress, timeout=60)
     error: Any = info.value
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_tf2_signatures_classify_and_regress_without_the_method_name_check(stub: Any) -> None:
+    """A TF2 export writes the predict method on every signature; TF Serving's check is off by
+    default, so Classify, Regress and MultiInference run through them."""
+    classify = classification_pb2.ClassificationRequest()
+    classify.model_spec.name = "tf2"
+    classify.model_spec.signature_name = "classify_x_to_y"
+    classify.input.example_list.examples.extend([_example(2.0), _example(4.0)])
+    rows = stub.Classify(classify, timeout=60).result.classifications
+    assert [[c.score for c in row.classes] for row in rows] == [[3.0], [4.0]]
+    regress = regression_pb2.RegressionRequest()
+    regress.model_spec.name = "tf2"
+    regress.model_spec.signature_name = "regress_x_to_y"
+    regress.input.example_list.examples.append(_example(2.0))
+    assert [r.value for r in stub.Regress(regress, timeout=60).result.regressions] == [3.0]
+    multi = inference_pb2.MultiInferenceRequest()
+    for signature, method in (
+        ("classify_x_to_y", CLASSIFY_METHOD),
+        ("regress_x_to_y", REGRESS_METHOD),
+    ):
+        task = multi.tasks.add()
+        task.model_spec.name = "tf2"
+        task.model_spec.signature_name = signature
+        task.method_name = method
+    multi.input.example_list.examples.append(_example(6.0))
+    first, second = stub.MultiInference(multi, timeout=60).results
+    assert first.classification_result.classifications[0].classes[0].score == 5.0
+    assert [r.value for r in second.regression_result.regressions] == [5.0]
+
+
+def test_regress_feeds_the_graphs_string_placeholder_whatever_the_stored_dtype(stub: Any) -> None:
+    """saved_model_half_plus_three's regress signature stores DT_FLOAT for its DT_STRING
+    ``tf_example:0``; TF Serving feeds the serialized examples and answers."""
+    regress = regression_pb2.RegressionRequest()
+    regress.model_spec.name = "three"
+    regress.model_spec.signature_name = "tensorflow/serving/regress"
+    regress.input.example_list.examples.extend([_example(1.0), _example(2.0)])
+    assert [r.value for r in stub.Regress(regress, timeout=60).result.regressions] == [3.5, 4.0]

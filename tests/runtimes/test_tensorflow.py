@@ -14,6 +14,7 @@ import pytest
 
 from shiba.core.errors import FailedPrecondition, InvalidArgument, NotFound, ShibaError
 from shiba.core.tensors import CLASSIFY_METHOD, PREDICT_METHOD, REGRESS_METHOD, DType, TensorSpec
+from shiba.runtimes.base import RuntimeOptions
 from shiba.runtimes.tensorflow import (
     ExecutionMode,
     SavedModelLoader,
@@ -61,6 +62,35 @@ def test_a_corrupt_saved_model_fails_to_load(tmp_path: Path) -> None:
     (tmp_path / "saved_model.pb").write_bytes(b"\x12\x7fnot a protobuf")
     with pytest.raises(FailedPrecondition, match="cannot read the SavedModel"):
         SavedModelLoader(SID, tmp_path, OPTIONS).load()
+
+
+def _retag(source: Path, copy: Path, tags: list[str]) -> None:
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    shutil.copytree(source, copy)
+    message = saved_model_pb2.SavedModel.FromString((copy / "saved_model.pb").read_bytes())
+    for meta_graph in message.meta_graphs:
+        del meta_graph.meta_info_def.tags[:]
+        meta_graph.meta_info_def.tags.extend(tags)
+    (copy / "saved_model.pb").write_bytes(message.SerializeToString())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("model", "mode"), [(CPU, "auto"), (TF2, "function")])
+def test_saved_model_tags_pick_the_meta_graph(
+    tfserving_testdata: Path, tmp_path: Path, model: str, mode: ExecutionMode
+) -> None:
+    """``--saved_model_tags``: the meta graph tagged exactly so is loaded, by both paths."""
+    copy = tmp_path / "1"
+    _retag(tfserving_testdata / model, copy, ["serve", "cpu"])
+    with pytest.raises(NotFound, match=r"matching supplied tags: \{ serve \}"):
+        SavedModelLoader(SID, copy, OPTIONS).load()
+    tagged = RuntimeOptions(saved_model_tags=frozenset({"cpu", "serve"}))
+    servable = SavedModelLoader(SID, copy, tagged, mode=mode).load()
+    x = f32([[2.0]]) if model == CPU else f32([2.0])
+    result = servable.run("serving_default", {"x": x})
+    np.testing.assert_allclose(result["y"], x / 2 + 2)
+    servable.close()
 
 
 @pytest.mark.slow

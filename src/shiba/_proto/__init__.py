@@ -79,6 +79,7 @@ from shiba._proto.tfserving.config_pb2 import (
     ModelConfigList,
     ModelServerConfig,
     SamplingConfig,
+    SSLConfig,
 )
 from shiba._proto.tfserving.framework_pb2 import (
     SignatureDef,
@@ -140,6 +141,7 @@ __all__ = [
     "PredictLog",
     "MultiInferenceLog",
     "PredictionLog",
+    "SSLConfig",
     "PREDICTION_SERVICE",
     "MODEL_SERVICE",
     "OWN_PREFIX",

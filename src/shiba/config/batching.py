@@ -10,7 +10,11 @@ from shiba.config._textproto import Message, TextFormatError, parse
 from shiba.config.errors import ConfigError
 from shiba.core.errors import ShibaError
 
-__all__ = ["batching_options_from_file", "batching_options_from_text"]
+__all__ = [
+    "batching_options_from_file",
+    "batching_options_from_message",
+    "batching_options_from_text",
+]
 
 _WRAPPED_INTS = (
     "max_batch_size",
@@ -55,6 +59,11 @@ def batching_options_from_text(text: str, where: str = "batching parameters") ->
         message = parse(text)
     except TextFormatError as exc:
         raise ConfigError(f"{where}: {exc}") from None
+    return batching_options_from_message(message, where)
+
+
+def batching_options_from_message(message: Message, where: str) -> BatchingOptions:
+    """A parsed BatchingParameters (a file's, or a platform config's ``batching_parameters``)."""
     kwargs: dict[str, Any] = {}
     for name in message.fields:
         if name in _WRAPPED_INTS:

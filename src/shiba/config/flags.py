@@ -18,7 +18,6 @@ __all__ = ["Flag", "FLAGS", "parse_flags", "ParsedFlags", "build_parser"]
 FlagType = Literal["int", "str", "bool", "float"]
 
 _CPUS = os.cpu_count() or 1
-_LATER = "is not supported yet"
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,25 +145,50 @@ FLAGS: tuple[Flag, ...] = (
         " by default no limit, as shiba serves gRPC on its event loop, not on threads",
     ),
     Flag(
+        "enable_grpc_healthcheck_service",
+        "bool",
+        False,
+        "Serve the standard grpc.health.v1.Health service on the gRPC port",
+    ),
+    Flag(
         "enable_serialization_as_tensor_content",
         "bool",
         False,
         "Send gRPC predict outputs as tensor_content instead of the typed value lists",
     ),
-    Flag("ssl_config_file", "str", "", "SSL configuration for the gRPC API", "TLS " + _LATER),
+    Flag(
+        "ssl_config_file",
+        "str",
+        "",
+        "A text-format SSLConfig (inline PEM server_key, server_cert, custom_ca; client_verify):"
+        " TLS on the gRPC port and socket, and HTTPS on the REST port unless --rest_api_tls=false",
+    ),
+    Flag(
+        "auth_token_file",
+        "str",
+        "",
+        "A file of bearer tokens, one a line, re-read when it changes: every gRPC call and REST"
+        " request (but health checks) then needs 'Authorization: Bearer <token>' (shiba's own)",
+    ),
+    Flag(
+        "rest_api_tls",
+        "bool",
+        True,
+        "With --ssl_config_file, serve HTTPS on the REST port too (shiba's own)",
+    ),
     Flag(
         "platform_config_file",
         "str",
         "",
-        "A platform config file",
-        "platform config files are " + _LATER.removeprefix("is "),
+        "A text-format PlatformConfigMap: the tensorflow platform's session threads, batching,"
+        " SavedModel tags and warm-up (replacing the flags that set them); other fields are"
+        " refused by name",
     ),
     Flag(
         "saved_model_tags",
         "str",
         "serve",
-        "Tags of the SavedModel meta graph to load",
-        "tags other than 'serve' are " + _LATER.removeprefix("is "),
+        "Comma-separated tags of the SavedModel meta graph to load",
     ),
     Flag(
         "flush_filesystem_caches",
@@ -176,8 +200,22 @@ FLAGS: tuple[Flag, ...] = (
         "enable_signature_method_name_check",
         "bool",
         False,
-        "Check method names of predict signatures",
-        "the method name check " + _LATER,
+        "Check signatures' method_name (predict, classify, regress); leave off to classify and"
+        " regress through a TF2 export's signatures",
+    ),
+    Flag(
+        "per_process_gpu_memory_fraction",
+        "float",
+        0.0,
+        "Fraction of each GPU's memory for TensorFlow",
+        "needs a GPU; shiba serves on CPUs",
+    ),
+    Flag(
+        "use_alts_credentials",
+        "bool",
+        False,
+        "Use Google's ALTS credentials on the gRPC port",
+        "ALTS works only on Google Cloud; use --ssl_config_file",
     ),
     Flag("num_load_threads", "int", 0, "Threads loading models (0: shiba's default of 2)"),
     Flag(

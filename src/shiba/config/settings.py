@@ -19,12 +19,16 @@ from shiba.config.errors import ConfigError
 from shiba.config.flags import ParsedFlags
 from shiba.config.model_config import read_model_config_file
 from shiba.config.monitoring import monitoring_options_from_file
+from shiba.config.platform import PLATFORM_FLAGS, platform_config_from_file
+from shiba.config.tls import tls_options_from_file
 from shiba.core.engines import ENGINE_SETTINGS, ONNX_ENGINE_SETTINGS, TORCH_ENGINE_SETTINGS
 from shiba.core.lifecycle.manager import ManagerOptions
 from shiba.core.lifecycle.source import ModelConfig
 from shiba.core.service import ServiceOptions
 from shiba.core.warmup import WarmupOptions
+from shiba.protocols.auth import TokenFile, TokenFileError
 from shiba.protocols.options import GrpcOptions, MonitoringOptions, RestOptions
+from shiba.protocols.tls import TlsOptions
 from shiba.runtimes import openvino
 from shiba.runtimes.base import RuntimeOptions
 
@@ -70,6 +74,9 @@ class ServerSettings:
     model_repository: Path | None = None
     ray: RayOptions | None = None
     web_ui: bool = True
+    tls: TlsOptions | None = None
+    auth: TokenFile | None = None
+    grpc_health: bool = False
 
 
 def settings_from_flags(
@@ -128,11 +135,42 @@ def settings_from_flags(
                 "--monitoring_config_file enables Prometheus metrics, but they are served on the"
                 " REST port, which --rest_api_port=0 turns off"
             )
+    tls: TlsOptions | None = None
+    if flags["ssl_config_file"]:
+        tls = tls_options_from_file(Path(flags["ssl_config_file"]), rest=flags["rest_api_tls"])
+    auth: TokenFile | None = None
+    if flags["auth_token_file"]:
+        try:
+            auth = TokenFile(Path(flags["auth_token_file"]).expanduser().absolute())
+        except TokenFileError as exc:
+            raise ConfigError(str(exc)) from None
     _check_engine(flags, "tensorflow_engine", ENGINE_SETTINGS)
     _check_engine(flags, "onnx_engine", ONNX_ENGINE_SETTINGS)
     _check_engine(flags, "torch_engine", TORCH_ENGINE_SETTINGS)
     intra = flags["tensorflow_intra_op_parallelism"] or flags["tensorflow_session_parallelism"]
     inter = flags["tensorflow_inter_op_parallelism"] or flags["tensorflow_session_parallelism"]
+    runtime = RuntimeOptions(
+        intra_op_threads=intra,
+        inter_op_threads=inter,
+        saved_model_tags=_saved_model_tags(flags["saved_model_tags"]),
+    )
+    warmup = WarmupOptions(
+        enabled=flags["enable_model_warmup"],
+        # TF Serving uses the flag only when it is > 0; its default is one run.
+        iterations=max(1, flags["num_request_iterations_for_warmup"]),
+    )
+    if flags["platform_config_file"]:
+        # As TF Serving: the file, not these flags, sets the session, batching and warm-up.
+        runtime, batching, warmup = platform_config_from_file(
+            Path(flags["platform_config_file"])
+        ).options()
+        replaced = sorted(PLATFORM_FLAGS & flags.given)
+        if replaced:
+            warnings.append(
+                "--platform_config_file replaces "
+                + ", ".join(f"--{name}" for name in replaced)
+                + " (as in TF Serving); they are ignored"
+            )
     return ServerSettings(
         models=models,
         rest_host=flags["rest_api_host"],
@@ -143,13 +181,16 @@ def settings_from_flags(
             enable_cors=flags["rest_api_enable_cors_support"],
             max_body_bytes=flags["rest_api_max_body_bytes"],
         ),
-        service=ServiceOptions(num_threads=max(1, flags["rest_api_num_threads"])),
+        service=ServiceOptions(
+            num_threads=max(1, flags["rest_api_num_threads"]),
+            check_method_name=flags["enable_signature_method_name_check"],
+        ),
         manager=ManagerOptions(
             num_load_threads=flags["num_load_threads"] or 2,
             max_num_load_retries=max(0, flags["max_num_load_retries"]),
             load_retry_interval_seconds=max(0, flags["load_retry_interval_micros"]) / 1e6,
         ),
-        runtime=RuntimeOptions(intra_op_threads=intra, inter_op_threads=inter),
+        runtime=runtime,
         file_system_poll_seconds=float(flags["file_system_poll_wait_seconds"]),
         log_level=flags["log_level"],
         batching=batching,
@@ -177,12 +218,11 @@ def settings_from_flags(
         tensorflow_engine=flags["tensorflow_engine"],
         onnx_engine=flags["onnx_engine"],
         torch_engine=flags["torch_engine"],
-        warmup=WarmupOptions(
-            enabled=flags["enable_model_warmup"],
-            # TF Serving uses the flag only when it is > 0; its default is one run.
-            iterations=max(1, flags["num_request_iterations_for_warmup"]),
-        ),
+        warmup=warmup,
         ray=_ray_options(flags),
+        tls=tls,
+        auth=auth,
+        grpc_health=flags["enable_grpc_healthcheck_service"],
     )
 
 
@@ -211,6 +251,14 @@ def _check_engine(flags: ParsedFlags, name: str, settings: tuple[str, ...]) -> N
         )
     if engine == openvino.ENGINE and not openvino.available():
         raise ConfigError(f"--{name}=openvino needs OpenVINO: pip install 'shiba[openvino]'")
+
+
+def _saved_model_tags(text: str) -> frozenset[str]:
+    """``--saved_model_tags``: comma-separated, as TF Serving splits them (empty items dropped)."""
+    tags = frozenset(tag.strip() for tag in text.split(",") if tag.strip())
+    if not tags:
+        raise ConfigError("--saved_model_tags must name at least one tag (TF Serving's is 'serve')")
+    return tags
 
 
 def parse_channel_arguments(text: str) -> tuple[tuple[str, int | str], ...]:

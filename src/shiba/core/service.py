@@ -25,6 +25,7 @@ from shiba.core.servable import Outputs
 from shiba.core.tensors import (
     CLASSIFY_METHOD,
     DEFAULT_SIGNATURE,
+    PREDICT_METHOD,
     REGRESS_METHOD,
     DType,
     Signature,
@@ -39,6 +40,7 @@ __all__ = [
     "ExamplesCall",
     "find_signature",
     "check_inputs",
+    "check_predict_method",
     "check_output_filter",
     "examples_call",
     "multi_inference_calls",
@@ -64,9 +66,16 @@ class InferenceResult:
 
 @dataclass(frozen=True, slots=True)
 class ServiceOptions:
-    """``num_threads``: threads running models that have no threads of their own (no batching)."""
+    """``num_threads``: threads running models that have no threads of their own (no batching).
+
+    ``check_method_name`` is TensorFlow Serving's ``--enable_signature_method_name_check`` (off by
+    default there too): a predict signature's ``method_name`` must then be one of predict, classify
+    or regress, and a Classify or Regress signature's must be classify or regress. Off, a TF2
+    export (which writes the predict method on every signature) classifies and regresses.
+    """
 
     num_threads: int = 8
+    check_method_name: bool = False
 
 
 class ModelService:
@@ -105,6 +114,8 @@ class ModelService:
         output_filter: Sequence[str] | None = None,
     ) -> Outputs:
         name, signature = self.signature(handle, signature_name)
+        if self._options.check_method_name:
+            check_predict_method(signature)
         checked = check_inputs(signature, inputs)
         filtered = check_output_filter(signature, output_filter)
         return await self._run(handle, name, checked, filtered)
@@ -132,14 +143,24 @@ class ModelService:
     async def classify(
         self, handle: Handle, signature_name: str, examples: Sequence[bytes]
     ) -> Classifications:
-        call = examples_call(handle.servable.signatures, signature_name, CLASSIFY_METHOD)
+        call = examples_call(
+            handle.servable.signatures,
+            signature_name,
+            CLASSIFY_METHOD,
+            check_method_name=self._options.check_method_name,
+        )
         outputs = await self._run_examples(handle, call, example_tensor(examples))
         return classifications(outputs, len(examples))
 
     async def regress(
         self, handle: Handle, signature_name: str, examples: Sequence[bytes]
     ) -> list[float]:
-        call = examples_call(handle.servable.signatures, signature_name, REGRESS_METHOD)
+        call = examples_call(
+            handle.servable.signatures,
+            signature_name,
+            REGRESS_METHOD,
+            check_method_name=self._options.check_method_name,
+        )
         outputs = await self._run_examples(handle, call, example_tensor(examples))
         return regressions(outputs["outputs"], len(examples))
 
@@ -160,7 +181,9 @@ class ModelService:
         runs, with multi_inference.cc's wording; then each signature runs once on ``examples``.
         Results come in the order of ``tasks``.
         """
-        calls = multi_inference_calls(handle.servable.signatures, tasks)
+        calls = multi_inference_calls(
+            handle.servable.signatures, tasks, check_method_name=self._options.check_method_name
+        )
         tensor = example_tensor(examples)
         outputs = await asyncio.gather(
             *(self._run_examples(handle, call, tensor) for call in calls)
@@ -266,21 +289,39 @@ class ExamplesCall:
     outputs: tuple[str, ...]
 
 
+def check_predict_method(signature: Signature) -> None:
+    """With the method-name check on: a predict signature is a predict, classify or regress one
+    (predict_util.cc)."""
+    if signature.method_name not in (PREDICT_METHOD, CLASSIFY_METHOD, REGRESS_METHOD):
+        raise InvalidArgument(
+            f"Expected prediction signature method_name to be one of {{{PREDICT_METHOD}, "
+            f"{CLASSIFY_METHOD}, {REGRESS_METHOD}}}. Was: {signature.method_name}"
+        )
+
+
 def examples_call(
-    signatures: Mapping[str, Signature], signature_name: str, method: str
+    signatures: Mapping[str, Signature],
+    signature_name: str,
+    method: str,
+    *,
+    check_method_name: bool = False,
 ) -> ExamplesCall:
     """A Classify (``CLASSIFY_METHOD``) or Regress (``REGRESS_METHOD``) request's call, checked
-    with classifier.cc's and regressor.cc's wording ("" names ``serving_default``)."""
+    with classifier.cc's and regressor.cc's wording ("" names ``serving_default``);
+    ``check_method_name`` is ``ServiceOptions.check_method_name``."""
     # classifier.cc / regressor.cc word an unknown signature differently from predict_util.cc.
     name = signature_name or DEFAULT_SIGNATURE
     signature = signatures.get(name)
     if signature is None:
         raise InvalidArgument(f"No signature was found with the name: {name}")
-    return _examples_call(name, signature, method)
+    return _examples_call(name, signature, method, check_method_name)
 
 
 def multi_inference_calls(
-    signatures: Mapping[str, Signature], tasks: Sequence[tuple[str, str]]
+    signatures: Mapping[str, Signature],
+    tasks: Sequence[tuple[str, str]],
+    *,
+    check_method_name: bool = False,
 ) -> list[ExamplesCall]:
     """MultiInference's calls for (signature name, method name) ``tasks``, in order, every task
     checked with multi_inference.cc's wording before any runs."""
@@ -296,16 +337,36 @@ def multi_inference_calls(
             raise InvalidArgument(f"Requested signature not found in model graph: {name}")
         if method not in (CLASSIFY_METHOD, REGRESS_METHOD):
             raise Unimplemented(f"Unsupported signature method_name: {method}")
-        calls.append(_examples_call(name, signature, method))
+        calls.append(_examples_call(name, signature, method, check_method_name))
     return calls
 
 
-def _examples_call(name: str, signature: Signature, method: str) -> ExamplesCall:
+def _examples_call(
+    name: str, signature: Signature, method: str, check_method_name: bool
+) -> ExamplesCall:
+    """classifier.cc's and regressor.cc's checks: the method name (only with the check on), one
+    input, the outputs by name and their dtypes. The input's stored dtype is not checked: the
+    serialized examples are fed as strings and the graph decides (a TF1 export may store DT_FLOAT
+    for a DT_STRING placeholder, and TensorFlow Serving serves it)."""
+    kind = "classification" if method == CLASSIFY_METHOD else "regression"
+    if check_method_name and signature.method_name != method:
+        raise InvalidArgument(
+            f"Expected {kind} signature method_name to be {method}. Was: {signature.method_name}"
+        )
+    if len(signature.inputs) != 1:
+        raise InvalidArgument(
+            f"Expected one input Tensor for a {kind} signature, found {len(signature.inputs)}."
+        )
+    input_name = next(iter(signature.inputs))
     if method == CLASSIFY_METHOD:
-        input_name = _examples_input(signature, CLASSIFY_METHOD, "classification")
         return ExamplesCall(name, method, input_name, tuple(_classification_outputs(signature)))
-    input_name = _examples_input(signature, REGRESS_METHOD, "regression")
     return ExamplesCall(name, method, input_name, tuple(_regression_outputs(signature)))
+
+
+def _check_output_dtype(signature: Signature, alias: str, dtype: DType) -> None:
+    found = signature.outputs[alias].dtype
+    if found is not dtype:
+        raise InvalidArgument(f"Expected {alias} Tensor of {dtype.name}. Got: {found.name}")
 
 
 def _classification_outputs(signature: Signature) -> list[str]:
@@ -314,31 +375,18 @@ def _classification_outputs(signature: Signature) -> list[str]:
             "Expected classification signature outputs to contain at least one of "
             '"classes" or "scores".'
         )
+    if "classes" in signature.outputs:
+        _check_output_dtype(signature, "classes", DType.DT_STRING)
+    if "scores" in signature.outputs:
+        _check_output_dtype(signature, "scores", DType.DT_FLOAT)
     return [k for k in ("classes", "scores") if k in signature.outputs]
 
 
 def _regression_outputs(signature: Signature) -> list[str]:
     if "outputs" not in signature.outputs:
         raise InvalidArgument('Expected regression signature outputs to contain "outputs".')
+    _check_output_dtype(signature, "outputs", DType.DT_FLOAT)
     return ["outputs"]
-
-
-def _examples_input(signature: Signature, method: str, kind: str) -> str:
-    if signature.method_name != method:
-        raise InvalidArgument(
-            f"Expected {kind} signature method_name to be {method}. Was: {signature.method_name}"
-        )
-    if len(signature.inputs) != 1:
-        raise InvalidArgument(
-            f"Expected one input Tensor for a {kind} signature, found {len(signature.inputs)}."
-        )
-    (name, spec), *_ = signature.inputs.items()
-    if spec.dtype is not DType.DT_STRING:
-        raise InvalidArgument(
-            f"Expected the {kind} signature's input to be serialized tf.Examples (DT_STRING), "
-            f"found {spec.dtype.name}."
-        )
-    return name
 
 
 def inference_result(call: ExamplesCall, outputs: Outputs, batch: int) -> InferenceResult:

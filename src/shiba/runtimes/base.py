@@ -26,10 +26,16 @@ class RuntimeOptions:
 
     ``intra_op_threads`` / ``inter_op_threads``: 0 lets the framework choose (TensorFlow Serving's
     ``--tensorflow_intra_op_parallelism`` / ``--tensorflow_inter_op_parallelism``).
+    ``saved_model_tags``: the tag set of the SavedModel meta graph to load (``--saved_model_tags``,
+    TensorFlow Serving's ``serve`` by default); runtimes of other formats ignore it.
+    ``use_per_session_threads``: each TensorFlow session gets its own thread pools (the platform
+    config's ``session_config.use_per_session_threads``).
     """
 
     intra_op_threads: int = 0
     inter_op_threads: int = 0
+    saved_model_tags: frozenset[str] = frozenset({"serve"})
+    use_per_session_threads: bool = False
 
 
 class Runtime(Protocol):

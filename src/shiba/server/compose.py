@@ -183,7 +183,13 @@ def compose(settings: ServerSettings) -> Components:
     ]
     if settings.web_ui:
         routes.append(AppRoutes())
-    rest_app = Router(routes, settings.rest, metrics=metrics, monitoring=settings.monitoring)
+    rest_app = Router(
+        routes,
+        settings.rest,
+        metrics=metrics,
+        monitoring=settings.monitoring,
+        auth=settings.auth,
+    )
     return Components(
         settings, source, manager, service, applier, poller, rest_app, engines, metrics, v2
     )

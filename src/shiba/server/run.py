@@ -2,8 +2,9 @@
 
 One process, one event loop (uvloop): the REST front end (``shiba.protocols.http.server`` on
 httptools) and the gRPC front end (grpc.aio) run on it; models run on the service's executor or
-their batchers' threads, never on the loop. Shutdown is one sequence: stop accepting -> let
-in-flight requests finish -> stop sources -> unload -> close.
+their batchers' threads, never on the loop. Shutdown is one sequence: stop accepting (both ports at once;
+the gRPC health service, when on, turns NOT_SERVING) -> let in-flight requests finish (up to
+``_GRACE_SECONDS``) -> stop sources -> unload -> close, and exit 0.
 """
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ from shiba.config.errors import ConfigError
 from shiba.config.model_config import model_configs_from_proto
 from shiba.config.settings import ServerSettings
 from shiba.core.errors import InvalidArgument, ShibaError
+from shiba.protocols.auth import grpc_auth_interceptor
+from shiba.protocols.health import HealthService, add_health_service
 from shiba.protocols.http.server import HttpServer
 from shiba.protocols.tfserving.grpc import add_tfserving_services, server_arguments
+from shiba.protocols.tls import grpc_server_credentials, server_ssl_context
 from shiba.protocols.v2.grpc import add_v2_service
 from shiba.server.compose import Components, compose
 
@@ -40,9 +44,11 @@ def configure_logging(level: str) -> None:
     )
 
 
-async def _start_grpc(settings: ServerSettings, components: Components) -> grpc.aio.Server | None:
+async def _start_grpc(
+    settings: ServerSettings, components: Components
+) -> tuple[grpc.aio.Server | None, HealthService | None]:
     if not settings.grpc_port and not settings.grpc_socket_path:
-        return None
+        return None, None
 
     async def reload_config(config: ModelServerConfig) -> None:
         try:
@@ -52,6 +58,7 @@ async def _start_grpc(settings: ServerSettings, components: Components) -> grpc.
         await asyncio.to_thread(components.applier.apply, models)
 
     server = grpc.aio.server(
+        interceptors=[grpc_auth_interceptor(settings.auth)] if settings.auth is not None else None,
         options=server_arguments(settings.grpc),
         maximum_concurrent_rpcs=settings.grpc_max_concurrent_rpcs,
     )
@@ -64,14 +71,25 @@ async def _start_grpc(settings: ServerSettings, components: Components) -> grpc.
     )
     if components.v2 is not None:
         add_v2_service(server, components.v2, settings.grpc)
-    if settings.grpc_port:
-        server.add_insecure_port(f"{settings.rest_host}:{settings.grpc_port}")
-        log.info("Running gRPC ModelServer at %s:%d", settings.rest_host, settings.grpc_port)
-    if settings.grpc_socket_path:
-        server.add_insecure_port(f"unix:{settings.grpc_socket_path}")
-        log.info("Running gRPC ModelServer at UNIX socket %s", settings.grpc_socket_path)
+    health = add_health_service(server) if settings.grpc_health else None
+    # As TF Serving: with --ssl_config_file, the port and the socket both take its credentials.
+    credentials = grpc_server_credentials(settings.tls) if settings.tls is not None else None
+    secure = " (TLS)" if credentials is not None else ""
+    for address in (
+        f"{settings.rest_host}:{settings.grpc_port}" if settings.grpc_port else "",
+        f"unix:{settings.grpc_socket_path}" if settings.grpc_socket_path else "",
+    ):
+        if not address:
+            continue
+        if credentials is not None:
+            server.add_secure_port(address, credentials)
+        else:
+            server.add_insecure_port(address)
+        log.info("Running gRPC ModelServer at %s%s", address, secure)
     await server.start()
-    return server
+    if health is not None:
+        await health.serving()
+    return server, health
 
 
 async def _serve(settings: ServerSettings, components: Components) -> bool:
@@ -79,11 +97,17 @@ async def _serve(settings: ServerSettings, components: Components) -> bool:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    grpc_server = await _start_grpc(settings, components)
+    grpc_server, health = await _start_grpc(settings, components)
     rest: HttpServer | None = None
     try:
         if settings.rest_port:
-            rest = HttpServer(components.rest_app, settings.rest_host, settings.rest_port)
+            tls = settings.tls if settings.tls is not None and settings.tls.rest else None
+            rest = HttpServer(
+                components.rest_app,
+                settings.rest_host,
+                settings.rest_port,
+                ssl_context=server_ssl_context(tls) if tls is not None else None,
+            )
             try:
                 await rest.start()
             except OSError as exc:
@@ -94,17 +118,27 @@ async def _serve(settings: ServerSettings, components: Components) -> bool:
                     exc,
                 )
                 return False
-            log.info("Exporting HTTP/REST API at: %s:%d", settings.rest_host, settings.rest_port)
+            log.info(
+                "Exporting HTTP/REST API at: %s:%d%s",
+                settings.rest_host,
+                settings.rest_port,
+                " (HTTPS)" if tls is not None else "",
+            )
         await stop.wait()
         log.info("Shutting down")
         return True
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
+        # Both ports stop accepting at once, then in-flight calls get the grace period together.
+        if health is not None:
+            await health.shutting_down()
+        stopping = []
         if rest is not None:
-            await rest.stop(_GRACE_SECONDS)
+            stopping.append(rest.stop(_GRACE_SECONDS))
         if grpc_server is not None:
-            await grpc_server.stop(_GRACE_SECONDS)
+            stopping.append(grpc_server.stop(_GRACE_SECONDS))
+        await asyncio.gather(*stopping)
 
 
 def serve(settings: ServerSettings) -> int:

@@ -302,3 +302,36 @@ class ModelServerConfig(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType_config) -> _WhichOneofReturnType_config | None: ...
 
 Global___ModelServerConfig: _TypeAlias = ModelServerConfig  # noqa: Y015
+
+@_typing.final
+class SSLConfig(_message.Message):
+    """ssl_config.proto (--ssl_config_file): PEM strings inline. tensorflow-serving-api does not ship
+    this file, so tests/_proto/test_schema.py checks it against TensorFlow Serving's declaration
+    written out there (NOT_SHIPPED).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERVER_KEY_FIELD_NUMBER: _builtins.int
+    SERVER_CERT_FIELD_NUMBER: _builtins.int
+    CUSTOM_CA_FIELD_NUMBER: _builtins.int
+    CLIENT_VERIFY_FIELD_NUMBER: _builtins.int
+    server_key: _builtins.str
+    server_cert: _builtins.str
+    custom_ca: _builtins.str
+    client_verify: _builtins.bool
+    def __init__(
+        self,
+        *,
+        server_key: _builtins.str = ...,
+        server_cert: _builtins.str = ...,
+        custom_ca: _builtins.str = ...,
+        client_verify: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_verify", b"client_verify", "custom_ca", b"custom_ca", "server_cert", b"server_cert", "server_key", b"server_key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SSLConfig: _TypeAlias = SSLConfig  # noqa: Y015

@@ -81,15 +81,20 @@ _UNTIMED = nullcontext()
 def server_arguments(options: GrpcOptions) -> list[tuple[str, int | str]]:
     """The ``options`` to pass to ``grpc.aio.server`` for TF Serving's server settings.
 
-    Message size limits as ``builder.SetMaxMessageSize`` in server.cc, then the channel arguments.
+    Message size limits as ``builder.SetMaxMessageSize`` in server.cc, then the channel arguments,
+    which replace a default of the same key (``grpc.max_receive_message_length=4096`` makes a
+    larger request RESOURCE_EXHAUSTED).
     ``SO_REUSEPORT`` is off, so that a port already in use fails the start instead of being shared.
     """
-    return [
-        ("grpc.max_receive_message_length", options.max_message_bytes),
-        ("grpc.max_send_message_length", options.max_message_bytes),
-        ("grpc.so_reuseport", 0),
-        *options.channel_arguments,
-    ]
+    arguments: dict[str, int | str] = {
+        "grpc.max_receive_message_length": options.max_message_bytes,
+        "grpc.max_send_message_length": options.max_message_bytes,
+        "grpc.so_reuseport": 0,
+    }
+    # A channel argument given by the user wins over the default of the same key (gRPC would
+    # take the first of two).
+    arguments.update(options.channel_arguments)
+    return list(arguments.items())
 
 
 def add_tfserving_services(

@@ -48,8 +48,6 @@ from shiba.runtimes.openvino._compiled import (
 __all__ = ["build_candidate"]
 
 
-_SERVE_TAGS = ["serve"]
-
 # Ops TensorFlow marks stateful that only read state, or call functions whose bodies are checked
 # on their own (they are in the same function library).
 _READ_ONLY_OPS = frozenset(
@@ -116,7 +114,7 @@ def _convert(
             "openvino engine is tested with openvino 2026.4"
         ) from err
     try:
-        loaded = tf.saved_model.load(str(version_dir), tags=_SERVE_TAGS)
+        loaded = tf.saved_model.load(str(version_dir), tags=sorted(options.saved_model_tags))
     except Exception as err:
         reason = f"TensorFlow cannot restore it as functions to convert ({summary(err)})"
         rejected.update(dict.fromkeys(eligible, reason))

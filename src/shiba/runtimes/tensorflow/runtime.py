@@ -94,16 +94,15 @@ class SavedModelLoader:
         except ImportError as err:
             raise install_hint(err) from err
         _configure_threads(tf, self.options)
-        export = read_export(self.version_dir)
+        export = read_export(self.version_dir, self.options.saved_model_tags)
         self._servable = self._load(tf, export)
         return self._servable
 
     def _load(self, tf: Any, export: Export) -> Servable:
-        from shiba.runtimes.tensorflow.saved_model import load_function
         from shiba.runtimes.tensorflow.session import load_session
 
         if self.mode == "function":
-            return _translate(lambda: load_function(self.version_dir, export.signatures), tf)
+            return _translate(lambda: self._load_function(export), tf)
         try:
             return _translate(
                 lambda: load_session(self.version_dir, export.signatures, self.options), tf
@@ -117,13 +116,18 @@ class SavedModelLoader:
                 session_error.message,
             )
             try:
-                return _translate(lambda: load_function(self.version_dir, export.signatures), tf)
+                return _translate(lambda: self._load_function(export), tf)
             except ShibaError as function_error:
                 raise type(session_error)(
                     f"{session_error.message} (tf.saved_model.load failed too: "
                     f"{function_error.message})",
                     code=session_error.code,
                 ) from function_error
+
+    def _load_function(self, export: Export) -> Servable:
+        from shiba.runtimes.tensorflow.saved_model import load_function
+
+        return load_function(self.version_dir, export.signatures, self.options.saved_model_tags)
 
     def unload(self) -> None:
         servable, self._servable = self._servable, None

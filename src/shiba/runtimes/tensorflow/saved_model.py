@@ -9,7 +9,7 @@ the fallback, not the default.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -32,11 +32,16 @@ __all__ = ["FunctionServable", "load_function"]
 _MAX_FILTERS = 256
 
 
-def load_function(version_dir: Path, signatures: Mapping[str, Signature]) -> FunctionServable:
-    """Restores ``version_dir`` with ``tf.saved_model.load``. Raises what TensorFlow raises."""
+def load_function(
+    version_dir: Path,
+    signatures: Mapping[str, Signature],
+    tags: Collection[str] = SERVE_TAGS,
+) -> FunctionServable:
+    """Restores the meta graph tagged ``tags`` of ``version_dir`` with ``tf.saved_model.load``.
+    Raises what TensorFlow raises."""
     import tensorflow as tf
 
-    loaded = tf.saved_model.load(str(version_dir), tags=sorted(SERVE_TAGS))
+    loaded = tf.saved_model.load(str(version_dir), tags=sorted(tags))
     functions = {name: loaded.signatures[name] for name in signatures if name in loaded.signatures}
     return FunctionServable(loaded, functions, signatures, tf.errors.OpError)
 

@@ -30,7 +30,6 @@ from shiba.core.tensors import Signature, Tensors
 from shiba.runtimes.base import RuntimeOptions
 from shiba.runtimes.tensorflow._errors import from_tf_error
 from shiba.runtimes.tensorflow.signatures import (
-    SERVE_TAGS,
     check_runnable,
     find_signature,
     select_outputs,
@@ -57,9 +56,10 @@ class _Plan:
 def load_session(
     version_dir: Path, signatures: Mapping[str, Signature], options: RuntimeOptions
 ) -> SessionServable:
-    """Loads the ``serve`` meta graph of ``version_dir`` into a new session in its own graph.
+    """Loads the meta graph tagged ``options.saved_model_tags`` of ``version_dir`` into a new
+    session in its own graph.
 
-    ``options`` threads go to the session's ConfigProto (TensorFlow sizes its process-wide pools
+    ``options`` threads (and ``use_per_session_threads``) go to the session's ConfigProto (TensorFlow sizes its process-wide pools
     from the first session or eager context that starts, as TensorFlow Serving does). Raises
     ``tf.errors.OpError`` and whatever else TensorFlow's loader raises; the caller maps them.
     """
@@ -68,12 +68,15 @@ def load_session(
     config = tf.compat.v1.ConfigProto(
         intra_op_parallelism_threads=options.intra_op_threads,
         inter_op_parallelism_threads=options.inter_op_threads,
+        use_per_session_threads=options.use_per_session_threads,
     )
     graph = tf.Graph()
     session = tf.compat.v1.Session(graph=graph, config=config)
     try:
         with graph.as_default():
-            tf.compat.v1.saved_model.loader.load(session, sorted(SERVE_TAGS), str(version_dir))
+            tf.compat.v1.saved_model.loader.load(
+                session, sorted(options.saved_model_tags), str(version_dir)
+            )
         return SessionServable(session, signatures, tf.errors.OpError)
     except BaseException:
         session.close()

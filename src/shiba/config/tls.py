@@ -1,0 +1,62 @@
+"""``--ssl_config_file``: TensorFlow Serving's text-format ``SSLConfig`` -> ``TlsOptions``.
+
+The file is read as TensorFlow Serving reads it, with protobuf's text format against the
+``SSLConfig`` message (``server_key``, ``server_cert``, ``custom_ca``: inline PEM strings;
+``client_verify``: a bool)::
+
+    server_key: "-----BEGIN PRIVATE KEY-----\\n...\\n-----END PRIVATE KEY-----\\n"
+    server_cert: "-----BEGIN CERTIFICATE-----\\n...\\n-----END CERTIFICATE-----\\n"
+    custom_ca: "-----BEGIN CERTIFICATE-----\\n...\\n-----END CERTIFICATE-----\\n"
+    client_verify: true
+
+An unknown field, a syntax error, a missing key or certificate, PEM text that does not parse, a key
+that does not match the certificate, or ``client_verify`` without ``custom_ca`` is a
+``ConfigError`` naming the file and the field (and the line where the parser can tell). The key's
+text never appears in a message.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from google.protobuf import text_format
+
+from shiba._proto import SSLConfig
+from shiba.config.errors import ConfigError
+from shiba.protocols.tls import TlsError, TlsOptions, check
+
+__all__ = ["tls_options_from_file", "tls_options_from_text"]
+
+
+def tls_options_from_text(text: str, where: str = "SSL config", *, rest: bool = True) -> TlsOptions:
+    """Parses and checks an ``SSLConfig``; ``where`` (the file) starts every error message."""
+    config = SSLConfig()
+    try:
+        text_format.Parse(text, config)
+    except text_format.ParseError as exc:
+        line, column = exc.GetLine(), exc.GetColumn()
+        place = f"line {line}, column {column}: " if line else ""
+        message = str(exc).split(" : ", 1)[-1]
+        raise ConfigError(f"{where}: {place}{message}") from None
+    options = TlsOptions(
+        server_key=config.server_key,
+        server_cert=config.server_cert,
+        custom_ca=config.custom_ca,
+        client_verify=config.client_verify,
+        rest=rest,
+    )
+    try:
+        check(options)
+    except TlsError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    return options
+
+
+def tls_options_from_file(path: Path, *, rest: bool = True) -> TlsOptions:
+    """Reads ``path`` and parses it; a file that cannot be read is a ``ConfigError`` too."""
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        raise ConfigError(f"cannot read --ssl_config_file {path}: {reason}") from None
+    return tls_options_from_text(text, str(path), rest=rest)

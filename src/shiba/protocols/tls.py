@@ -1,0 +1,119 @@
+"""TLS for both ports, from TensorFlow Serving's ``SSLConfig`` (``--ssl_config_file``).
+
+``TlsOptions`` holds the config's PEM strings. :func:`grpc_server_credentials` makes them the gRPC
+port's (and socket's) credentials as TensorFlow Serving's server.cc does: the key and certificate
+chain, ``custom_ca`` as the root certificates, and with ``client_verify`` a client certificate
+signed by ``custom_ca`` required and verified (otherwise none is asked for).
+:func:`server_ssl_context` makes the same for the REST port, which TensorFlow Serving cannot serve
+over HTTPS: an ``ssl.SSLContext`` for ``loop.create_server``, TLS 1.2 or later, ALPN ``http/1.1``.
+
+Both raise :class:`TlsError` naming the ``SSLConfig`` field at fault (a certificate that is not
+PEM, a key that does not match the certificate, ``client_verify`` without ``custom_ca``), so that
+``shiba.config`` can refuse a bad file at start-up.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+import tempfile
+from dataclasses import dataclass
+
+import grpc
+
+__all__ = ["TlsError", "TlsOptions", "grpc_server_credentials", "server_ssl_context"]
+
+
+class TlsError(ValueError):
+    """The ``SSLConfig`` cannot be used; the message names the field."""
+
+
+@dataclass(frozen=True, slots=True)
+class TlsOptions:
+    """``SSLConfig``'s fields (PEM text) and ``rest``: whether the REST port serves HTTPS too
+    (shiba's ``--rest_api_tls``). ``repr`` leaves the private key out."""
+
+    server_key: str
+    server_cert: str
+    custom_ca: str = ""
+    client_verify: bool = False
+    rest: bool = True
+
+    def __repr__(self) -> str:
+        return f"TlsOptions(client_verify={self.client_verify}, rest={self.rest})"
+
+
+def _check_certificates(pem: str, field: str) -> None:
+    """``pem`` holds one or more PEM certificates (and nothing that pretends to be one)."""
+    if "-----BEGIN CERTIFICATE-----" not in pem:
+        raise TlsError(f"{field}: expected PEM certificates (-----BEGIN CERTIFICATE-----)")
+    scratch = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        scratch.load_verify_locations(cadata=pem)
+    except (ssl.SSLError, ValueError) as exc:
+        raise TlsError(f"{field}: not a valid PEM certificate ({_reason(exc)})") from None
+
+
+def _reason(exc: Exception) -> str:
+    reason = getattr(exc, "reason", None)
+    return str(reason or exc)
+
+
+def check(options: TlsOptions) -> None:
+    """Raises ``TlsError`` naming the field if the options cannot make a TLS server."""
+    if not options.server_key.strip():
+        raise TlsError("server_key is missing: give the server's private key as inline PEM text")
+    if not options.server_cert.strip():
+        raise TlsError("server_cert is missing: give the server's certificate as inline PEM text")
+    if "PRIVATE KEY-----" not in options.server_key:
+        raise TlsError("server_key: expected a PEM private key (-----BEGIN ... PRIVATE KEY-----)")
+    _check_certificates(options.server_cert, "server_cert")
+    if options.custom_ca.strip():
+        _check_certificates(options.custom_ca, "custom_ca")
+    elif options.client_verify:
+        raise TlsError(
+            "client_verify: true needs custom_ca, the CA certificate(s) that sign client"
+            " certificates"
+        )
+    server_ssl_context(options)
+
+
+def server_ssl_context(options: TlsOptions) -> ssl.SSLContext:
+    """The REST port's TLS context; raises ``TlsError`` if the key does not fit the certificate.
+
+    The key and certificate pass through a private temporary directory (``ssl`` loads a chain only
+    from files), removed before this returns.
+    """
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.set_alpn_protocols(["http/1.1"])
+    with tempfile.TemporaryDirectory(prefix="shiba-tls-") as folder:
+        cert_path = os.path.join(folder, "cert.pem")
+        key_path = os.path.join(folder, "key.pem")
+        for path, text in ((cert_path, options.server_cert), (key_path, options.server_key)):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as file:
+                file.write(text)
+        try:
+            context.load_cert_chain(cert_path, key_path)
+        except ssl.SSLError as exc:
+            if "KEY_VALUES_MISMATCH" in str(exc):
+                raise TlsError("server_key does not match server_cert") from None
+            raise TlsError(
+                f"server_key: not a usable PEM private key for server_cert ({_reason(exc)})"
+            ) from None
+    if options.client_verify:
+        context.load_verify_locations(cadata=options.custom_ca)
+        context.verify_mode = ssl.CERT_REQUIRED
+    else:
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def grpc_server_credentials(options: TlsOptions) -> grpc.ServerCredentials:
+    """The gRPC port's credentials, as TensorFlow Serving builds them from its ``SSLConfig``."""
+    return grpc.ssl_server_credentials(
+        [(options.server_key.encode(), options.server_cert.encode())],
+        root_certificates=options.custom_ca.encode() if options.custom_ca else None,
+        require_client_auth=options.client_verify,
+    )
