@@ -237,6 +237,36 @@ def test_metadata_shows_the_signatures(plain: Served) -> None:
     assert python["outputs"]["label"]["dtype"] == "DT_INT64"
 
 
+def test_v2_metadata_and_infer_show_both_runtimes(plain: Served) -> None:
+    """The Open Inference Protocol serves them too, with Triton's platform names."""
+    for model, platform in (("script", "pytorch_libtorch"), ("python", "python")):
+        meta = plain.server.get(f"/v2/models/{model}").json()
+        assert meta["platform"] == platform, meta
+        assert meta["versions"] == ["1"]
+    (image,) = plain.server.get("/v2/models/export").json()["inputs"]
+    assert (image["name"], image["datatype"], image["shape"]) == ("image", "FP32", [-1, 3, 32, 32])
+    batch = images(2)
+    answer = plain.server.post(
+        "/v2/models/export/infer",
+        json={
+            "inputs": [
+                {
+                    "name": "image",
+                    "datatype": "FP32",
+                    "shape": list(batch.shape),
+                    "data": batch.ravel().tolist(),
+                }
+            ]
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    (output,) = answer.json()["outputs"]
+    v1 = plain.server.post("/v1/models/export:predict", json={"instances": batch.tolist()})
+    expected = np.asarray(v1.json()["predictions"], dtype=np.float32)
+    got = np.asarray(output["data"], dtype=np.float32).reshape(output["shape"])
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
 def test_the_metrics_page_names_runtime_and_engine(plain: Served, batched: Served) -> None:
     page = plain.server.get(PAGE).text
     assert (
