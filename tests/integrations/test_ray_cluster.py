@@ -1,6 +1,7 @@
 """``shiba serve --ray`` on a local Ray cluster (a head and one worker node, started here): two
-replicas behind shiba's front end, the seed's client and TF Serving's gRPC stubs against it, a new
-version published under load and a replica killed under load, with no failed request."""
+replicas behind shiba's front end, the seed's client, TF Serving's gRPC stubs and tritonclient's
+gRPC client against it, a new version published under load and a replica killed under load, with
+no failed request."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from tests.models import build_onnx_vit
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 import tensorflow as tf  # noqa: E402
+import tritonclient.grpc as triton_grpc  # noqa: E402
 from google.protobuf import text_format  # noqa: E402
 from tensorflow_serving.apis import (  # type: ignore[import-untyped]  # noqa: E402
     get_model_status_pb2,
@@ -38,6 +40,7 @@ from tensorflow_serving.apis import (  # type: ignore[import-untyped]  # noqa: E
 from tensorflow_serving.config import (  # type: ignore[import-untyped]  # noqa: E402
     model_server_config_pb2,
 )
+from tritonclient.utils import InferenceServerException  # noqa: E402
 
 #: How Ray titles a shiba replica's worker process (then, while it runs a call, the call's name).
 REPLICA_TITLE = b"ray::ServeReplica:shiba:ShibaReplica"
@@ -125,6 +128,7 @@ class Front:
 
     def __init__(self, server: ServerProcess, grpc_port: int) -> None:
         self.server = server
+        self.grpc_port = grpc_port
         self.channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}")
         self.predictions = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
         self.models = model_service_pb2_grpc.ModelServiceStub(self.channel)
@@ -201,6 +205,27 @@ def test_grpc_stubs_and_rest_agree_through_ray(front: Front) -> None:
         get_model_status_pb2.GetModelStatusRequest(model_spec={"name": "ViT"}), timeout=30
     )
     assert [(v.version, v.state) for v in status.model_version_status] == [(1, 30)]
+
+
+def test_open_inference_protocol_over_grpc_through_ray(front: Front) -> None:
+    """tritonclient's gRPC client reaches ``inference.GRPCInferenceService`` through the front
+    end: the replica's answer (the same probabilities as TF Serving's Predict) and its errors."""
+    client = triton_grpc.InferenceServerClient(url=f"127.0.0.1:{front.grpc_port}")
+    try:
+        assert client.is_server_live() and client.is_model_ready("ViT")
+        images = _images(2)
+        tensor = triton_grpc.InferInput("images", list(images.shape), "FP32")
+        tensor.set_data_from_numpy(images)
+        probabilities = client.infer("ViT", [tensor]).as_numpy("probabilities")
+        assert probabilities is not None
+        expected = tf.make_ndarray(front.predict(images).outputs["probabilities"])
+        np.testing.assert_allclose(probabilities, expected, atol=1e-6)
+        with pytest.raises(InferenceServerException) as caught:
+            client.infer("absent", [tensor])
+        assert caught.value.status() == "StatusCode.NOT_FOUND"
+        assert "absent" in str(caught.value.message())
+    finally:
+        client.close()
 
 
 def test_errors_come_back_as_shiba_gives_them(front: Front) -> None:

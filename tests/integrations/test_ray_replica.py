@@ -1,5 +1,6 @@
 """``ShibaReplica`` in this process (no Ray cluster): it answers REST and gRPC requests as
-``shiba serve`` does, errors included, and the front end forwards exactly TF Serving's RPCs."""
+``shiba serve`` does, errors included, and the front end forwards exactly the replica's RPCs (TF
+Serving's and the Open Inference Protocol's)."""
 
 from __future__ import annotations
 
@@ -10,16 +11,20 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import orjson
 import pytest
 
 from shiba import _proto
+from shiba._proto.v2 import inference_pb2 as pb
 from shiba.config.flags import parse_flags
 from shiba.config.settings import settings_from_flags
 from shiba.core.errors import Code
 from shiba.integrations.ray import ShibaReplica
 from shiba.integrations.ray_front_end import RPCS
 from shiba.protocols.tfserving.grpc import tfserving_handlers
+from shiba.protocols.v2.grpc import SERVICE as V2_SERVICE
+from shiba.protocols.v2.grpc import v2_handlers
 from tests.models import build_onnx_model
 
 pytestmark = pytest.mark.slow
@@ -90,9 +95,37 @@ def test_grpc_status_and_errors(replica: ShibaReplica) -> None:
 
 
 def test_front_end_forwards_every_rpc(replica: ShibaReplica) -> None:
-    table = tfserving_handlers(replica._components.service)  # type: ignore[union-attr]
+    components = replica._components
+    assert components is not None and components.v2 is not None
+    table = {**tfserving_handlers(components.service), **v2_handlers(components.v2)}
     expected = {service: set(methods) for service, methods in table.items()}
     assert {service: set(methods) for service, methods in RPCS.items()} == expected
+    forwarded = {f"{service}/{name}" for service, names in RPCS.items() for name in names}
+    assert forwarded == set(replica._rpcs)
+
+
+def test_open_inference_protocol_rpcs_run_in_the_replica(replica: ShibaReplica) -> None:
+    request = pb.ModelInferRequest(model_name="half")
+    x = request.inputs.add(name="x", datatype="FP32", shape=[2, 1])
+    x.contents.fp32_contents.extend([1.0, 2.0])
+    k = request.inputs.add(name="k", datatype="INT64", shape=[2, 1])
+    k.contents.int64_contents.extend([1, 2])
+    code, payload = asyncio.run(
+        replica.grpc(f"{V2_SERVICE}/ModelInfer", request.SerializeToString())
+    )
+    assert code == Code.OK
+    assert isinstance(payload, bytes)
+    answer = pb.ModelInferResponse.FromString(payload)
+    names = [output.name for output in answer.outputs]
+    y = np.frombuffer(answer.raw_output_contents[names.index("y")], np.float32)
+    assert y.tolist() == [2.5, 3.0]
+
+    request.model_name = "absent"
+    code, message = asyncio.run(
+        replica.grpc(f"{V2_SERVICE}/ModelInfer", request.SerializeToString())
+    )
+    assert code == Code.NOT_FOUND
+    assert "absent" in str(message)
 
 
 def test_without_a_cluster_a_replica_does_not_reload(replica: ShibaReplica) -> None:

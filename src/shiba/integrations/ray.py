@@ -2,8 +2,8 @@
 
 ``shiba serve --ray [--num_replicas N|auto] [--ray_address ADDR]`` joins a running Ray cluster
 (``ray start --head``), deploys :class:`ShibaReplica` as the Ray Serve application ``shiba`` and
-serves TensorFlow Serving's REST and gRPC APIs on its own ports, as ``shiba serve`` does
-(``ray_front_end``)::
+serves shiba's REST and gRPC APIs (TF Serving's and the Open Inference Protocol's) on its own
+ports, as ``shiba serve`` does (``ray_front_end``)::
 
     client --REST/gRPC--> shiba front end --Ray Serve handle, requests in groups--> ShibaReplica x N
 
@@ -11,10 +11,11 @@ Each replica composes a whole shiba server without its listeners (``server.compo
 every configured model from the model repository, polls it for new versions and runs requests on
 its own event loop. The front end does no model work: a REST request goes to one replica as
 (method, path, query, headers, body) and runs through the replica's own REST application; a gRPC
-call goes as (method, serialized request) and runs through TF Serving's gRPC handlers
-(``protocols.tfserving.grpc.tfserving_handlers``); so answers, errors and status codes are the
-ones ``shiba serve`` gives. Ray picks the replica (its power-of-two-choices router) and, with
-``--num_replicas=auto``, scales them.
+call goes as (method, serialized request) and runs through the handlers of TF Serving's services
+and of the Open Inference Protocol's ``inference.GRPCInferenceService``
+(``protocols.tfserving.grpc.tfserving_handlers``, ``protocols.v2.grpc.v2_handlers``); so answers,
+errors and status codes are the ones ``shiba serve`` gives. Ray picks the replica (its
+power-of-two-choices router) and, with ``--num_replicas=auto``, scales them.
 
 Guarantees: a replica is routed to only once its first loads are done (``__init__`` returns after
 them). A new version reaches every replica because each polls the model folders and, as in one
@@ -44,6 +45,7 @@ from shiba.core.errors import Code, ShibaError
 from shiba.integrations.ray_config import ConfigSync, create_board
 from shiba.integrations.ray_front_end import run_front_end
 from shiba.protocols.tfserving.grpc import Handler, tfserving_handlers
+from shiba.protocols.v2.grpc import v2_handlers
 from shiba.server.compose import Components, compose
 from shiba.server.run import configure_logging
 
@@ -87,14 +89,17 @@ class ShibaReplica:
             else:
                 self._sync.start()
         self._app = self._components.rest_app
+        table = tfserving_handlers(
+            self._components.service,
+            options=settings.grpc,
+            reload_config=self._sync.reload if self._sync is not None else None,
+            metrics=self._components.metrics,
+        )
+        if self._components.v2 is not None:
+            table.update(v2_handlers(self._components.v2, settings.grpc))
         self._rpcs: dict[str, Handler] = {
             f"{service}/{method}": handler
-            for service, methods in tfserving_handlers(
-                self._components.service,
-                options=settings.grpc,
-                reload_config=self._sync.reload if self._sync is not None else None,
-                metrics=self._components.metrics,
-            ).items()
+            for service, methods in table.items()
             for method, handler in methods.items()
         }
 

@@ -34,13 +34,15 @@ from shiba.core.errors import Code, ShibaError, Unavailable
 from shiba.protocols.http.server import HttpServer
 from shiba.protocols.status import http_status
 from shiba.protocols.tfserving.grpc import Handler, add_handlers, server_arguments
+from shiba.protocols.v2.grpc import SERVICE as V2_SERVICE
 
 __all__ = ["RPCS", "Forwarder", "run_front_end"]
 
 log = logging.getLogger("shiba.ray")
 
-#: TensorFlow Serving's RPCs, each forwarded to one replica (a config reload reaches the others
-#: through that replica: ``ray_config``).
+#: The RPCs of TensorFlow Serving's services and of the Open Inference Protocol's, each forwarded
+#: to one replica (a config reload reaches the others through that replica: ``ray_config``;
+#: RepositoryModelLoad/Unload act on that replica only, as a REST ``/v2/repository`` call does).
 RPCS: dict[str, tuple[str, ...]] = {
     _proto.PREDICTION_SERVICE: (
         "Predict",
@@ -50,6 +52,19 @@ RPCS: dict[str, tuple[str, ...]] = {
         "GetModelMetadata",
     ),
     _proto.MODEL_SERVICE: ("GetModelStatus", "HandleReloadConfigRequest"),
+    V2_SERVICE: (
+        "ServerLive",
+        "ServerReady",
+        "ModelReady",
+        "ServerMetadata",
+        "ModelMetadata",
+        "ModelInfer",
+        "ModelConfig",
+        "ModelStatistics",
+        "RepositoryIndex",
+        "RepositoryModelLoad",
+        "RepositoryModelUnload",
+    ),
 }
 #: Calls out to replicas at once, and the most requests one call carries.
 _SENDERS = 8

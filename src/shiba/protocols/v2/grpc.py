@@ -38,7 +38,7 @@ from shiba.protocols.options import GrpcOptions
 from shiba.protocols.status import grpc_details, grpc_status
 from shiba.protocols.v2.dataplane import EXTENSIONS, DataPlane, parse_version
 
-__all__ = ["SERVICE", "add_v2_service"]
+__all__ = ["SERVICE", "add_v2_service", "v2_handlers"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,24 @@ def add_v2_service(
     server: grpc.aio.Server, plane: DataPlane, options: GrpcOptions | None = None
 ) -> None:
     """Registers ``inference.GRPCInferenceService`` on ``server`` (before it starts)."""
+    methods = v2_handlers(plane, options)[SERVICE]
+    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
+        name: grpc.unary_unary_rpc_method_handler(_rpc(f"{SERVICE}/{name}", handler))
+        for name, handler in methods.items()
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
+    server.add_registered_method_handlers(SERVICE, handlers)
+
+
+def v2_handlers(
+    plane: DataPlane, options: GrpcOptions | None = None
+) -> dict[str, dict[str, _Handler]]:
+    """The service's RPCs as plain coroutines, ``{SERVICE: {method name: handler}}``.
+
+    Each takes a serialized request and returns the serialized response, or raises
+    ``ShibaError``: what ``add_v2_service`` registers, and what a process without a gRPC server
+    of its own (a Ray Serve replica, ``shiba.integrations.ray``) calls directly.
+    """
     servicer = _Servicer(plane, options or GrpcOptions())
     methods: dict[str, _Handler] = {
         "ServerLive": servicer.server_live,
@@ -67,12 +85,7 @@ def add_v2_service(
         "RepositoryModelLoad": servicer.repository_model_load,
         "RepositoryModelUnload": servicer.repository_model_unload,
     }
-    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
-        name: grpc.unary_unary_rpc_method_handler(_rpc(f"{SERVICE}/{name}", handler))
-        for name, handler in methods.items()
-    }
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
-    server.add_registered_method_handlers(SERVICE, handlers)
+    return {SERVICE: methods}
 
 
 def _rpc(
