@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import numpy.typing as npt
 
 from shiba.client import _rest_core as core
+from shiba.client._shell import AsyncShell, Remembered, SyncShell, backoff
 from shiba.client._types import ModelMetadata, ModelRef, SignatureInfo, VersionStatus
 from shiba.client.errors import ClientError, ConnectionFailed, TimedOut
 from shiba.core.tensors import DEFAULT_SIGNATURE
@@ -33,7 +33,6 @@ __all__ = ["Client", "AsyncClient", "SyncHttp", "AsyncHttp", "DEFAULT_URL"]
 T = TypeVar("T")
 
 DEFAULT_URL = "http://localhost:8501"
-_BACKOFF_SECONDS = 0.1  # doubled on each retry
 
 
 def _headers(token: str | None) -> dict[str, str]:
@@ -53,21 +52,23 @@ def _transport_error(exc: httpx.TransportError, url: str) -> tuple[ClientError, 
     return ConnectionFailed(f"the connection to {url} failed: {exc!r}"), True
 
 
-class _Base:
-    def __init__(self, url: str, retries: int) -> None:
+class _Base(Remembered):
+    def __init__(
+        self, url: str, timeout: float, retries: int, token: str | None, verify: bool | str
+    ) -> None:
+        super().__init__()
         self.url = url.rstrip("/")
         self.retries = retries
-        self._signatures: dict[tuple[ModelRef, str], SignatureInfo] = {}
-        #: Other per-model facts read once and kept (the v2 clients' metadata).
-        self._known: dict[tuple[str, int | None], Any] = {}
+        #: What the shell's httpx client is made with (all but the transport).
+        self._options: dict[str, Any] = {
+            "base_url": self.url,
+            "timeout": timeout,
+            "headers": _headers(token),
+            "verify": verify,
+        }
 
-    def _remember(self, model: ModelRef, name: str, metadata: ModelMetadata) -> SignatureInfo:
-        signature = metadata.signature(name)
-        self._signatures[(model, name)] = signature
-        return signature
 
-
-class SyncHttp(_Base):
+class SyncHttp(_Base, SyncShell):
     """The blocking shell: one httpx pool, ``_send`` with the retry policy; thread-safe."""
 
     def __init__(
@@ -80,14 +81,8 @@ class SyncHttp(_Base):
         verify: bool | str = True,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        super().__init__(url, retries)
-        self._http = httpx.Client(
-            base_url=self.url,
-            timeout=timeout,
-            headers=_headers(token),
-            verify=verify,
-            transport=transport,
-        )
+        super().__init__(url, timeout, retries, token, verify)
+        self._http = httpx.Client(**self._options, transport=transport)
 
     def _send(self, call: core.Call[T]) -> T:
         for attempt in range(self.retries + 1):
@@ -103,19 +98,11 @@ class SyncHttp(_Base):
                     call, attempt, self.retries, sent=True, status=status
                 ):
                     return call.parse(status, response.content)
-            time.sleep(_BACKOFF_SECONDS * 2**attempt)
+            time.sleep(backoff(attempt))
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def close(self) -> None:
         self._http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
 
 class Client(SyncHttp):
@@ -171,7 +158,7 @@ class Client(SyncHttp):
         return self._send(core.predict_call(ModelRef(model, version, label), info, inputs))
 
 
-class AsyncHttp(_Base):
+class AsyncHttp(_Base, AsyncShell):
     """The asyncio shell: one httpx pool, ``_send`` with the retry policy."""
 
     def __init__(
@@ -184,14 +171,8 @@ class AsyncHttp(_Base):
         verify: bool | str = True,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        super().__init__(url, retries)
-        self._http = httpx.AsyncClient(
-            base_url=self.url,
-            timeout=timeout,
-            headers=_headers(token),
-            verify=verify,
-            transport=transport,
-        )
+        super().__init__(url, timeout, retries, token, verify)
+        self._http = httpx.AsyncClient(**self._options, transport=transport)
 
     async def _send(self, call: core.Call[T]) -> T:
         for attempt in range(self.retries + 1):
@@ -207,19 +188,11 @@ class AsyncHttp(_Base):
                     call, attempt, self.retries, sent=True, status=status
                 ):
                     return call.parse(status, response.content)
-            await asyncio.sleep(_BACKOFF_SECONDS * 2**attempt)
+            await asyncio.sleep(backoff(attempt))
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def aclose(self) -> None:
         await self._http.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
 
 
 class AsyncClient(AsyncHttp):
