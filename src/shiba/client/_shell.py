@@ -1,7 +1,8 @@
 """What every client shell shares, REST and gRPC, blocking and asyncio, without I/O of its own.
 
 A shell is a client class over one transport (an httpx pool, a gRPC channel). Each keeps per-model
-facts it has read (:class:`Remembered`), waits :func:`backoff` seconds between attempts, and is a
+facts it has read (:class:`Remembered`; a TF Serving client its signatures,
+:class:`KeptSignatures`), waits :func:`backoff` seconds between attempts, and is a
 context manager that releases its transport on exit (:class:`SyncShell`, :class:`AsyncShell`:
 the shell says how, in ``close``/``aclose``).
 """
@@ -13,8 +14,17 @@ from types import TracebackType
 from typing import Any, Self
 
 from shiba.client._types import ModelMetadata, ModelRef, SignatureInfo
+from shiba.core.tensors import DEFAULT_SIGNATURE
 
-__all__ = ["BACKOFF_SECONDS", "backoff", "Remembered", "SyncShell", "AsyncShell"]
+__all__ = [
+    "BACKOFF_SECONDS",
+    "backoff",
+    "Remembered",
+    "SyncShell",
+    "AsyncShell",
+    "KeptSignatures",
+    "AsyncKeptSignatures",
+]
 
 #: The wait before the second attempt of a call; doubled before each further one.
 BACKOFF_SECONDS = 0.1
@@ -39,6 +49,58 @@ class Remembered:
         signature = metadata.signature(name)
         self._signatures[(model, name)] = signature
         return signature
+
+
+class KeptSignatures(Remembered, ABC):
+    """``signature`` for a blocking client of TF Serving's API (REST or gRPC), from its
+    ``metadata``: read once per model (version, label) and signature name, then kept."""
+
+    @abstractmethod
+    def metadata(
+        self, model: str, *, version: int | None = None, label: str | None = None
+    ) -> ModelMetadata:
+        """The version's signatures, read from the server."""
+
+    def signature(
+        self,
+        model: str,
+        signature: str = DEFAULT_SIGNATURE,
+        *,
+        version: int | None = None,
+        label: str | None = None,
+    ) -> SignatureInfo:
+        """The signature's inputs and outputs (read once, then kept)."""
+        ref = ModelRef(model, version, label)
+        known = self._signatures.get((ref, signature))
+        if known is not None:
+            return known
+        return self._remember(ref, signature, self.metadata(model, version=version, label=label))
+
+
+class AsyncKeptSignatures(Remembered, ABC):
+    """The asyncio twin of :class:`KeptSignatures`."""
+
+    @abstractmethod
+    async def metadata(
+        self, model: str, *, version: int | None = None, label: str | None = None
+    ) -> ModelMetadata:
+        """The version's signatures, read from the server."""
+
+    async def signature(
+        self,
+        model: str,
+        signature: str = DEFAULT_SIGNATURE,
+        *,
+        version: int | None = None,
+        label: str | None = None,
+    ) -> SignatureInfo:
+        """The signature's inputs and outputs (read once, then kept)."""
+        ref = ModelRef(model, version, label)
+        known = self._signatures.get((ref, signature))
+        if known is not None:
+            return known
+        metadata = await self.metadata(model, version=version, label=label)
+        return self._remember(ref, signature, metadata)
 
 
 class SyncShell(ABC):

@@ -13,14 +13,14 @@ given a token. Status and metadata calls are tried again up to ``retries`` times
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy.typing as npt
 
 from shiba import _proto
 from shiba.client._grpc_shell import DEFAULT_TARGET, AsyncGrpc, SyncGrpc, methods
-from shiba.client._rest_core import Inputs
+from shiba.client._rest_core import Inputs, inputs_by_name
+from shiba.client._shell import AsyncKeptSignatures, KeptSignatures
 from shiba.client._types import (
     ModelMetadata,
     ModelRef,
@@ -72,17 +72,7 @@ def predict_request(model: ModelRef, signature: SignatureInfo, inputs: Inputs) -
     """The ``PredictRequest`` for ``inputs`` (cast to the signature's dtypes)."""
     request = _proto.PredictRequest()
     _spec(request, model, signature.name)
-    given: Mapping[str, npt.ArrayLike]
-    if isinstance(inputs, Mapping):
-        given = inputs
-    elif len(signature.inputs) == 1:
-        given = {next(iter(signature.inputs)): inputs}
-    else:
-        raise ValueError(
-            f"signature {signature.name} has {len(signature.inputs)} inputs "
-            f"({', '.join(signature.inputs)}); pass a dict of arrays by input name"
-        )
-    for name, value in given.items():
+    for name, value in inputs_by_name(signature, inputs).items():
         info = signature.inputs.get(name)
         tensor_proto.fill(request.inputs[name], value, info.dtype if info else None)
     return request
@@ -127,7 +117,7 @@ def _outputs(response: Any) -> dict[str, npt.NDArray[Any]]:
     return {name: tensor_proto.to_numpy(tensor) for name, tensor in response.outputs.items()}
 
 
-class GrpcClient(SyncGrpc):
+class GrpcClient(SyncGrpc, KeptSignatures):
     """A blocking client of one server's gRPC API; thread-safe (a gRPC channel is)."""
 
     METHODS = _METHODS
@@ -146,21 +136,6 @@ class GrpcClient(SyncGrpc):
         request = _metadata_request(ModelRef(model, version, label))
         return _metadata(self._call("GetModelMetadata", request, True))
 
-    def signature(
-        self,
-        model: str,
-        signature: str = DEFAULT_SIGNATURE,
-        *,
-        version: int | None = None,
-        label: str | None = None,
-    ) -> SignatureInfo:
-        """The signature's inputs and outputs (read once, then kept)."""
-        ref = ModelRef(model, version, label)
-        known = self._signatures.get((ref, signature))
-        if known is not None:
-            return known
-        return self._remember(ref, signature, self.metadata(model, version=version, label=label))
-
     def predict(
         self,
         model: str,
@@ -176,7 +151,7 @@ class GrpcClient(SyncGrpc):
         return _outputs(self._call("Predict", request, False))
 
 
-class AsyncGrpcClient(AsyncGrpc):
+class AsyncGrpcClient(AsyncGrpc, AsyncKeptSignatures):
     """The asyncio twin of :class:`GrpcClient` (create it inside the running event loop)."""
 
     METHODS = _METHODS
@@ -192,21 +167,6 @@ class AsyncGrpcClient(AsyncGrpc):
     ) -> ModelMetadata:
         request = _metadata_request(ModelRef(model, version, label))
         return _metadata(await self._call("GetModelMetadata", request, True))
-
-    async def signature(
-        self,
-        model: str,
-        signature: str = DEFAULT_SIGNATURE,
-        *,
-        version: int | None = None,
-        label: str | None = None,
-    ) -> SignatureInfo:
-        ref = ModelRef(model, version, label)
-        known = self._signatures.get((ref, signature))
-        if known is not None:
-            return known
-        metadata = await self.metadata(model, version=version, label=label)
-        return self._remember(ref, signature, metadata)
 
     async def predict(
         self,

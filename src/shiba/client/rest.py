@@ -23,8 +23,15 @@ import httpx
 import numpy.typing as npt
 
 from shiba.client import _rest_core as core
-from shiba.client._shell import AsyncShell, Remembered, SyncShell, backoff
-from shiba.client._types import ModelMetadata, ModelRef, SignatureInfo, VersionStatus
+from shiba.client._shell import (
+    AsyncKeptSignatures,
+    AsyncShell,
+    KeptSignatures,
+    Remembered,
+    SyncShell,
+    backoff,
+)
+from shiba.client._types import ModelMetadata, ModelRef, VersionStatus
 from shiba.client.errors import ClientError, ConnectionFailed, TimedOut
 from shiba.core.tensors import DEFAULT_SIGNATURE
 
@@ -105,7 +112,7 @@ class SyncHttp(_Base, SyncShell):
         self._http.close()
 
 
-class Client(SyncHttp):
+class Client(SyncHttp, KeptSignatures):
     """A blocking client of one server's TensorFlow Serving REST API (and shiba's own routes)."""
 
     def status(
@@ -129,19 +136,6 @@ class Client(SyncHttp):
         """The class names of the model's version (the newest loaded one by default), from its
         ``assets.extra/labels.txt``; empty when it has none (``NotFoundError``: no such model)."""
         return _labels_of(self._send(core.model_call(model)), version)
-
-    def signature(
-        self,
-        model: str,
-        signature: str = DEFAULT_SIGNATURE,
-        *,
-        version: int | None = None,
-        label: str | None = None,
-    ) -> SignatureInfo:
-        """The signature's inputs and outputs (read once, then kept)."""
-        ref = ModelRef(model, version, label)
-        known = self._signatures.get((ref, signature))
-        return known or self._remember(ref, signature, self._send(core.metadata_call(ref)))
 
     def predict(
         self,
@@ -195,7 +189,7 @@ class AsyncHttp(_Base, AsyncShell):
         await self._http.aclose()
 
 
-class AsyncClient(AsyncHttp):
+class AsyncClient(AsyncHttp, AsyncKeptSignatures):
     """The asyncio twin of :class:`Client`: the same methods, awaited."""
 
     async def status(
@@ -213,18 +207,6 @@ class AsyncClient(AsyncHttp):
 
     async def labels(self, model: str, *, version: int | None = None) -> list[str]:
         return _labels_of(await self._send(core.model_call(model)), version)
-
-    async def signature(
-        self,
-        model: str,
-        signature: str = DEFAULT_SIGNATURE,
-        *,
-        version: int | None = None,
-        label: str | None = None,
-    ) -> SignatureInfo:
-        ref = ModelRef(model, version, label)
-        known = self._signatures.get((ref, signature))
-        return known or self._remember(ref, signature, await self._send(core.metadata_call(ref)))
 
     async def predict(
         self,

@@ -13,12 +13,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import numpy.typing as npt
 
 from shiba._proto.v2 import inference_pb2 as pb
 from shiba.client._grpc_shell import AsyncGrpc, SyncGrpc, methods
-from shiba.client._v2_core import V2ModelMetadata, V2Tensor
+from shiba.client._v2_core import V2ModelMetadata, V2Tensor, input_array
 from shiba.codecs.v2 import tensors
 
 __all__ = ["V2GrpcClient", "AsyncV2GrpcClient", "infer_request"]
@@ -46,11 +45,7 @@ def infer_request(
     by_name = {tensor.name: tensor for tensor in known}
     request = pb.ModelInferRequest(model_name=model, model_version=_version(version))
     for name, value in inputs.items():
-        info = by_name.get(name)
-        strings = info is not None and info.datatype == "BYTES"
-        array = np.asarray(value, dtype=object) if strings else np.asarray(value)
-        if info is not None and not strings and array.dtype.kind in "biuf":
-            array = array.astype(tensors.numpy_dtype(info.datatype, name), copy=False)
+        array = input_array(name, value, by_name.get(name))
         request.inputs.add(name=name, datatype=tensors.datatype_of(array), shape=array.shape)
         request.raw_input_contents.append(tensors.to_binary(array))
     for name in outputs:
