@@ -40,6 +40,8 @@ __all__ = ["Client", "AsyncClient", "SyncHttp", "AsyncHttp", "DEFAULT_URL"]
 T = TypeVar("T")
 
 DEFAULT_URL = "http://localhost:8501"
+#: What one attempt of an exchange ends with: the server's response, or the failure in transit.
+_Answer = httpx.Response | httpx.TransportError
 
 
 def _headers(token: str | None) -> dict[str, str]:
@@ -74,6 +76,23 @@ class _Base(Remembered):
             "verify": verify,
         }
 
+    def _again(self, call: core.Call[Any], attempt: int, answer: _Answer) -> bool:
+        """Whether attempt number ``attempt`` of ``call``, which got ``answer`` (a response, or
+        the failure of the exchange), is to be followed by another (``core.retry_allowed``)."""
+        if isinstance(answer, httpx.TransportError):
+            sent = _transport_error(answer, self.url)[1]
+            return core.retry_allowed(call, attempt, self.retries, sent=sent, status=0)
+        status = answer.status_code
+        return status != 200 and core.retry_allowed(
+            call, attempt, self.retries, sent=True, status=status
+        )
+
+    def _result(self, call: core.Call[T], answer: _Answer) -> T:
+        """The call's result from its last ``answer``; the client error when it failed."""
+        if isinstance(answer, httpx.TransportError):
+            raise _transport_error(answer, self.url)[0] from answer
+        return call.parse(answer.status_code, answer.content)
+
 
 class SyncHttp(_Base, SyncShell):
     """The blocking shell: one httpx pool, ``_send`` with the retry policy; thread-safe."""
@@ -93,18 +112,13 @@ class SyncHttp(_Base, SyncShell):
 
     def _send(self, call: core.Call[T]) -> T:
         for attempt in range(self.retries + 1):
+            answer: _Answer
             try:
-                response = self._http.request(call.method, call.path, content=call.body)
+                answer = self._http.request(call.method, call.path, content=call.body)
             except httpx.TransportError as exc:
-                error, sent = _transport_error(exc, self.url)
-                if not core.retry_allowed(call, attempt, self.retries, sent=sent, status=0):
-                    raise error from exc
-            else:
-                status = response.status_code
-                if status == 200 or not core.retry_allowed(
-                    call, attempt, self.retries, sent=True, status=status
-                ):
-                    return call.parse(status, response.content)
+                answer = exc
+            if not self._again(call, attempt, answer):
+                return self._result(call, answer)
             time.sleep(backoff(attempt))
         raise AssertionError("unreachable: the last attempt returns or raises")
 
@@ -170,18 +184,13 @@ class AsyncHttp(_Base, AsyncShell):
 
     async def _send(self, call: core.Call[T]) -> T:
         for attempt in range(self.retries + 1):
+            answer: _Answer
             try:
-                response = await self._http.request(call.method, call.path, content=call.body)
+                answer = await self._http.request(call.method, call.path, content=call.body)
             except httpx.TransportError as exc:
-                error, sent = _transport_error(exc, self.url)
-                if not core.retry_allowed(call, attempt, self.retries, sent=sent, status=0):
-                    raise error from exc
-            else:
-                status = response.status_code
-                if status == 200 or not core.retry_allowed(
-                    call, attempt, self.retries, sent=True, status=status
-                ):
-                    return call.parse(status, response.content)
+                answer = exc
+            if not self._again(call, attempt, answer):
+                return self._result(call, answer)
             await asyncio.sleep(backoff(attempt))
         raise AssertionError("unreachable: the last attempt returns or raises")
 
