@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy.typing as npt
@@ -18,6 +19,7 @@ from rich.console import Console
 
 from shiba.client import Client, ClientError, GrpcClient, ServerError, SignatureInfo
 from shiba.client._rest_core import Inputs
+from shiba.core.tensors import DEFAULT_SIGNATURE
 
 __all__ = [
     "EXIT_OK",
@@ -28,6 +30,7 @@ __all__ = [
     "UsageError",
     "SyncClient",
     "add_server_options",
+    "add_input_options",
     "connect",
     "run",
     "console",
@@ -86,6 +89,21 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout", type=float, default=30.0, help="seconds per request (default: 30)"
     )
+
+
+def add_input_options(parser: argparse.ArgumentParser, *, body: str | None = None) -> None:
+    """``MODEL``, one of ``--image``/``--npy``/``--json`` (as ``read_inputs`` reads them) or, when
+    ``body`` (its help) is given, ``--body FILE`` (a request body sent as it is), then
+    ``--signature`` and ``--version``."""
+    parser.add_argument("model", help="the model's name")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--image", type=Path, help="an image file, laid out as the input wants")
+    source.add_argument("--npy", type=Path, help="a .npy array (one input) or .npz (by name)")
+    source.add_argument("--json", metavar="FILE|-", help="a JSON request body or value; - is stdin")
+    if body is not None:
+        source.add_argument("--body", type=Path, help=body)
+    parser.add_argument("--signature", default=DEFAULT_SIGNATURE, help="default: serving_default")
+    parser.add_argument("--version", type=int, help="a version number (default: the latest)")
 
 
 def connect(args: argparse.Namespace) -> Client | GrpcClient:

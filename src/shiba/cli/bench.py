@@ -27,6 +27,7 @@ from shiba.cli._common import (
     EXIT_OK,
     EXIT_SERVER,
     UsageError,
+    add_input_options,
     add_server_options,
     connect,
     console,
@@ -39,7 +40,7 @@ from shiba.client import _v2_core as v2_core
 from shiba.client._rest_core import encode_inputs, model_path
 from shiba.client.grpc import predict_request
 from shiba.client.v2_grpc import infer_request
-from shiba.core.tensors import DEFAULT_SIGNATURE, DType
+from shiba.core.tensors import DType
 
 __all__ = ["bench_main", "percentiles", "save_plots"]
 
@@ -170,16 +171,7 @@ def bench_main(argv: Sequence[str], prog: str = "shiba bench") -> int:
         description="Load a server with one predict request from many connections; print "
         "throughput and latency percentiles; save latency.png and throughput.png.",
     )
-    parser.add_argument("model", help="the model's name")
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--image", type=Path, help="an image file, laid out as the input wants")
-    source.add_argument("--npy", type=Path, help="a .npy array (one input) or .npz (by name)")
-    source.add_argument("--json", metavar="FILE|-", help="a JSON request body or value; - is stdin")
-    source.add_argument(
-        "--body", type=Path, help="a :predict body sent byte for byte, as wrk would (REST only)"
-    )
-    parser.add_argument("--signature", default=DEFAULT_SIGNATURE, help="default: serving_default")
-    parser.add_argument("--version", type=int, help="a version number (default: the latest)")
+    add_input_options(parser, body="a :predict body sent byte for byte, as wrk would (REST only)")
     parser.add_argument(
         "--protocol",
         choices=("tfserving", "v2"),

@@ -25,13 +25,13 @@ from rich.table import Table
 from shiba.cli._common import (
     EXIT_OK,
     UsageError,
+    add_input_options,
     add_server_options,
     connect,
     console,
     run,
 )
 from shiba.client import Client, SignatureInfo, image_layout, load_image
-from shiba.core.tensors import DEFAULT_SIGNATURE
 
 __all__ = ["predict_main", "read_inputs", "top_classes", "scores_output"]
 
@@ -114,13 +114,7 @@ def predict_main(argv: Sequence[str], prog: str = "shiba predict") -> int:
         description="Send one predict request and print the answer: every output, or with "
         "--top K the K best classes (named when the model has labels).",
     )
-    parser.add_argument("model", help="the model's name")
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--image", type=Path, help="an image file, laid out as the input wants")
-    source.add_argument("--npy", type=Path, help="a .npy array (one input) or .npz (by name)")
-    source.add_argument("--json", metavar="FILE|-", help="a JSON request body or value; - is stdin")
-    parser.add_argument("--signature", default=DEFAULT_SIGNATURE, help="default: serving_default")
-    parser.add_argument("--version", type=int, help="a version number (default: the latest)")
+    add_input_options(parser)
     parser.add_argument("--top", type=int, metavar="K", help="print the K best classes")
     add_server_options(parser)
     args = parser.parse_args(argv)

@@ -45,6 +45,7 @@ __all__ = [
     "model_path",
     "parse_metadata",
     "encode_inputs",
+    "inputs_by_name",
     "RETRY_STATUSES",
 ]
 
@@ -206,19 +207,23 @@ def _shiba_version(entry: Mapping[str, Any]) -> VersionStatus:
     )
 
 
-def _as_arrays(signature: SignatureInfo, inputs: Inputs) -> dict[str, npt.NDArray[Any]]:
+def inputs_by_name(signature: SignatureInfo, inputs: Inputs) -> Mapping[str, npt.ArrayLike]:
+    """``inputs`` by input alias: as given when a mapping, else the signature's only input;
+    ``ValueError`` naming the inputs when the signature has several."""
     if isinstance(inputs, Mapping):
-        given: Mapping[str, npt.ArrayLike] = inputs
-    elif len(signature.inputs) == 1:
-        given = {next(iter(signature.inputs)): inputs}
-    else:
-        names = ", ".join(signature.inputs)
-        raise ValueError(
-            f"signature {signature.name} has {len(signature.inputs)} inputs ({names}); "
-            "pass a dict of arrays by input name"
-        )
+        return inputs
+    if len(signature.inputs) == 1:
+        return {next(iter(signature.inputs)): inputs}
+    names = ", ".join(signature.inputs)
+    raise ValueError(
+        f"signature {signature.name} has {len(signature.inputs)} inputs ({names}); "
+        "pass a dict of arrays by input name"
+    )
+
+
+def _as_arrays(signature: SignatureInfo, inputs: Inputs) -> dict[str, npt.NDArray[Any]]:
     arrays: dict[str, npt.NDArray[Any]] = {}
-    for name, value in given.items():
+    for name, value in inputs_by_name(signature, inputs).items():
         info = signature.inputs.get(name)
         strings = info is not None and info.dtype is DType.DT_STRING
         array = np.asarray(value, dtype=object) if strings else np.asarray(value)

@@ -29,6 +29,7 @@ __all__ = [
     "ready_call",
     "model_metadata_call",
     "infer_call",
+    "input_array",
 ]
 
 
@@ -90,11 +91,18 @@ def model_metadata_call(model: str, version: int | None) -> Call[V2ModelMetadata
     return Call("GET", model_path(model, version), None, True, parse)
 
 
-def _input(name: str, value: npt.ArrayLike, known: V2Tensor | None) -> bytes:
+def input_array(name: str, value: npt.ArrayLike, known: V2Tensor | None) -> npt.NDArray[Any]:
+    """Input ``name`` as an array: of objects for a ``BYTES`` input, numbers cast to the
+    ``known`` input's datatype, else as numpy reads ``value``."""
     strings = known is not None and known.datatype == "BYTES"
     array = np.asarray(value, dtype=object) if strings else np.asarray(value)
     if known is not None and not strings and array.dtype.kind in "biuf":
         array = array.astype(tensors.numpy_dtype(known.datatype, name), copy=False)
+    return array
+
+
+def _input(name: str, value: npt.ArrayLike, known: V2Tensor | None) -> bytes:
+    array = input_array(name, value, known)
     head = orjson.dumps({"name": name, "shape": list(array.shape), "datatype": ""})
     datatype = tensors.datatype_of(array)
     return (

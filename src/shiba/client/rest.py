@@ -17,14 +17,21 @@ from __future__ import annotations
 
 import asyncio
 import time
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import numpy.typing as npt
 
 from shiba.client import _rest_core as core
-from shiba.client._types import ModelMetadata, ModelRef, SignatureInfo, VersionStatus
+from shiba.client._shell import (
+    AsyncKeptSignatures,
+    AsyncShell,
+    KeptSignatures,
+    Remembered,
+    SyncShell,
+    backoff,
+)
+from shiba.client._types import ModelMetadata, ModelRef, VersionStatus
 from shiba.client.errors import ClientError, ConnectionFailed, TimedOut
 from shiba.core.tensors import DEFAULT_SIGNATURE
 
@@ -33,7 +40,8 @@ __all__ = ["Client", "AsyncClient", "SyncHttp", "AsyncHttp", "DEFAULT_URL"]
 T = TypeVar("T")
 
 DEFAULT_URL = "http://localhost:8501"
-_BACKOFF_SECONDS = 0.1  # doubled on each retry
+#: What one attempt of an exchange ends with: the server's response, or the failure in transit.
+_Answer = httpx.Response | httpx.TransportError
 
 
 def _headers(token: str | None) -> dict[str, str]:
@@ -53,21 +61,40 @@ def _transport_error(exc: httpx.TransportError, url: str) -> tuple[ClientError, 
     return ConnectionFailed(f"the connection to {url} failed: {exc!r}"), True
 
 
-class _Base:
-    def __init__(self, url: str, retries: int) -> None:
+class _Base(Remembered):
+    def __init__(
+        self, url: str, timeout: float, retries: int, token: str | None, verify: bool | str
+    ) -> None:
+        super().__init__()
         self.url = url.rstrip("/")
         self.retries = retries
-        self._signatures: dict[tuple[ModelRef, str], SignatureInfo] = {}
-        #: Other per-model facts read once and kept (the v2 clients' metadata).
-        self._known: dict[tuple[str, int | None], Any] = {}
+        #: What the shell's httpx client is made with (all but the transport).
+        self._options: dict[str, Any] = {
+            "base_url": self.url,
+            "timeout": timeout,
+            "headers": _headers(token),
+            "verify": verify,
+        }
 
-    def _remember(self, model: ModelRef, name: str, metadata: ModelMetadata) -> SignatureInfo:
-        signature = metadata.signature(name)
-        self._signatures[(model, name)] = signature
-        return signature
+    def _again(self, call: core.Call[Any], attempt: int, answer: _Answer) -> bool:
+        """Whether attempt number ``attempt`` of ``call``, which got ``answer`` (a response, or
+        the failure of the exchange), is to be followed by another (``core.retry_allowed``)."""
+        if isinstance(answer, httpx.TransportError):
+            sent = _transport_error(answer, self.url)[1]
+            return core.retry_allowed(call, attempt, self.retries, sent=sent, status=0)
+        status = answer.status_code
+        return status != 200 and core.retry_allowed(
+            call, attempt, self.retries, sent=True, status=status
+        )
+
+    def _result(self, call: core.Call[T], answer: _Answer) -> T:
+        """The call's result from its last ``answer``; the client error when it failed."""
+        if isinstance(answer, httpx.TransportError):
+            raise _transport_error(answer, self.url)[0] from answer
+        return call.parse(answer.status_code, answer.content)
 
 
-class SyncHttp(_Base):
+class SyncHttp(_Base, SyncShell):
     """The blocking shell: one httpx pool, ``_send`` with the retry policy; thread-safe."""
 
     def __init__(
@@ -80,45 +107,26 @@ class SyncHttp(_Base):
         verify: bool | str = True,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        super().__init__(url, retries)
-        self._http = httpx.Client(
-            base_url=self.url,
-            timeout=timeout,
-            headers=_headers(token),
-            verify=verify,
-            transport=transport,
-        )
+        super().__init__(url, timeout, retries, token, verify)
+        self._http = httpx.Client(**self._options, transport=transport)
 
     def _send(self, call: core.Call[T]) -> T:
         for attempt in range(self.retries + 1):
+            answer: _Answer
             try:
-                response = self._http.request(call.method, call.path, content=call.body)
+                answer = self._http.request(call.method, call.path, content=call.body)
             except httpx.TransportError as exc:
-                error, sent = _transport_error(exc, self.url)
-                if not core.retry_allowed(call, attempt, self.retries, sent=sent, status=0):
-                    raise error from exc
-            else:
-                status = response.status_code
-                if status == 200 or not core.retry_allowed(
-                    call, attempt, self.retries, sent=True, status=status
-                ):
-                    return call.parse(status, response.content)
-            time.sleep(_BACKOFF_SECONDS * 2**attempt)
+                answer = exc
+            if not self._again(call, attempt, answer):
+                return self._result(call, answer)
+            time.sleep(backoff(attempt))
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> Self:
-        return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-
-class Client(SyncHttp):
+class Client(SyncHttp, KeptSignatures):
     """A blocking client of one server's TensorFlow Serving REST API (and shiba's own routes)."""
 
     def status(
@@ -143,19 +151,6 @@ class Client(SyncHttp):
         ``assets.extra/labels.txt``; empty when it has none (``NotFoundError``: no such model)."""
         return _labels_of(self._send(core.model_call(model)), version)
 
-    def signature(
-        self,
-        model: str,
-        signature: str = DEFAULT_SIGNATURE,
-        *,
-        version: int | None = None,
-        label: str | None = None,
-    ) -> SignatureInfo:
-        """The signature's inputs and outputs (read once, then kept)."""
-        ref = ModelRef(model, version, label)
-        known = self._signatures.get((ref, signature))
-        return known or self._remember(ref, signature, self._send(core.metadata_call(ref)))
-
     def predict(
         self,
         model: str,
@@ -171,7 +166,7 @@ class Client(SyncHttp):
         return self._send(core.predict_call(ModelRef(model, version, label), info, inputs))
 
 
-class AsyncHttp(_Base):
+class AsyncHttp(_Base, AsyncShell):
     """The asyncio shell: one httpx pool, ``_send`` with the retry policy."""
 
     def __init__(
@@ -184,45 +179,26 @@ class AsyncHttp(_Base):
         verify: bool | str = True,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        super().__init__(url, retries)
-        self._http = httpx.AsyncClient(
-            base_url=self.url,
-            timeout=timeout,
-            headers=_headers(token),
-            verify=verify,
-            transport=transport,
-        )
+        super().__init__(url, timeout, retries, token, verify)
+        self._http = httpx.AsyncClient(**self._options, transport=transport)
 
     async def _send(self, call: core.Call[T]) -> T:
         for attempt in range(self.retries + 1):
+            answer: _Answer
             try:
-                response = await self._http.request(call.method, call.path, content=call.body)
+                answer = await self._http.request(call.method, call.path, content=call.body)
             except httpx.TransportError as exc:
-                error, sent = _transport_error(exc, self.url)
-                if not core.retry_allowed(call, attempt, self.retries, sent=sent, status=0):
-                    raise error from exc
-            else:
-                status = response.status_code
-                if status == 200 or not core.retry_allowed(
-                    call, attempt, self.retries, sent=True, status=status
-                ):
-                    return call.parse(status, response.content)
-            await asyncio.sleep(_BACKOFF_SECONDS * 2**attempt)
+                answer = exc
+            if not self._again(call, attempt, answer):
+                return self._result(call, answer)
+            await asyncio.sleep(backoff(attempt))
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def __aenter__(self) -> Self:
-        return self
 
-    async def __aexit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
-
-
-class AsyncClient(AsyncHttp):
+class AsyncClient(AsyncHttp, AsyncKeptSignatures):
     """The asyncio twin of :class:`Client`: the same methods, awaited."""
 
     async def status(
@@ -240,18 +216,6 @@ class AsyncClient(AsyncHttp):
 
     async def labels(self, model: str, *, version: int | None = None) -> list[str]:
         return _labels_of(await self._send(core.model_call(model)), version)
-
-    async def signature(
-        self,
-        model: str,
-        signature: str = DEFAULT_SIGNATURE,
-        *,
-        version: int | None = None,
-        label: str | None = None,
-    ) -> SignatureInfo:
-        ref = ModelRef(model, version, label)
-        known = self._signatures.get((ref, signature))
-        return known or self._remember(ref, signature, await self._send(core.metadata_call(ref)))
 
     async def predict(
         self,

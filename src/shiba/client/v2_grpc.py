@@ -10,32 +10,28 @@ of theirs. Errors are :mod:`shiba.client.errors`, as for :class:`~shiba.client.G
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable, Mapping, Sequence
-from types import TracebackType
-from typing import Any, Self
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-import grpc
-import grpc.aio
-import numpy as np
 import numpy.typing as npt
 
 from shiba._proto.v2 import inference_pb2 as pb
-from shiba.client._v2_core import V2ModelMetadata, V2Tensor
-from shiba.client.grpc import _GRPC_OPTIONS, _code, _credentials, _error
+from shiba.client._grpc_shell import AsyncGrpc, SyncGrpc, methods
+from shiba.client._v2_core import V2ModelMetadata, V2Tensor, input_array
 from shiba.codecs.v2 import tensors
 
 __all__ = ["V2GrpcClient", "AsyncV2GrpcClient", "infer_request"]
 
 _SERVICE = "inference.GRPCInferenceService"  # the protocol's package is "inference"
-_BACKOFF_SECONDS = 0.1
-_METHODS: dict[str, Any] = {
-    "ServerReady": pb.ServerReadyResponse,
-    "ModelReady": pb.ModelReadyResponse,
-    "ModelMetadata": pb.ModelMetadataResponse,
-    "ModelInfer": pb.ModelInferResponse,
-}
+_METHODS = methods(
+    _SERVICE,
+    {
+        "ServerReady": pb.ServerReadyResponse,
+        "ModelReady": pb.ModelReadyResponse,
+        "ModelMetadata": pb.ModelMetadataResponse,
+        "ModelInfer": pb.ModelInferResponse,
+    },
+)
 
 
 def infer_request(
@@ -49,11 +45,7 @@ def infer_request(
     by_name = {tensor.name: tensor for tensor in known}
     request = pb.ModelInferRequest(model_name=model, model_version=_version(version))
     for name, value in inputs.items():
-        info = by_name.get(name)
-        strings = info is not None and info.datatype == "BYTES"
-        array = np.asarray(value, dtype=object) if strings else np.asarray(value)
-        if info is not None and not strings and array.dtype.kind in "biuf":
-            array = array.astype(tensors.numpy_dtype(info.datatype, name), copy=False)
+        array = input_array(name, value, by_name.get(name))
         request.inputs.add(name=name, datatype=tensors.datatype_of(array), shape=array.shape)
         request.raw_input_contents.append(tensors.to_binary(array))
     for name in outputs:
@@ -88,57 +80,10 @@ def _metadata(response: pb.ModelMetadataResponse) -> V2ModelMetadata:
     )
 
 
-class _Base:
-    def __init__(self, target: str, timeout: float, retries: int, token: str | None) -> None:
-        self.target = target
-        self.timeout = timeout
-        self.retries = retries
-        self._auth = (("authorization", f"Bearer {token}"),) if token else None
-        self._known: dict[tuple[str, int | None], V2ModelMetadata] = {}
-
-    def _stubs(self, channel: Any) -> dict[str, Callable[..., Any]]:
-        return {
-            name: channel.unary_unary(
-                f"/{_SERVICE}/{name}",
-                request_serializer=lambda message: message.SerializeToString(),
-                response_deserializer=response.FromString,
-            )
-            for name, response in _METHODS.items()
-        }
-
-
-class V2GrpcClient(_Base):
+class V2GrpcClient(SyncGrpc):
     """A blocking client of one server's Open Inference Protocol gRPC service; thread-safe."""
 
-    def __init__(
-        self,
-        target: str = "localhost:8500",
-        *,
-        timeout: float = 30.0,
-        retries: int = 2,
-        token: str | None = None,
-        tls: bool = False,
-        root_certificates: bytes | None = None,
-    ) -> None:
-        super().__init__(target, timeout, retries, token)
-        credentials = _credentials(tls, root_certificates)
-        self._channel = (
-            grpc.secure_channel(target, credentials, _GRPC_OPTIONS)
-            if credentials
-            else grpc.insecure_channel(target, _GRPC_OPTIONS)
-        )
-        self._call_of = self._stubs(self._channel)
-
-    def _call(self, method: str, request: Any, idempotent: bool) -> Any:
-        for attempt in range(self.retries + 1):
-            try:
-                return self._call_of[method](request, timeout=self.timeout, metadata=self._auth)
-            except grpc.RpcError as exc:
-                retry = idempotent and attempt < self.retries
-                if not retry or _code(exc) is not grpc.StatusCode.UNAVAILABLE:
-                    raise _error(exc, self.target) from None
-            time.sleep(_BACKOFF_SECONDS * 2**attempt)
-        raise AssertionError("unreachable: the last attempt returns or raises")
+    METHODS = _METHODS
 
     def server_ready(self) -> bool:
         return bool(self._call("ServerReady", pb.ServerReadyRequest(), True).ready)
@@ -152,7 +97,8 @@ class V2GrpcClient(_Base):
         if (model, version) not in self._known:
             request = pb.ModelMetadataRequest(name=model, version=_version(version))
             self._known[(model, version)] = _metadata(self._call("ModelMetadata", request, True))
-        return self._known[(model, version)]
+        found: V2ModelMetadata = self._known[(model, version)]
+        return found
 
     def infer(
         self,
@@ -167,52 +113,11 @@ class V2GrpcClient(_Base):
         request = infer_request(model, version, inputs, known, outputs)
         return _outputs(self._call("ModelInfer", request, False))
 
-    def close(self) -> None:
-        self._channel.close()
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-
-class AsyncV2GrpcClient(_Base):
+class AsyncV2GrpcClient(AsyncGrpc):
     """The asyncio twin of :class:`V2GrpcClient` (create it inside the running event loop)."""
 
-    def __init__(
-        self,
-        target: str = "localhost:8500",
-        *,
-        timeout: float = 30.0,
-        retries: int = 2,
-        token: str | None = None,
-        tls: bool = False,
-        root_certificates: bytes | None = None,
-    ) -> None:
-        super().__init__(target, timeout, retries, token)
-        credentials = _credentials(tls, root_certificates)
-        self._channel = (
-            grpc.aio.secure_channel(target, credentials, _GRPC_OPTIONS)
-            if credentials
-            else grpc.aio.insecure_channel(target, _GRPC_OPTIONS)
-        )
-        self._call_of = self._stubs(self._channel)
-
-    async def _call(self, method: str, request: Any, idempotent: bool) -> Any:
-        for attempt in range(self.retries + 1):
-            try:
-                return await self._call_of[method](
-                    request, timeout=self.timeout, metadata=self._auth
-                )
-            except grpc.RpcError as exc:
-                retry = idempotent and attempt < self.retries
-                if not retry or _code(exc) is not grpc.StatusCode.UNAVAILABLE:
-                    raise _error(exc, self.target) from None
-            await asyncio.sleep(_BACKOFF_SECONDS * 2**attempt)
-        raise AssertionError("unreachable: the last attempt returns or raises")
+    METHODS = _METHODS
 
     async def server_ready(self) -> bool:
         return bool((await self._call("ServerReady", pb.ServerReadyRequest(), True)).ready)
@@ -226,7 +131,8 @@ class AsyncV2GrpcClient(_Base):
             request = pb.ModelMetadataRequest(name=model, version=_version(version))
             answer = await self._call("ModelMetadata", request, True)
             self._known[(model, version)] = _metadata(answer)
-        return self._known[(model, version)]
+        found: V2ModelMetadata = self._known[(model, version)]
+        return found
 
     async def infer(
         self,
@@ -239,14 +145,3 @@ class AsyncV2GrpcClient(_Base):
         known = (await self.model_metadata(model, version=version)).inputs
         request = infer_request(model, version, inputs, known, outputs)
         return _outputs(await self._call("ModelInfer", request, False))
-
-    async def aclose(self) -> None:
-        await self._channel.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
