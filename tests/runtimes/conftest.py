@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from shiba.core.engine_choice import CandidateBuilder, EngineChoiceLoader
+from shiba.core.loader import Loader
 from shiba.core.servable import Servable
 from shiba.runtimes import openvino
 from shiba.runtimes.tensorflow import ExecutionMode, SavedModelLoader
@@ -20,6 +23,26 @@ from tests.runtimes._saved_models import OPTIONS, SID, LoadFn
 
 #: Marks a test that needs the openvino package.
 needs_openvino = pytest.mark.skipif(not openvino.available(), reason="openvino is not installed")
+
+#: ``engine_choice(reference_loader, build_candidate, **EngineChoiceLoader options)``.
+EngineChoiceFn = Callable[..., EngineChoiceLoader]
+
+
+@pytest.fixture
+def engine_choice() -> Iterator[EngineChoiceFn]:
+    """Engine-choice loaders, as the composition root builds them (the candidate engine is
+    OpenVINO unless told); every one made is unloaded at the end of the test."""
+    loaders: list[EngineChoiceLoader] = []
+
+    def make(inner: Loader, build_candidate: CandidateBuilder, **kwargs: Any) -> EngineChoiceLoader:
+        kwargs.setdefault("candidate_engine", openvino.ENGINE)
+        loader = EngineChoiceLoader(inner, build_candidate, **kwargs)
+        loaders.append(loader)
+        return loader
+
+    yield make
+    for loader in loaders:
+        loader.unload()
 
 
 @pytest.fixture(scope="session")

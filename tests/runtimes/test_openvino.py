@@ -6,7 +6,7 @@ import functools
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from shiba.runtimes.base import RuntimeOptions
 from shiba.runtimes.tensorflow import SavedModelLoader
 from tests.conftest import REPO
 from tests.runtimes._saved_models import COUNTER, CPU, MATRIX, TF2, THREE, examples, f32
-from tests.runtimes.conftest import needs_openvino
+from tests.runtimes.conftest import EngineChoiceFn, needs_openvino
 
 VIT = REPO / "build" / "models" / "ViT" / "1"
 OPTIONS = RuntimeOptions()
@@ -34,29 +34,25 @@ MakeFn = Callable[..., tuple[EngineChoiceLoader, EngineChoiceServable]]
 
 
 @pytest.fixture
-def make(tfserving_testdata: Path) -> Iterator[MakeFn]:
+def make(tfserving_testdata: Path, engine_choice: EngineChoiceFn) -> MakeFn:
     """Engine-choice loaders over the TensorFlow runtime; unloaded at the end of the test."""
-    loaders: list[EngineChoiceLoader] = []
 
     def make_loader(
         where: str | Path, options: RuntimeOptions = OPTIONS, **kwargs: Any
     ) -> tuple[EngineChoiceLoader, EngineChoiceServable]:
         path = tfserving_testdata / where
         sid = ServableId(path.parent.name, 1)
-        loader = EngineChoiceLoader(
+        loader = engine_choice(
             SavedModelLoader(sid, path, options),
             functools.partial(openvino.build_candidate, path, options=options),
             servable_id=sid,
             **kwargs,
         )
-        loaders.append(loader)
         servable = loader.load()
         assert isinstance(servable, EngineChoiceServable)
         return loader, servable
 
-    yield make_loader
-    for loader in loaders:
-        loader.unload()
+    return make_loader
 
 
 def engines(loader: EngineChoiceLoader) -> dict[str, str]:

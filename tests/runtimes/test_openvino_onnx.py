@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from tests.models import (
     build_onnx_unary,
     save_onnx_graph,
 )
-from tests.runtimes.conftest import needs_openvino
+from tests.runtimes.conftest import EngineChoiceFn, needs_openvino
 
 SID = ServableId("onnx", 1)
 OPTIONS = RuntimeOptions()
@@ -51,10 +51,9 @@ def reference_signatures(version_dir: Path) -> Mapping[str, Signature]:
 
 
 @pytest.fixture
-def choose() -> Iterator[Callable[..., EngineChoiceLoader]]:
+def choose(engine_choice: EngineChoiceFn) -> Callable[..., EngineChoiceLoader]:
     """``choose(version_dir, **EngineChoiceLoader options)``: an engine-choice loader over the
     ``onnx`` runtime, as the composition root builds it; unloaded at the end of the test."""
-    loaders: list[EngineChoiceLoader] = []
 
     def make(
         version_dir: Path,
@@ -62,20 +61,15 @@ def choose() -> Iterator[Callable[..., EngineChoiceLoader]]:
         inner: OnnxLoader | None = None,
         **kwargs: Any,
     ) -> EngineChoiceLoader:
-        loader = EngineChoiceLoader(
+        return engine_choice(
             inner or OnnxLoader(sid, version_dir, OPTIONS),
             functools.partial(openvino.build_onnx_candidate, version_dir, options=OPTIONS),
             servable_id=sid,
             reference_engine="onnxruntime",
-            candidate_engine=openvino.ENGINE,
             **kwargs,
         )
-        loaders.append(loader)
-        return loader
 
-    yield make
-    for loader in loaders:
-        loader.unload()
+    return make
 
 
 def save(dest: Path, nodes: list[Any], inputs: list[Any], outputs: list[Any]) -> Path:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from shiba.runtimes import openvino, torch
 from shiba.runtimes.base import RuntimeOptions
 from shiba.runtimes.openvino import _torch
 from shiba.runtimes.torch import TorchLoader
-from tests.runtimes.conftest import needs_openvino
+from tests.runtimes.conftest import EngineChoiceFn, needs_openvino
 from tests.torch_models import IMAGE_SHAPE, build_torch_script, torch_answer
 
 SID = ServableId("torch", 1)
@@ -28,25 +28,19 @@ OPTIONS = RuntimeOptions()
 
 
 @pytest.fixture
-def choose() -> Iterator[Callable[..., EngineChoiceLoader]]:
+def choose(engine_choice: EngineChoiceFn) -> Callable[..., EngineChoiceLoader]:
     """An engine-choice loader over the ``pytorch`` runtime, as the composition root builds it."""
-    loaders: list[EngineChoiceLoader] = []
 
     def make(version_dir: Path, **kwargs: Any) -> EngineChoiceLoader:
-        loader = EngineChoiceLoader(
+        return engine_choice(
             TorchLoader(SID, version_dir, OPTIONS),
             functools.partial(openvino.build_torch_candidate, version_dir, options=OPTIONS),
             servable_id=SID,
             reference_engine="torch",
-            candidate_engine=openvino.ENGINE,
             **kwargs,
         )
-        loaders.append(loader)
-        return loader
 
-    yield make
-    for loader in loaders:
-        loader.unload()
+    return make
 
 
 def test_the_model_files_are_the_torch_runtimes() -> None:

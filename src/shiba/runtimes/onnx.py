@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from pathlib import Path
-from types import MappingProxyType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -25,8 +23,6 @@ from shiba.core.errors import (
     ShibaError,
     Unimplemented,
 )
-from shiba.core.ids import ServableId
-from shiba.core.loader import Loader
 from shiba.core.servable import Outputs
 from shiba.core.tensors import (
     DEFAULT_SIGNATURE,
@@ -36,7 +32,7 @@ from shiba.core.tensors import (
     Tensors,
     TensorSpec,
 )
-from shiba.runtimes.base import RuntimeOptions
+from shiba.runtimes._bases import FileRuntime, SignedServable, VersionLoader
 
 __all__ = ["MODEL_FILE", "OnnxRuntime", "OnnxLoader", "OnnxServable"]
 
@@ -75,31 +71,9 @@ _RUN_ERRORS: dict[str, type[ShibaError]] = {
 }
 
 
-class OnnxRuntime:
-    """Serves ONNX models: a version folder holding ``model.onnx``."""
-
-    platform: ClassVar[str] = "onnx"
-    framework: ClassVar[str | None] = "onnxruntime"
-    extra: ClassVar[str | None] = "onnx"
-    model_files: ClassVar[tuple[str, ...]] = (MODEL_FILE,)
-
-    @classmethod
-    def detect(cls, version_dir: Path) -> bool:
-        return (version_dir / MODEL_FILE).is_file()
-
-    def loader(self, servable_id: ServableId, version_dir: Path, options: RuntimeOptions) -> Loader:
-        return OnnxLoader(servable_id, version_dir, options)
-
-
-class OnnxLoader:
+class OnnxLoader(VersionLoader["OnnxServable"]):
     """Loads one ONNX version. ``load`` raises NotFound without ``model.onnx``, FailedPrecondition when
     onnxruntime is missing or rejects the model. Not thread-safe (the manager serialises it)."""
-
-    def __init__(self, servable_id: ServableId, version_dir: Path, options: RuntimeOptions) -> None:
-        self.servable_id = servable_id
-        self.version_dir = Path(version_dir)
-        self.options = options
-        self._servable: OnnxServable | None = None
 
     def load(self) -> OnnxServable:
         if self._servable is not None:
@@ -127,13 +101,18 @@ class OnnxLoader:
         self._servable = OnnxServable(session)
         return self._servable
 
-    def unload(self) -> None:
-        servable, self._servable = self._servable, None
-        if servable is not None:
-            servable.close()
+
+class OnnxRuntime(FileRuntime):
+    """Serves ONNX models: a version folder holding ``model.onnx``."""
+
+    platform: ClassVar[str] = "onnx"
+    framework: ClassVar[str | None] = "onnxruntime"
+    extra: ClassVar[str | None] = "onnx"
+    model_files: ClassVar[tuple[str, ...]] = (MODEL_FILE,)
+    loader_type = OnnxLoader
 
 
-class OnnxServable:
+class OnnxServable(SignedServable):
     """A Servable over an ``onnxruntime.InferenceSession``; ``run`` is thread-safe (ORT's is).
 
     Graph outputs that are not tensors (sequences and maps, as in scikit-learn's ZipMap) are left out
@@ -162,8 +141,8 @@ class OnnxServable:
             outputs=outputs,
             method_name=PREDICT_METHOD,
         )
+        super().__init__({DEFAULT_SIGNATURE: signature})
         self._signature = signature
-        self._signatures: Mapping[str, Signature] = MappingProxyType({DEFAULT_SIGNATURE: signature})
         self._all_outputs = list(outputs)
         self._string_inputs = frozenset(
             name for name, spec in signature.inputs.items() if spec.dtype is DType.DT_STRING
@@ -172,10 +151,6 @@ class OnnxServable:
             name for name, spec in outputs.items() if spec.dtype is DType.DT_STRING
         )
         self._errors: tuple[type[Exception], ...] = _ort_errors()
-
-    @property
-    def signatures(self) -> Mapping[str, Signature]:
-        return self._signatures
 
     def run(
         self, signature_name: str, inputs: Tensors, output_filter: Sequence[str] | None = None

@@ -37,16 +37,16 @@ import sys
 import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import MappingProxyType, ModuleType
+from types import ModuleType
 from typing import Any, ClassVar
 
 import numpy as np
 
 from shiba.core.errors import FailedPrecondition, Internal, InvalidArgument, NotFound, ShibaError
 from shiba.core.ids import ServableId
-from shiba.core.loader import Loader
 from shiba.core.servable import Outputs
 from shiba.core.tensors import DEFAULT_SIGNATURE, PREDICT_METHOD, DType, Signature, Tensors
+from shiba.runtimes._bases import FileRuntime, SignedServable, VersionLoader
 from shiba.runtimes._signature_file import SIGNATURE_FILE, parse_signature, read_signature_file
 from shiba.runtimes.base import RuntimeOptions
 
@@ -58,23 +58,7 @@ _PREFIX = "shiba_python_model"
 _loads = itertools.count(1)
 
 
-class PythonRuntime:
-    """Serves Python models: a version folder holding ``model.py``."""
-
-    platform: ClassVar[str] = "python"
-    framework: ClassVar[str | None] = None
-    extra: ClassVar[str | None] = None
-    model_files: ClassVar[tuple[str, ...]] = (MODEL_FILE,)
-
-    @classmethod
-    def detect(cls, version_dir: Path) -> bool:
-        return (version_dir / MODEL_FILE).is_file()
-
-    def loader(self, servable_id: ServableId, version_dir: Path, options: RuntimeOptions) -> Loader:
-        return PythonLoader(servable_id, version_dir, options)
-
-
-class PythonLoader:
+class PythonLoader(VersionLoader["PythonServable"]):
     """Loads one Python model version: imports ``model.py``, makes its class, calls ``load``.
 
     ``load`` raises NotFound without ``model.py``, FailedPrecondition with the user's error (type,
@@ -82,10 +66,7 @@ class PythonLoader:
     manager serialises it)."""
 
     def __init__(self, servable_id: ServableId, version_dir: Path, options: RuntimeOptions) -> None:
-        self.servable_id = servable_id
-        self.version_dir = Path(version_dir)
-        self.options = options
-        self._servable: PythonServable | None = None
+        super().__init__(servable_id, version_dir, options)
         self._module_name: str | None = None
 
     def load(self) -> PythonServable:
@@ -140,23 +121,27 @@ class PythonLoader:
             sys.modules.pop(name, None)
 
     def unload(self) -> None:
-        servable, self._servable = self._servable, None
-        if servable is not None:
-            servable.close()
+        super().unload()
         self._forget()
 
 
-class PythonServable:
+class PythonRuntime(FileRuntime):
+    """Serves Python models: a version folder holding ``model.py``."""
+
+    platform: ClassVar[str] = "python"
+    framework: ClassVar[str | None] = None
+    extra: ClassVar[str | None] = None
+    model_files: ClassVar[tuple[str, ...]] = (MODEL_FILE,)
+    loader_type = PythonLoader
+
+
+class PythonServable(SignedServable):
     """A Servable over the user's model object. ``run`` is as thread-safe as its ``predict``."""
 
     def __init__(self, model: Any, signature: Signature) -> None:
+        super().__init__({DEFAULT_SIGNATURE: signature})
         self._model: Any = model
         self._signature = signature
-        self._signatures: Mapping[str, Signature] = MappingProxyType({DEFAULT_SIGNATURE: signature})
-
-    @property
-    def signatures(self) -> Mapping[str, Signature]:
-        return self._signatures
 
     def run(
         self, signature_name: str, inputs: Tensors, output_filter: Sequence[str] | None = None

@@ -25,17 +25,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, ClassVar
 
 import numpy as np
 
 from shiba.core.errors import FailedPrecondition, Internal, InvalidArgument, NotFound
-from shiba.core.ids import ServableId
-from shiba.core.loader import Loader
 from shiba.core.servable import Outputs
 from shiba.core.tensors import DEFAULT_SIGNATURE, PREDICT_METHOD, DType, Signature, Tensors
 from shiba.core.tensors import TensorSpec as Spec
+from shiba.runtimes._bases import FileRuntime, SignedServable, VersionLoader
 from shiba.runtimes._signature_file import SIGNATURE_FILE, read_signature_file
 from shiba.runtimes._torch_files import (
     EXPORT_FILE,
@@ -53,32 +51,10 @@ _log = logging.getLogger(__name__)
 _INSTALL = "install it with: pip install 'shiba[torch]'"
 
 
-class TorchRuntime:
-    """Serves PyTorch models: a version folder holding ``model.pt`` or ``model.pt2``."""
-
-    platform: ClassVar[str] = "pytorch"
-    framework: ClassVar[str | None] = "torch"
-    extra: ClassVar[str | None] = "torch"
-    model_files: ClassVar[tuple[str, ...]] = (SCRIPT_FILE, EXPORT_FILE)
-
-    @classmethod
-    def detect(cls, version_dir: Path) -> bool:
-        return any((version_dir / name).is_file() for name in cls.model_files)
-
-    def loader(self, servable_id: ServableId, version_dir: Path, options: RuntimeOptions) -> Loader:
-        return TorchLoader(servable_id, version_dir, options)
-
-
-class TorchLoader:
+class TorchLoader(VersionLoader["TorchServable"]):
     """Loads one PyTorch version. ``load`` raises NotFound without a model file, FailedPrecondition
     when torch is missing or cannot read the model or its ``signature.json``. Not thread-safe (the
     manager serialises it)."""
-
-    def __init__(self, servable_id: ServableId, version_dir: Path, options: RuntimeOptions) -> None:
-        self.servable_id = servable_id
-        self.version_dir = Path(version_dir)
-        self.options = options
-        self._servable: TorchServable | None = None
 
     def load(self) -> TorchServable:
         if self._servable is not None:
@@ -111,13 +87,18 @@ class TorchLoader:
         self._servable = TorchServable(torch, module, signature, dict_keys)
         return self._servable
 
-    def unload(self) -> None:
-        servable, self._servable = self._servable, None
-        if servable is not None:
-            servable.close()
+
+class TorchRuntime(FileRuntime):
+    """Serves PyTorch models: a version folder holding ``model.pt`` or ``model.pt2``."""
+
+    platform: ClassVar[str] = "pytorch"
+    framework: ClassVar[str | None] = "torch"
+    extra: ClassVar[str | None] = "torch"
+    model_files: ClassVar[tuple[str, ...]] = (SCRIPT_FILE, EXPORT_FILE)
+    loader_type = TorchLoader
 
 
-class TorchServable:
+class TorchServable(SignedServable):
     """A Servable over a TorchScript module or an exported program's module.
 
     ``run`` is thread-safe (torch's inference is; each call enters ``inference_mode`` on its own
@@ -130,17 +111,13 @@ class TorchServable:
     def __init__(
         self, torch: Any, module: Any, signature: Signature, dict_keys: bool = False
     ) -> None:
+        super().__init__({DEFAULT_SIGNATURE: signature})
         self._torch = torch
         self._module: Any = module
         self._signature = signature
-        self._signatures: Mapping[str, Signature] = MappingProxyType({DEFAULT_SIGNATURE: signature})
         self._input_specs = tuple(signature.inputs.items())
         self._outputs = tuple(signature.outputs)
         self._dict_keys = dict_keys
-
-    @property
-    def signatures(self) -> Mapping[str, Signature]:
-        return self._signatures
 
     def run(
         self, signature_name: str, inputs: Tensors, output_filter: Sequence[str] | None = None

@@ -39,6 +39,7 @@ __all__ = [
     "decode_infer",
     "check_signature",
     "encode_infer",
+    "json_object",
 ]
 
 #: The header giving the length of the JSON part of a body with binary tensor data.
@@ -107,11 +108,20 @@ def _document(json_part: memoryview, numeric_nests: bool) -> dict[str, Any]:
     (``FastArray``) the readers of ``shape`` and ``data`` turn into arrays. A JSON part before
     binary data is small: orjson reads it faster than numeric nests would be built."""
     document: object = _fast.loads(json_part) if numeric_nests else None
-    if document is None:
-        try:
-            document = orjson.loads(json_part)
-        except orjson.JSONDecodeError as exc:
-            raise InvalidArgument(f"malformed JSON in the request body: {exc}") from None
+    return json_object(json_part) if document is None else _request_object(document)
+
+
+def json_object(body: bytes | memoryview) -> dict[str, Any]:
+    """A request body (or JSON part) that must be one JSON object, read by orjson (strict JSON).
+    InvalidArgument for malformed JSON (orjson's message) or a value other than an object."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidArgument(f"malformed JSON in the request body: {exc}") from None
+    return _request_object(document)
+
+
+def _request_object(document: object) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise InvalidArgument("the request body must be a JSON object")
     return document

@@ -23,7 +23,6 @@ metrics, Predict, Classify and Regress are counted and timed as prediction_servi
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, TypeVar
@@ -37,15 +36,15 @@ from shiba import _proto
 from shiba._proto import ModelServerConfig
 from shiba.codecs.tensor_proto import fill
 from shiba.codecs.tfs_proto import decode_inputs, inference_tasks, input_examples
-from shiba.core.errors import Code, InvalidArgument, ShibaError, Unimplemented
+from shiba.core.errors import InvalidArgument, Unimplemented
 from shiba.core.ids import ModelSpec
 from shiba.core.lifecycle.harness import Handle
 from shiba.core.lifecycle.states import ManagerState
 from shiba.core.metrics import Metrics
 from shiba.core.service import Classifications, ModelService
 from shiba.core.tensors import CLASSIFY_METHOD, DEFAULT_SIGNATURE, Signature, TensorSpec
+from shiba.protocols._grpc_handlers import Handler, add_handlers
 from shiba.protocols.options import GrpcOptions
-from shiba.protocols.status import grpc_details, grpc_status
 
 __all__ = [
     "GrpcOptions",
@@ -57,14 +56,10 @@ __all__ = [
     "tfserving_handlers",
 ]
 
-log = logging.getLogger(__name__)
-
 #: Applies a new ``ModelServerConfig`` (a ``model_config_list``); raises ``ShibaError`` to refuse it.
 ReloadConfig = Callable[[ModelServerConfig], Awaitable[None]]
 
 _T = TypeVar("_T")
-#: One RPC: the serialized request in, the serialized response out (or a ``ShibaError``).
-Handler = Callable[[bytes], Awaitable[bytes]]
 
 # ModelVersionStatus.State numbers (get_model_status.proto).
 _STATES: dict[ManagerState, int] = {
@@ -146,41 +141,6 @@ def tfserving_handlers(
             "HandleReloadConfigRequest": servicer.handle_reload_config_request,
         },
     }
-
-
-def add_handlers(server: grpc.aio.Server, table: Mapping[str, Mapping[str, Handler]]) -> None:
-    """Registers ``table``'s handlers (service -> method -> handler) on ``server``: a
-    ``ShibaError`` a handler raises becomes the RPC's status, anything else INTERNAL."""
-    for service_name, methods in table.items():
-        handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
-            name: grpc.unary_unary_rpc_method_handler(_rpc(f"{service_name}/{name}", handler))
-            for name, handler in methods.items()
-        }
-        server.add_generic_rpc_handlers(
-            (grpc.method_handlers_generic_handler(service_name, handlers),)
-        )
-        # As generated code does since grpcio 1.62: registered methods skip the name lookup.
-        server.add_registered_method_handlers(service_name, handlers)
-
-
-def _rpc(
-    method: str, handler: Handler
-) -> Callable[[bytes, grpc.aio.ServicerContext[bytes, bytes]], Awaitable[bytes]]:
-    """The top of the front end: runs ``handler`` and turns any error into the RPC's status."""
-
-    async def rpc(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
-        try:
-            return await handler(request)
-        except ShibaError as exc:
-            code, message = exc.code, exc.message
-            if code in (Code.INTERNAL, Code.UNKNOWN):
-                log.error("%s failed: %s", method, message)
-        except Exception as exc:
-            log.exception("%s failed", method)
-            code, message = Code.INTERNAL, f"Internal error: {exc}"
-        await context.abort(grpc_status(code), grpc_details(message))
-
-    return rpc
 
 
 def _parse(cls: type[_T], data: bytes) -> _T:

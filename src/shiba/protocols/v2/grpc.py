@@ -17,8 +17,6 @@ answered INTERNAL.
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
@@ -29,42 +27,33 @@ from shiba._proto.v2 import inference_pb2 as pb
 from shiba._proto.v2 import model_config_pb2 as config_pb
 from shiba.codecs.v2.grpc_messages import decode_infer_message, encode_infer_message
 from shiba.codecs.v2.infer import InferRequest
-from shiba.core.errors import Code, InvalidArgument, ShibaError
+from shiba.core.errors import InvalidArgument
 from shiba.core.ids import ModelSpec
 from shiba.core.servable import Outputs
 from shiba.core.statistics import Duration
 from shiba.core.tensors import TensorSpec
+from shiba.protocols._grpc_handlers import Handler, add_handlers
 from shiba.protocols.options import GrpcOptions
-from shiba.protocols.status import grpc_details, grpc_status
 from shiba.protocols.v2.dataplane import EXTENSIONS, DataPlane, parse_version
 
 __all__ = ["SERVICE", "add_v2_service", "v2_handlers"]
-
-log = logging.getLogger(__name__)
 
 #: The service's name on the wire.
 SERVICE = "inference.GRPCInferenceService"
 
 _M = TypeVar("_M", bound=Message)
-_Handler = Callable[[bytes], Awaitable[bytes]]
 
 
 def add_v2_service(
     server: grpc.aio.Server, plane: DataPlane, options: GrpcOptions | None = None
 ) -> None:
     """Registers ``inference.GRPCInferenceService`` on ``server`` (before it starts)."""
-    methods = v2_handlers(plane, options)[SERVICE]
-    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
-        name: grpc.unary_unary_rpc_method_handler(_rpc(f"{SERVICE}/{name}", handler))
-        for name, handler in methods.items()
-    }
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
-    server.add_registered_method_handlers(SERVICE, handlers)
+    add_handlers(server, v2_handlers(plane, options))
 
 
 def v2_handlers(
     plane: DataPlane, options: GrpcOptions | None = None
-) -> dict[str, dict[str, _Handler]]:
+) -> dict[str, dict[str, Handler]]:
     """The service's RPCs as plain coroutines, ``{SERVICE: {method name: handler}}``.
 
     Each takes a serialized request and returns the serialized response, or raises
@@ -72,7 +61,7 @@ def v2_handlers(
     of its own (a Ray Serve replica, ``shiba.integrations.ray``) calls directly.
     """
     servicer = _Servicer(plane, options or GrpcOptions())
-    methods: dict[str, _Handler] = {
+    methods: dict[str, Handler] = {
         "ServerLive": servicer.server_live,
         "ServerReady": servicer.server_ready,
         "ModelReady": servicer.model_ready,
@@ -86,26 +75,6 @@ def v2_handlers(
         "RepositoryModelUnload": servicer.repository_model_unload,
     }
     return {SERVICE: methods}
-
-
-def _rpc(
-    method: str, handler: _Handler
-) -> Callable[[bytes, grpc.aio.ServicerContext[bytes, bytes]], Awaitable[bytes]]:
-    """The top of the front end: runs ``handler`` and turns any error into the RPC's status."""
-
-    async def rpc(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
-        try:
-            return await handler(request)
-        except ShibaError as exc:
-            code, message = exc.code, exc.message
-            if code in (Code.INTERNAL, Code.UNKNOWN):
-                log.error("%s failed: %s", method, message)
-        except Exception as exc:
-            log.exception("%s failed", method)
-            code, message = Code.INTERNAL, f"Internal error: {exc}"
-        await context.abort(grpc_status(code), grpc_details(message))
-
-    return rpc
 
 
 def _parse(cls: type[_M], data: bytes) -> _M:

@@ -23,11 +23,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import orjson
-
 import shiba
 from shiba.codecs.v2 import documents
-from shiba.codecs.v2.infer import HEADER_LENGTH, decode_infer, encode_infer
+from shiba.codecs.v2.infer import HEADER_LENGTH, decode_infer, encode_infer, json_object
 from shiba.core.errors import Code, InvalidArgument, NotFound
 from shiba.core.ids import ModelSpec
 from shiba.protocols.http.routes import Headers, Request, Response
@@ -154,12 +152,5 @@ def _header_length(value: bytes | None) -> int | None:
 
 
 def _json_object(body: bytes) -> dict[str, Any]:
-    if not body.strip():
-        return {}
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidArgument(f"malformed JSON in the request body: {exc}") from None
-    if not isinstance(document, dict):
-        raise InvalidArgument("the request body must be a JSON object")
-    return document
+    """An optional JSON object body: an empty (or blank) body is ``{}``."""
+    return json_object(body) if body.strip() else {}

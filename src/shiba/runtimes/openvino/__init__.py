@@ -10,7 +10,8 @@ Not a platform of its own: it builds a *candidate* servable for a version anothe
   frontend (reference: the ``onnx`` runtime, onnxruntime; steps in ``_onnx``).
 - :func:`build_torch_candidate`: a PyTorch model's ``serving_default``, converted with
   OpenVINO's PyTorch frontend (reference: the ``pytorch`` runtime, torch; steps in ``_torch``).
-- All compile at f32 (:func:`compile_config`) into an :class:`OpenVinoServable` (``_compiled``).
+- All compile at f32 (:func:`compile_config`) into an :class:`OpenVinoServable` (``_compiled``);
+  the ONNX and PyTorch builders share their one-signature steps (``_one_signature``).
 
 Each builder returns the signatures it cannot serve, with the reason, in ``Candidate.rejected``.
 Importing this package imports neither OpenVINO nor any framework.

@@ -32,6 +32,7 @@ import numpy as np
 from shiba.core.errors import FailedPrecondition, InvalidArgument
 from shiba.core.servable import Outputs
 from shiba.core.tensors import PREDICT_METHOD, DType, Signature, Tensors, TensorSpec
+from shiba.runtimes._bases import SignedServable
 from shiba.runtimes.base import RuntimeOptions
 
 _log = logging.getLogger("shiba.runtimes.openvino")
@@ -275,7 +276,7 @@ def summary(err: BaseException) -> str:
     return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 3] + "..."
 
 
-class OpenVinoServable:
+class OpenVinoServable(SignedServable):
     """A Servable over OpenVINO compiled models, one per signature.
 
     ``signatures`` are the reference's ``Signature`` objects for the signatures it serves. ``run``
@@ -290,14 +291,10 @@ class OpenVinoServable:
     def __init__(
         self, signatures: Mapping[str, Signature], plans: Mapping[str, Plan], tensor: Any
     ) -> None:
-        self._signatures = MappingProxyType(dict(signatures))
+        super().__init__(signatures)
         self._plans = dict(plans)
         self._tensor = tensor
         self._lock = threading.Lock()
-
-    @property
-    def signatures(self) -> Mapping[str, Signature]:
-        return self._signatures
 
     def run(
         self, signature_name: str, inputs: Tensors, output_filter: Sequence[str] | None = None

@@ -26,16 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from shiba.core.engine_choice import Candidate
-from shiba.core.tensors import DEFAULT_SIGNATURE, Signature
+from shiba.core.tensors import Signature
 from shiba.runtimes.base import RuntimeOptions
-from shiba.runtimes.openvino._compiled import (
-    OpenVinoServable,
-    Rejected,
-    compile_config,
-    compile_plan,
-    import_openvino,
-    ineligible,
-)
+from shiba.runtimes.openvino._compiled import Rejected, import_openvino
+from shiba.runtimes.openvino._one_signature import compile_default, default_signature
 
 __all__ = ["ONNX_MODEL_FILE", "build_onnx_candidate"]
 
@@ -59,18 +53,9 @@ def build_onnx_candidate(
     when OpenVINO cannot be imported. Runs on a load thread.
     """
     ov = import_openvino()
-    rejected: dict[str, str] = {}
-    signature: Signature | None = None
-    for name, candidate in signatures.items():
-        problem = (
-            ineligible(candidate)
-            if name == DEFAULT_SIGNATURE
-            else "an ONNX model's graph is its serving_default signature"
-        )
-        if problem is None:
-            signature = candidate
-        else:
-            rejected[name] = problem
+    signature, rejected = default_signature(
+        signatures, "an ONNX model's graph is its serving_default signature"
+    )
     if signature is None:
         return Candidate(None, rejected)
     path = Path(version_dir) / ONNX_MODEL_FILE
@@ -85,14 +70,7 @@ def build_onnx_candidate(
             )
         return model
 
-    plan = compile_plan(core, read, signature, compile_config(options), str(path))
-    if isinstance(plan, str):
-        rejected[DEFAULT_SIGNATURE] = plan
-        return Candidate(None, rejected)
-    servable = OpenVinoServable(
-        {DEFAULT_SIGNATURE: signature}, {DEFAULT_SIGNATURE: plan}, ov.Tensor
-    )
-    return Candidate(servable, rejected)
+    return compile_default(ov, core, read, signature, rejected=rejected, options=options, path=path)
 
 
 def _ops(model: Any) -> Iterator[Any]:

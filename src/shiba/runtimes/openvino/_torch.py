@@ -35,14 +35,8 @@ from shiba.runtimes._torch_files import (
     load_script,
 )
 from shiba.runtimes.base import RuntimeOptions
-from shiba.runtimes.openvino._compiled import (
-    OpenVinoServable,
-    Rejected,
-    compile_config,
-    compile_plan,
-    import_openvino,
-    ineligible,
-)
+from shiba.runtimes.openvino._compiled import Rejected, import_openvino
+from shiba.runtimes.openvino._one_signature import compile_default, default_signature
 
 __all__ = ["TORCH_MODEL_FILES", "build_torch_candidate"]
 
@@ -60,18 +54,9 @@ def build_torch_candidate(
     load thread.
     """
     ov = import_openvino()
-    rejected: dict[str, str] = {}
-    signature: Signature | None = None
-    for name, candidate in signatures.items():
-        problem = (
-            ineligible(candidate)
-            if name == DEFAULT_SIGNATURE
-            else "a PyTorch model's forward is its serving_default signature"
-        )
-        if problem is None:
-            signature = candidate
-        else:
-            rejected[name] = problem
+    signature, rejected = default_signature(
+        signatures, "a PyTorch model's forward is its serving_default signature"
+    )
     if signature is None:
         return Candidate(None, rejected)
     path = next(
@@ -104,14 +89,7 @@ def build_torch_candidate(
         _name_ports(converted.outputs, list(chosen.outputs), "output")
         return converted
 
-    plan = compile_plan(core, read, signature, compile_config(options), str(path))
-    if isinstance(plan, str):
-        rejected[DEFAULT_SIGNATURE] = plan
-        return Candidate(None, rejected)
-    servable = OpenVinoServable(
-        {DEFAULT_SIGNATURE: signature}, {DEFAULT_SIGNATURE: plan}, ov.Tensor
-    )
-    return Candidate(servable, rejected)
+    return compile_default(ov, core, read, signature, rejected=rejected, options=options, path=path)
 
 
 def _name_ports(ports: Any, aliases: list[str], kind: str) -> None:

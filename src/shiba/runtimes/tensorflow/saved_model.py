@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -19,6 +18,7 @@ import numpy as np
 from shiba.core.errors import FailedPrecondition, InvalidArgument
 from shiba.core.servable import Outputs
 from shiba.core.tensors import Signature, Tensors
+from shiba.runtimes._bases import SignedServable
 from shiba.runtimes.tensorflow._errors import from_tf_error
 from shiba.runtimes.tensorflow.signatures import (
     SERVE_TAGS,
@@ -46,7 +46,7 @@ def load_function(
     return FunctionServable(loaded, functions, signatures, tf.errors.OpError)
 
 
-class FunctionServable:
+class FunctionServable(SignedServable):
     """A Servable over a restored TF2 object. ``run`` is thread-safe (concrete functions are)."""
 
     def __init__(
@@ -58,14 +58,10 @@ class FunctionServable:
     ) -> None:
         self._loaded: object | None = loaded
         self._functions = dict(functions)
-        self._signatures = MappingProxyType(dict(signatures))
+        super().__init__(signatures)
         self._op_error = op_error
         self._outputs: dict[tuple[str, tuple[str, ...] | None], tuple[str, ...]] = {}
         self._lock = threading.Lock()
-
-    @property
-    def signatures(self) -> Mapping[str, Signature]:
-        return self._signatures
 
     def run(
         self, signature_name: str, inputs: Tensors, output_filter: Sequence[str] | None = None

@@ -19,7 +19,6 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -27,6 +26,7 @@ import numpy as np
 from shiba.core.errors import FailedPrecondition, InvalidArgument, ShibaError
 from shiba.core.servable import Outputs
 from shiba.core.tensors import Signature, Tensors
+from shiba.runtimes._bases import SignedServable
 from shiba.runtimes.base import RuntimeOptions
 from shiba.runtimes.tensorflow._errors import from_tf_error
 from shiba.runtimes.tensorflow.signatures import (
@@ -83,7 +83,7 @@ def load_session(
         raise
 
 
-class SessionServable:
+class SessionServable(SignedServable):
     """A Servable over a session. ``run`` is thread-safe (TensorFlow sessions are).
 
     Callables for every runnable signature's full output set are made at construction; one per
@@ -94,7 +94,7 @@ class SessionServable:
         self, session: Any, signatures: Mapping[str, Signature], op_error: type[Exception]
     ) -> None:
         self._session = session
-        self._signatures = MappingProxyType(dict(signatures))
+        super().__init__(signatures)
         self._op_error = op_error
         self._plans: dict[tuple[str, tuple[str, ...] | None], _Plan] = {}
         self._lock = threading.Lock()
@@ -105,10 +105,6 @@ class SessionServable:
             except ShibaError as err:
                 # Not fatal: TensorFlow Serving loads such models too and fails only the call.
                 _log.debug("signature %r is not runnable: %s", name, err.message)
-
-    @property
-    def signatures(self) -> Mapping[str, Signature]:
-        return self._signatures
 
     def run(
         self, signature_name: str, inputs: Tensors, output_filter: Sequence[str] | None = None

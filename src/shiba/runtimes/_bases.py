@@ -1,0 +1,79 @@
+"""What every runtime's classes share: the servable's signatures, the loader's one version.
+
+Outside the runtime packages so that each may use it and still import no other runtime (the
+import-linter contract "runtimes are independent").
+
+- :class:`SignedServable`: a servable's read-only ``signatures`` mapping, fixed at construction.
+  Every runtime's servable (and OpenVINO's) subclasses it and defines ``run`` and ``close``.
+- :class:`VersionLoader`: a loader of one version folder (``servable_id``, ``version_dir``,
+  ``options``) that keeps the servable ``load`` made and closes it in ``unload``.
+- :class:`FileRuntime`: a runtime that serves a version folder holding one of its
+  ``model_files`` through its ``loader_type``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, ClassVar, Generic, TypeVar
+
+from shiba.core.ids import ServableId
+from shiba.core.loader import Loader
+from shiba.core.servable import Servable
+from shiba.core.tensors import Signature
+from shiba.runtimes.base import RuntimeOptions
+
+__all__ = ["SignedServable", "VersionLoader", "FileRuntime"]
+
+_S = TypeVar("_S", bound=Servable)
+
+
+class SignedServable:
+    """The ``signatures`` half of ``shiba.core.servable.Servable``: a read-only copy of the mapping
+    given at construction, the same object on every read (callers may key caches on it)."""
+
+    def __init__(self, signatures: Mapping[str, Signature]) -> None:
+        self._signatures: Mapping[str, Signature] = MappingProxyType(dict(signatures))
+
+    @property
+    def signatures(self) -> Mapping[str, Signature]:
+        return self._signatures
+
+
+class VersionLoader(ABC, Generic[_S]):
+    """A loader of one version folder. Subclasses define ``load``, which returns
+    ``self._servable`` when it is set and otherwise makes it and sets it; ``unload`` closes it and
+    forgets it (a later ``load`` makes a new one). Not thread-safe (the manager serialises it)."""
+
+    def __init__(self, servable_id: ServableId, version_dir: Path, options: RuntimeOptions) -> None:
+        self.servable_id = servable_id
+        self.version_dir = Path(version_dir)
+        self.options = options
+        self._servable: _S | None = None
+
+    @abstractmethod
+    def load(self) -> _S:
+        """The version's servable, made on the first call (see ``shiba.core.loader.Loader``)."""
+
+    def unload(self) -> None:
+        servable, self._servable = self._servable, None
+        if servable is not None:
+            servable.close()
+
+
+class FileRuntime:
+    """A runtime whose version folder holds one of ``model_files`` (``detect``: any of them is a
+    file) and whose loader is ``loader_type(servable_id, version_dir, options)``. Subclasses set
+    the class attributes of ``shiba.runtimes.base.Runtime`` and ``loader_type``."""
+
+    model_files: ClassVar[tuple[str, ...]]
+    loader_type: ClassVar[type[VersionLoader[Any]]]
+
+    @classmethod
+    def detect(cls, version_dir: Path) -> bool:
+        return any((version_dir / name).is_file() for name in cls.model_files)
+
+    def loader(self, servable_id: ServableId, version_dir: Path, options: RuntimeOptions) -> Loader:
+        return self.loader_type(servable_id, version_dir, options)
