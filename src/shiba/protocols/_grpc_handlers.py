@@ -3,13 +3,14 @@
 Shared by TensorFlow Serving's services (``tfserving/grpc.py``), the Open Inference Protocol's
 (``v2/grpc.py``) and the Ray front end. A ``ShibaError`` a handler raises becomes the RPC's
 status (``protocols.status``; INTERNAL and UNKNOWN ones are logged); anything else is logged with
-its traceback and answered INTERNAL.
+its traceback and answered INTERNAL. :func:`error_status` is that decision, for a streaming
+handler that answers a failed request inside the stream rather than ending it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import grpc
@@ -17,27 +18,52 @@ import grpc
 from shiba.core.errors import Code, ShibaError
 from shiba.protocols.status import grpc_details, grpc_status
 
-__all__ = ["Handler", "add_handlers"]
+__all__ = ["Handler", "StreamHandler", "add_handlers", "error_status"]
 
 log = logging.getLogger(__name__)
 
 #: One RPC: the serialized request in, the serialized response out (or a ``ShibaError``).
 Handler = Callable[[bytes], Awaitable[bytes]]
+#: One bidirectional streaming RPC: serialized requests in, serialized responses out. A
+#: ``ShibaError`` it raises ends the stream with that status.
+StreamHandler = Callable[[AsyncIterator[bytes]], AsyncIterator[bytes]]
 
 
-def add_handlers(server: grpc.aio.Server, table: Mapping[str, Mapping[str, Handler]]) -> None:
-    """Registers ``table``'s handlers (service -> method -> handler) on ``server``, before it
-    starts: a ``ShibaError`` a handler raises becomes the RPC's status, anything else INTERNAL."""
-    for service_name, methods in table.items():
+def add_handlers(
+    server: grpc.aio.Server,
+    table: Mapping[str, Mapping[str, Handler]],
+    streams: Mapping[str, Mapping[str, StreamHandler]] | None = None,
+) -> None:
+    """Registers ``table``'s unary handlers and ``streams``' stream-stream handlers (each
+    service -> method -> handler) on ``server``, before it starts: a ``ShibaError`` a handler
+    raises becomes the RPC's status, anything else INTERNAL."""
+    streams = streams or {}
+    for service_name in dict.fromkeys([*table, *streams]):
         handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
             name: grpc.unary_unary_rpc_method_handler(_rpc(f"{service_name}/{name}", handler))
-            for name, handler in methods.items()
+            for name, handler in table.get(service_name, {}).items()
         }
+        for name, stream in streams.get(service_name, {}).items():
+            handlers[name] = grpc.stream_stream_rpc_method_handler(
+                _stream_rpc(f"{service_name}/{name}", stream)
+            )
         server.add_generic_rpc_handlers(
             (grpc.method_handlers_generic_handler(service_name, handlers),)
         )
         # As generated code does since grpcio 1.62: registered methods skip the name lookup.
         server.add_registered_method_handlers(service_name, handlers)
+
+
+def error_status(method: str, exc: Exception) -> tuple[Code, str]:
+    """The status and message ``exc``, raised while answering ``method``, is answered with:
+    a ``ShibaError``'s own (logged if INTERNAL or UNKNOWN), anything else INTERNAL (logged
+    with its traceback)."""
+    if isinstance(exc, ShibaError):
+        if exc.code in (Code.INTERNAL, Code.UNKNOWN):
+            log.error("%s failed: %s", method, exc.message)
+        return exc.code, exc.message
+    log.error("%s failed", method, exc_info=exc)
+    return Code.INTERNAL, f"Internal error: {exc}"
 
 
 def _rpc(
@@ -48,13 +74,28 @@ def _rpc(
     async def rpc(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
         try:
             return await handler(request)
-        except ShibaError as exc:
-            code, message = exc.code, exc.message
-            if code in (Code.INTERNAL, Code.UNKNOWN):
-                log.error("%s failed: %s", method, message)
         except Exception as exc:
-            log.exception("%s failed", method)
-            code, message = Code.INTERNAL, f"Internal error: {exc}"
+            code, message = error_status(method, exc)
+        await context.abort(grpc_status(code), grpc_details(message))
+
+    return rpc
+
+
+def _stream_rpc(
+    method: str, handler: StreamHandler
+) -> Callable[[AsyncIterator[bytes], grpc.aio.ServicerContext[bytes, bytes]], AsyncIterator[bytes]]:
+    """As :func:`_rpc` for a stream: an error ``handler`` raises ends the stream with its
+    status."""
+
+    async def rpc(
+        requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext[bytes, bytes]
+    ) -> AsyncIterator[bytes]:
+        try:
+            async for answer in handler(requests):
+                yield answer
+            return
+        except Exception as exc:
+            code, message = error_status(method, exc)
         await context.abort(grpc_status(code), grpc_details(message))
 
     return rpc
