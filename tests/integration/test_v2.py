@@ -4,6 +4,7 @@ as binary data, statistics, errors, and the model repository while another threa
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -348,4 +349,38 @@ def test_grpc_errors_and_repository(grpc_client: triton_grpc.InferenceServerClie
     grpc_client.unload_model("spare")
     assert not grpc_client.is_model_ready("spare")
     assert "not in the model repository" in _error(lambda: grpc_client.load_model("nothing"))
+    assert grpc_client.is_server_live()
+
+
+def test_grpc_stream_answers_each_request_and_a_bad_one_inside_the_stream(
+    grpc_client: triton_grpc.InferenceServerClient,
+) -> None:
+    answers: queue.Queue[tuple[str, Any]] = queue.Queue()
+
+    def on_answer(result: Any, error: InferenceServerException | None) -> None:
+        if error is not None:
+            answers.put(("error", str(error)))
+        else:
+            answers.put((result.get_response().id, result.as_numpy("y")))
+
+    def half(rows: list[list[float]]) -> triton_grpc.InferInput:
+        x = np.array(rows, np.float32)
+        tensor = triton_grpc.InferInput("x", list(x.shape), "FP32")
+        tensor.set_data_from_numpy(x)
+        return tensor
+
+    grpc_client.start_stream(callback=on_answer)
+    try:
+        grpc_client.async_stream_infer("half", [half([[2.0]])], request_id="s1")
+        grpc_client.async_stream_infer("half", [half([[1.0, 2.0]])], request_id="bad")
+        grpc_client.async_stream_infer("half", [half([[4.0], [-2.0]])], request_id="s2")
+        grpc_client.async_stream_infer("half", [half([[0.5]])], request_id="s3")
+        got = [answers.get(timeout=30) for _ in range(4)]
+    finally:
+        grpc_client.stop_stream()
+    assert [key for key, _ in got] == ["s1", "error", "s2", "s3"]
+    assert "unexpected shape for input 'x'" in got[1][1]
+    np.testing.assert_array_equal(got[0][1], [[3.0]])
+    np.testing.assert_array_equal(got[2][1], [[4.0], [1.0]])
+    np.testing.assert_array_equal(got[3][1], [[2.25]])
     assert grpc_client.is_server_live()

@@ -4,6 +4,7 @@ RPCs (KServe's grpc_predict_v2.proto with the Triton extensions shiba serves)::
 
     ServerLive, ServerReady, ModelReady, ServerMetadata, ModelMetadata    health and metadata
     ModelInfer                                                           inference (raw or contents)
+    ModelStreamInfer                                  inference, a bidirectional stream of ModelInfer
     ModelConfig, ModelStatistics                                         model_configuration, statistics
     RepositoryIndex, RepositoryModelLoad, RepositoryModelUnload          model_repository
 
@@ -11,12 +12,15 @@ Every handler parses, calls the v2 data plane (``dataplane.py``, shared with the
 encodes; handlers take and return bytes, and requests larger than
 ``GrpcOptions.inline_decode_bytes`` are decoded and answered on a worker thread. A
 ``ShibaError`` becomes the RPC's status (``protocols.status``); anything else is logged and
-answered INTERNAL.
+answered INTERNAL. ModelStreamInfer (:func:`stream_infer`) answers each request of its stream as
+ModelInfer does, in order; a request that fails is answered with its ``error_message`` and the
+stream stays open.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
 import grpc
@@ -32,11 +36,11 @@ from shiba.core.ids import ModelSpec
 from shiba.core.servable import Outputs
 from shiba.core.statistics import Duration
 from shiba.core.tensors import TensorSpec
-from shiba.protocols._grpc_handlers import Handler, add_handlers
+from shiba.protocols._grpc_handlers import Handler, StreamHandler, add_handlers, error_status
 from shiba.protocols.options import GrpcOptions
 from shiba.protocols.v2.dataplane import EXTENSIONS, DataPlane, parse_version
 
-__all__ = ["SERVICE", "add_v2_service", "v2_handlers"]
+__all__ = ["SERVICE", "add_v2_service", "stream_infer", "v2_handlers", "v2_stream_handlers"]
 
 #: The service's name on the wire.
 SERVICE = "inference.GRPCInferenceService"
@@ -48,7 +52,8 @@ def add_v2_service(
     server: grpc.aio.Server, plane: DataPlane, options: GrpcOptions | None = None
 ) -> None:
     """Registers ``inference.GRPCInferenceService`` on ``server`` (before it starts)."""
-    add_handlers(server, v2_handlers(plane, options))
+    table = v2_handlers(plane, options)
+    add_handlers(server, table, v2_stream_handlers(table[SERVICE]["ModelInfer"]))
 
 
 def v2_handlers(
@@ -75,6 +80,44 @@ def v2_handlers(
         "RepositoryModelUnload": servicer.repository_model_unload,
     }
     return {SERVICE: methods}
+
+
+def v2_stream_handlers(model_infer: Handler) -> dict[str, dict[str, StreamHandler]]:
+    """The service's streaming RPC, ``{SERVICE: {"ModelStreamInfer": handler}}``, answering each
+    request with ``model_infer`` (``v2_handlers``' own, or one that forwards it elsewhere)."""
+    return {SERVICE: {"ModelStreamInfer": stream_infer(model_infer)}}
+
+
+def stream_infer(model_infer: Handler) -> StreamHandler:
+    """ModelStreamInfer over ``model_infer``: each serialized ``ModelInferRequest`` of the stream
+    is answered, in order, with a ``ModelStreamInferResponse`` holding ``model_infer``'s answer,
+    or, if it failed, its ``error_message`` (and the request's ``id``, model name and version);
+    the stream stays open after a failed request."""
+    method = f"{SERVICE}/ModelStreamInfer"
+
+    async def handler(requests: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        async for data in requests:
+            answer = pb.ModelStreamInferResponse()
+            try:
+                answer.infer_response.MergeFromString(await model_infer(data))
+            except Exception as exc:
+                answer.Clear()
+                answer.error_message = error_status(method, exc)[1]
+                _identify(answer.infer_response, data)
+            yield answer.SerializeToString()
+
+    return handler
+
+
+def _identify(out: pb.ModelInferResponse, data: bytes) -> None:
+    """Copies the id, model name and version of the request ``data`` (if it parses) to ``out``."""
+    try:
+        request = pb.ModelInferRequest.FromString(data)
+    except DecodeError:
+        return
+    out.id = request.id
+    out.model_name = request.model_name
+    out.model_version = request.model_version
 
 
 def _parse(cls: type[_M], data: bytes) -> _M:
