@@ -8,8 +8,9 @@ import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
@@ -21,10 +22,10 @@ from shiba.config.flags import parse_flags
 from shiba.config.settings import settings_from_flags
 from shiba.core.errors import Code
 from shiba.integrations.ray import ShibaReplica
-from shiba.integrations.ray_front_end import RPCS
+from shiba.integrations.ray_front_end import RPCS, Forwarder
 from shiba.protocols.tfserving.grpc import tfserving_handlers
 from shiba.protocols.v2.grpc import SERVICE as V2_SERVICE
-from shiba.protocols.v2.grpc import v2_handlers
+from shiba.protocols.v2.grpc import v2_handlers, v2_stream_handlers
 from tests.models import build_onnx_model
 
 pytestmark = pytest.mark.slow
@@ -178,3 +179,49 @@ def test_serve_without_a_ray_cluster_says_how_to_start_one(tmp_path: Path) -> No
     assert done.returncode == 1
     assert "Cannot join a Ray cluster at 'auto'" in done.stderr
     assert "ray start --head" in done.stderr
+
+
+class _LocalHandle:
+    """What ``Forwarder`` uses of a Ray Serve handle, calling ``replica`` in this process."""
+
+    def __init__(self, replica: ShibaReplica) -> None:
+        self._replica = replica
+
+    def options(self, method_name: str) -> _LocalHandle:
+        assert method_name == "calls"
+        return self
+
+    async def remote(self, batch: list[tuple[str, tuple[Any, ...]]]) -> list[Any]:
+        return await self._replica.calls(batch)
+
+
+def test_front_end_streams_each_request_as_a_forwarded_model_infer(replica: ShibaReplica) -> None:
+    def infer(request_id: str, model: str) -> bytes:
+        request = pb.ModelInferRequest(model_name=model, id=request_id)
+        x = request.inputs.add(name="x", datatype="FP32", shape=[1, 1])
+        x.contents.fp32_contents.append(4.0)
+        k = request.inputs.add(name="k", datatype="INT64", shape=[1, 1])
+        k.contents.int64_contents.append(3)
+        return request.SerializeToString()
+
+    async def requests() -> AsyncIterator[bytes]:
+        for request_id, model in (("a", "half"), ("b", "absent"), ("c", "half")):
+            yield infer(request_id, model)
+
+    async def run() -> list[pb.ModelStreamInferResponse]:
+        forwarder = Forwarder(_LocalHandle(replica))  # type: ignore[arg-type]
+        forwarder.start()
+        try:
+            model_infer = forwarder.grpc_handlers()[V2_SERVICE]["ModelInfer"]
+            stream = v2_stream_handlers(model_infer)[V2_SERVICE]["ModelStreamInfer"]
+            return [pb.ModelStreamInferResponse.FromString(a) async for a in stream(requests())]
+        finally:
+            await forwarder.stop()
+
+    first, absent, last = asyncio.run(run())
+    for answer, request_id in ((first, "a"), (last, "c")):
+        assert answer.error_message == "" and answer.infer_response.id == request_id
+        names = [output.name for output in answer.infer_response.outputs]
+        y = answer.infer_response.raw_output_contents[names.index("y")]
+        assert np.frombuffer(y, np.float32).tolist() == [4.0]
+    assert "absent" in absent.error_message and absent.infer_response.id == "b"

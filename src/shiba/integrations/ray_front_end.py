@@ -35,6 +35,7 @@ from shiba.protocols.http.server import HttpServer
 from shiba.protocols.status import http_status
 from shiba.protocols.tfserving.grpc import Handler, add_handlers, server_arguments
 from shiba.protocols.v2.grpc import SERVICE as V2_SERVICE
+from shiba.protocols.v2.grpc import v2_stream_handlers
 
 __all__ = ["RPCS", "Forwarder", "run_front_end"]
 
@@ -43,6 +44,7 @@ log = logging.getLogger("shiba.ray")
 #: The RPCs of TensorFlow Serving's services and of the Open Inference Protocol's, each forwarded
 #: to one replica (a config reload reaches the others through that replica: ``ray_config``;
 #: RepositoryModelLoad/Unload act on that replica only, as a REST ``/v2/repository`` call does).
+#: ModelStreamInfer is served here, each request of a stream forwarded as a ModelInfer call.
 RPCS: dict[str, tuple[str, ...]] = {
     _proto.PREDICTION_SERVICE: (
         "Predict",
@@ -219,7 +221,8 @@ async def run_front_end(settings: ServerSettings, handle: DeploymentHandle[Any])
                 options=server_arguments(settings.grpc),
                 maximum_concurrent_rpcs=settings.grpc_max_concurrent_rpcs,
             )
-            add_handlers(grpc_server, forwarder.grpc_handlers())
+            table = forwarder.grpc_handlers()
+            add_handlers(grpc_server, table, v2_stream_handlers(table[V2_SERVICE]["ModelInfer"]))
             if settings.grpc_port:
                 grpc_server.add_insecure_port(f"{settings.rest_host}:{settings.grpc_port}")
             if settings.grpc_socket_path:
