@@ -7,7 +7,7 @@ import asyncio
 import numpy as np
 import pytest
 
-from shiba.client import AsyncGrpcClient, GrpcClient, NotFoundError, UnavailableError, load_image
+from shiba.client import AsyncGrpcClient, ConnectionFailed, GrpcClient, NotFoundError, load_image
 from shiba.core.errors import Code
 from tests._zoo import IMAGES, Zoo
 from tests.integration.conftest import free_port
@@ -37,7 +37,7 @@ def test_errors_carry_code_and_details(zoo: Zoo) -> None:
             client.metadata("nope")
         assert e.value.code is Code.NOT_FOUND and e.value.http_status is None
     nobody = GrpcClient(f"127.0.0.1:{free_port()}", timeout=5, retries=1)
-    with nobody, pytest.raises(UnavailableError) as unreachable:
+    with nobody, pytest.raises(ConnectionFailed) as unreachable:
         nobody.status("half")
     assert unreachable.value.code is Code.UNAVAILABLE
 

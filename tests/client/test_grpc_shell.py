@@ -6,7 +6,13 @@ import grpc
 import grpc.aio
 import pytest
 
-from shiba.client import NotFoundError, ServerError, TimedOut, UnavailableError
+from shiba.client import (
+    ConnectionFailed,
+    NotFoundError,
+    ServerError,
+    TimedOut,
+    UnavailableError,
+)
 from shiba.client._grpc_shell import retry_allowed, rpc_error
 from shiba.client._shell import backoff
 from shiba.core.errors import Code
@@ -33,6 +39,13 @@ def test_a_failure_keeps_the_servers_code_and_details() -> None:
     assert busy.message == "gRPC UNAVAILABLE from host:1"  # no details: say who answered
     other = rpc_error(failure(grpc.StatusCode.INTERNAL, "boom"), "host:1")
     assert type(other) is ServerError and other.code is Code.INTERNAL
+
+
+def test_a_channel_that_never_connected_is_a_connection_failure() -> None:
+    details = "failed to connect to all addresses; last error: UNKNOWN: Ssl handshake failed"
+    refused = rpc_error(failure(grpc.StatusCode.UNAVAILABLE, details), "host:1")
+    assert isinstance(refused, ConnectionFailed) and refused.code is Code.UNAVAILABLE
+    assert refused.message == f"cannot connect to host:1: {details}"
 
 
 def test_a_deadline_is_a_timeout_naming_the_target() -> None:

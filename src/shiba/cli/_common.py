@@ -73,12 +73,13 @@ class SyncClient(Protocol):
     def close(self) -> None: ...
 
 
-def add_server_options(parser: argparse.ArgumentParser) -> None:
-    """``--server``, ``--token``, ``--timeout`` (defaults from SHIBA_SERVER and SHIBA_TOKEN)."""
+def add_server_options(parser: argparse.ArgumentParser, *, tls: bool = True) -> None:
+    """``--server``, ``--token``, ``--timeout`` (defaults from SHIBA_SERVER and SHIBA_TOKEN), and
+    when ``tls``, ``--ca``, ``--cert`` and ``--key`` for an ``https://`` or ``grpcs://`` server."""
     parser.add_argument(
         "--server",
         default=os.environ.get("SHIBA_SERVER", DEFAULT_SERVER),
-        help="http(s)://host:port of the REST API, or grpc://host:port of the gRPC API "
+        help="http(s)://host:port of the REST API, or grpc(s)://host:port of the gRPC API "
         f"(default: $SHIBA_SERVER or {DEFAULT_SERVER})",
     )
     parser.add_argument(
@@ -89,6 +90,22 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout", type=float, default=30.0, help="seconds per request (default: 30)"
     )
+    if not tls:
+        parser.set_defaults(ca=None, cert=None, key=None)
+        return
+    parser.add_argument(
+        "--ca",
+        type=Path,
+        metavar="FILE",
+        help="PEM CA certificate(s) to trust (default: the system's)",
+    )
+    parser.add_argument(
+        "--cert",
+        type=Path,
+        metavar="FILE",
+        help="PEM client certificate, for mutual TLS (with --key)",
+    )
+    parser.add_argument("--key", type=Path, metavar="FILE", help="PEM key of --cert")
 
 
 def add_input_options(parser: argparse.ArgumentParser, *, body: str | None = None) -> None:
@@ -106,16 +123,49 @@ def add_input_options(parser: argparse.ArgumentParser, *, body: str | None = Non
     parser.add_argument("--version", type=int, help="a version number (default: the latest)")
 
 
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{path}: {exc.strerror or exc}") from None
+
+
 def connect(args: argparse.Namespace) -> Client | GrpcClient:
-    """The client for ``--server``: gRPC for ``grpc://`` (``grpcs://``: with TLS), else REST."""
+    """The client for ``--server``: gRPC for ``grpc://`` (``grpcs://``: with TLS), else REST;
+    ``--ca``, ``--cert`` and ``--key`` for TLS (a file that cannot be used is a usage error)."""
     server: str = args.server
+    ca: Path | None = args.ca
+    if (args.cert is None) != (args.key is None):
+        raise UsageError("--cert and --key go together (the client certificate and its key)")
     for scheme, tls in (("grpc://", False), ("grpcs://", True)):
         if server.startswith(scheme):
+            if not tls and (ca or args.cert):
+                raise UsageError("--ca, --cert and --key are for TLS: give a grpcs:// --server")
             target = server.removeprefix(scheme).rstrip("/")
-            return GrpcClient(target, timeout=args.timeout, token=args.token, tls=tls)
+            return GrpcClient(
+                target,
+                timeout=args.timeout,
+                token=args.token,
+                tls=tls,
+                root_certificates=_read(ca) if ca else None,
+                private_key=_read(args.key) if args.key else None,
+                certificate_chain=_read(args.cert) if args.cert else None,
+            )
     if not server.startswith(("http://", "https://")):
         raise UsageError(f"--server {server!r}: give http://, https://, grpc:// or grpcs://")
-    return Client(server, timeout=args.timeout, token=args.token)
+    if server.startswith("http://") and (ca or args.cert):
+        raise UsageError("--ca, --cert and --key are for TLS: give an https:// --server")
+    cert = (str(args.cert), str(args.key)) if args.cert else None
+    try:
+        return Client(
+            server,
+            timeout=args.timeout,
+            token=args.token,
+            verify=str(ca) if ca else True,
+            cert=cert,
+        )
+    except ClientError as exc:
+        raise UsageError(exc.message) from None
 
 
 def run(command: Callable[[], int]) -> int:

@@ -185,7 +185,7 @@ def bench_main(argv: Sequence[str], prog: str = "shiba bench") -> int:
     amount.add_argument("-n", "--requests", type=int, help="answers to measure, instead")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds not measured (1)")
     parser.add_argument("--out", type=Path, default=Path("bench-results"), help="PNG folder")
-    add_server_options(parser)
+    add_server_options(parser, tls=False)
     args = parser.parse_args(argv)
     if args.concurrency < 1 or (args.requests is not None and args.requests < 1):
         parser.error("--concurrency and --requests need a number of at least 1")

@@ -1,7 +1,9 @@
 """The gRPC clients' shells, for TF Serving's API and the Open Inference Protocol's alike.
 
 :class:`SyncGrpc` (``grpc``) and :class:`AsyncGrpc` (``grpc.aio``) hold one channel (TLS when
-``tls``, with ``root_certificates`` PEM bytes or the system's), send ``authorization: Bearer
+``tls``, with ``root_certificates`` PEM bytes or the system's; for mutual TLS the client's
+``private_key`` and ``certificate_chain`` PEM bytes, which, like ``root_certificates``, imply
+``tls``), send ``authorization: Bearer
 <token>`` metadata when given a token, give every call ``timeout`` seconds, and call the methods a
 subclass lists in ``METHODS`` (name -> (``/service/Method`` path, response message type)). An
 idempotent call is tried again up to ``retries`` times after ``UNAVAILABLE``
@@ -21,7 +23,7 @@ import grpc
 import grpc.aio
 
 from shiba.client._shell import AsyncShell, Remembered, SyncShell, backoff
-from shiba.client.errors import ClientError, TimedOut, server_error
+from shiba.client.errors import ClientError, ConnectionFailed, TimedOut, server_error
 from shiba.core.errors import Code
 
 __all__ = [
@@ -36,6 +38,8 @@ __all__ = [
 
 DEFAULT_TARGET = "localhost:8500"
 #: No size limit on messages either way (the server sets its own).
+#: How gRPC's core begins the details of a call whose channel could not connect.
+_NOT_CONNECTED = "failed to connect to all addresses"
 GRPC_OPTIONS = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
 
 
@@ -52,12 +56,15 @@ def _code(exc: grpc.RpcError) -> grpc.StatusCode:
 
 def rpc_error(exc: grpc.RpcError, target: str) -> ClientError:
     """The client error for a failed call: :class:`TimedOut` for ``DEADLINE_EXCEEDED``, else the
-    :class:`~shiba.client.errors.ServerError` for the code, with the server's details."""
+    :class:`~shiba.client.errors.ServerError` for the code, with the server's details; a channel that
+    never connected (nothing listening, a TLS handshake refused) is :class:`ConnectionFailed`."""
     code = Code(_code(exc).value[0])
     details = exc.details() if isinstance(exc, grpc.Call | grpc.aio.AioRpcError) else str(exc)
     message = details or f"gRPC {code.name} from {target}"
     if code is Code.DEADLINE_EXCEEDED:
         return TimedOut(f"no answer from {target} in time: {message}")
+    if code is Code.UNAVAILABLE and message.startswith(_NOT_CONNECTED):
+        return ConnectionFailed(f"cannot connect to {target}: {message}")
     return server_error(message, code)
 
 
@@ -80,13 +87,21 @@ class _GrpcBase(Remembered, ABC):
         token: str | None = None,
         tls: bool = False,
         root_certificates: bytes | None = None,
+        private_key: bytes | None = None,
+        certificate_chain: bytes | None = None,
     ) -> None:
         super().__init__()
         self.target = target
         self.timeout = timeout
         self.retries = retries
         self._metadata = (("authorization", f"Bearer {token}"),) if token else None
-        credentials = grpc.ssl_channel_credentials(root_certificates) if tls else None
+        if (private_key is None) != (certificate_chain is None):
+            raise ValueError("give private_key and certificate_chain together (mutual TLS)")
+        credentials = None
+        if tls or root_certificates is not None or private_key is not None:
+            credentials = grpc.ssl_channel_credentials(
+                root_certificates, private_key, certificate_chain
+            )
         self._channel = self._open(target, credentials)
         self._stubs: dict[str, Callable[..., Any]] = {
             name: self._channel.unary_unary(

@@ -6,7 +6,8 @@ and :class:`AsyncClient` (asyncio), thin shells over ``_rest_core`` with httpx a
 
 Both keep one connection pool for their life (close them, or use them as context managers), send
 ``Authorization: Bearer <token>`` when given a token, verify TLS for an ``https://`` URL (``verify``
-may name a CA bundle), and give every call ``timeout`` seconds. A call the server never saw is
+may name a CA bundle; ``cert``, a ``(certificate file, key file)`` pair, is the client's certificate
+for mutual TLS), and give every call ``timeout`` seconds. A call the server never saw is
 tried again up to ``retries`` times; a status or metadata call also after a 502/503/504 answer or
 a failure in transit; a predict call the server may have seen is never sent twice. Signatures are
 read once per model (version, label) and signature name and kept, so that inputs are cast to the
@@ -16,6 +17,7 @@ signature's dtypes and outputs come back named and typed.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from typing import Any, TypeVar
 
@@ -33,6 +35,7 @@ from shiba.client._shell import (
 )
 from shiba.client._types import ModelMetadata, ModelRef, VersionStatus
 from shiba.client.errors import ClientError, ConnectionFailed, TimedOut
+from shiba.core.errors import Code
 from shiba.core.tensors import DEFAULT_SIGNATURE
 
 __all__ = ["Client", "AsyncClient", "SyncHttp", "AsyncHttp", "DEFAULT_URL"]
@@ -61,9 +64,39 @@ def _transport_error(exc: httpx.TransportError, url: str) -> tuple[ClientError, 
     return ConnectionFailed(f"the connection to {url} failed: {exc!r}"), True
 
 
+def _tls(verify: bool | str, cert: tuple[str, str] | None) -> ssl.SSLContext | bool:
+    """What httpx's ``verify`` takes: an SSL context trusting the CA file ``verify`` (httpx's own
+    bundle for True, nothing checked for False) holding the client certificate ``cert``; a plain
+    bool when there is neither a CA file nor a certificate. A file that cannot be read or parsed
+    is a :class:`ClientError` naming it."""
+    if isinstance(verify, bool) and cert is None:
+        return verify
+    try:
+        if isinstance(verify, str):
+            context = ssl.create_default_context(cafile=verify)
+        else:
+            context = httpx.create_ssl_context(verify=verify)
+        if cert is not None:
+            context.load_cert_chain(*cert)
+    except (OSError, ssl.SSLError) as exc:
+        files = [verify] if isinstance(verify, str) else []
+        files += list(cert or ())
+        raise ClientError(
+            f"cannot use the TLS files {', '.join(files)}: {exc}", code=Code.INVALID_ARGUMENT
+        ) from None
+    return context
+
+
 class _Base(Remembered):
     def __init__(
-        self, url: str, timeout: float, retries: int, token: str | None, verify: bool | str
+        self,
+        url: str,
+        *,
+        timeout: float,
+        retries: int,
+        token: str | None,
+        verify: bool | str,
+        cert: tuple[str, str] | None,
     ) -> None:
         super().__init__()
         self.url = url.rstrip("/")
@@ -73,7 +106,7 @@ class _Base(Remembered):
             "base_url": self.url,
             "timeout": timeout,
             "headers": _headers(token),
-            "verify": verify,
+            "verify": _tls(verify, cert),
         }
 
     def _again(self, call: core.Call[Any], attempt: int, answer: _Answer) -> bool:
@@ -105,9 +138,12 @@ class SyncHttp(_Base, SyncShell):
         retries: int = 2,
         token: str | None = None,
         verify: bool | str = True,
+        cert: tuple[str, str] | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        super().__init__(url, timeout, retries, token, verify)
+        super().__init__(
+            url, timeout=timeout, retries=retries, token=token, verify=verify, cert=cert
+        )
         self._http = httpx.Client(**self._options, transport=transport)
 
     def _send(self, call: core.Call[T]) -> T:
@@ -177,9 +213,12 @@ class AsyncHttp(_Base, AsyncShell):
         retries: int = 2,
         token: str | None = None,
         verify: bool | str = True,
+        cert: tuple[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        super().__init__(url, timeout, retries, token, verify)
+        super().__init__(
+            url, timeout=timeout, retries=retries, token=token, verify=verify, cert=cert
+        )
         self._http = httpx.AsyncClient(**self._options, transport=transport)
 
     async def _send(self, call: core.Call[T]) -> T:
