@@ -1,9 +1,11 @@
-"""A gRPC load generator for TF Serving's Predict: ``c`` concurrent callers for ``d`` seconds.
+"""A gRPC load generator for TF Serving's Predict (or, with ``--protocol v2``, the Open Inference
+Protocol's ModelInfer): ``c`` concurrent callers for ``d`` seconds.
 
     python benchmarks/grpc_load.py --target 127.0.0.1:8500 --model ViT -c 64 -d 10
 
 Sends the W1 request (one 32x32x3 integer image, as ``tf.make_tensor_proto`` would send it:
-float32 ``tensor_content``) with grpc.aio from one process and prints one JSON line:
+float32 ``tensor_content``; for v2, the same floats as ``raw_input_contents``, as tritonclient
+sends them) with grpc.aio from one process and prints one JSON line:
 requests/s, p50 and p99 in ms, failures. It runs on the same cores as the server, so its own cost
 (tens of µs a call) is part of what it measures; ``run.py`` reports it next to wrk's REST rows.
 With ``--ca ca.pem`` the channel is TLS. Only shiba's own message classes are used (``shiba._proto``), so it imports no TensorFlow.
@@ -19,12 +21,32 @@ import time
 
 import grpc
 import numpy as np
+import numpy.typing as npt
 
 from shiba import _proto
+from shiba._proto.v2 import inference_pb2
+
+#: The Open Inference Protocol's gRPC service.
+V2_SERVICE = "inference.GRPCInferenceService"
+
+
+def _image() -> npt.NDArray[np.float32]:
+    return np.random.default_rng(0).integers(0, 256, size=(1, 32, 32, 3)).astype(np.float32)
+
+
+def v2_request(model: str) -> bytes:
+    """W1 as a ModelInferRequest: FP32 ``images`` in ``raw_input_contents``."""
+    image = _image()
+    req = inference_pb2.ModelInferRequest(model_name=model)
+    tensor = req.inputs.add(name="images", datatype="FP32")
+    tensor.shape.extend(image.shape)
+    req.raw_input_contents.append(image.tobytes())
+    data: bytes = req.SerializeToString()
+    return data
 
 
 def request(model: str) -> bytes:
-    image = np.random.default_rng(0).integers(0, 256, size=(1, 32, 32, 3)).astype(np.float32)
+    image = _image()
     req = _proto.PredictRequest()
     req.model_spec.name = model
     req.model_spec.signature_name = "serving_default"
@@ -47,14 +69,22 @@ def _channel(target: str, ca_file: str | None) -> grpc.aio.Channel:
 
 
 async def main(
-    target: str, model: str, concurrency: int, seconds: float, ca_file: str | None = None
+    target: str,
+    model: str,
+    concurrency: int,
+    seconds: float,
+    *,
+    ca_file: str | None = None,
+    protocol: str = "tfserving",
 ) -> dict[str, float]:
-    body = request(model)
+    v2 = protocol == "v2"
+    body = v2_request(model) if v2 else request(model)
+    method = f"/{V2_SERVICE}/ModelInfer" if v2 else f"/{_proto.PREDICTION_SERVICE}/Predict"
     latencies: list[float] = []
     failures = 0
     async with _channel(target, ca_file) as channel:
         predict = channel.unary_unary(
-            f"/{_proto.PREDICTION_SERVICE}/Predict",
+            method,
             request_serializer=lambda b: b,
             response_deserializer=lambda b: b,
         )
@@ -93,9 +123,19 @@ if __name__ == "__main__":
     parser.add_argument("-c", "--concurrency", type=int, default=64)
     parser.add_argument("-d", "--duration", type=float, default=10.0)
     parser.add_argument("--ca", help="TLS: the PEM file of the CA that signed the server's cert")
+    parser.add_argument("--protocol", choices=("tfserving", "v2"), default="tfserving")
     args = parser.parse_args()
     print(
         json.dumps(
-            asyncio.run(main(args.target, args.model, args.concurrency, args.duration, args.ca))
+            asyncio.run(
+                main(
+                    args.target,
+                    args.model,
+                    args.concurrency,
+                    args.duration,
+                    ca_file=args.ca,
+                    protocol=args.protocol,
+                )
+            )
         )
     )

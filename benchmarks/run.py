@@ -324,10 +324,14 @@ def v2_rows(url: str, work: Path, seconds: float, pid: int) -> dict[str, dict[in
 
 
 def grpc_rows(
-    target: str, seconds: float, ca_file: str | None = None, levels: tuple[int, ...] = (1, 64)
+    target: str,
+    seconds: float,
+    ca_file: str | None = None,
+    levels: tuple[int, ...] = (1, 64),
+    protocol: str = "tfserving",
 ) -> dict[int, Load]:
-    """W1 over gRPC Predict (tensor_content), from benchmarks/grpc_load.py in a second process
-    (over TLS trusting ``ca_file`` when given)."""
+    """W1 over gRPC Predict (tensor_content), or v2 ModelInfer (raw contents) with ``protocol``
+    "v2", from benchmarks/grpc_load.py in a second process (over TLS trusting ``ca_file``)."""
     rows: dict[int, Load] = {}
     for c in levels:
         done = subprocess.run(
@@ -341,6 +345,7 @@ def grpc_rows(
                 "-d",
                 f"{seconds:g}",
                 *(["--ca", ca_file] if ca_file else []),
+                f"--protocol={protocol}",
             ],
             capture_output=True,
             text=True,
@@ -355,6 +360,11 @@ def grpc_rows(
             data["requests"],
         )
     return rows
+
+
+def _v2_label(kind: str) -> str:
+    """A v2 row's name: "gRPC" (Python grpc.aio client), else "REST JSON" / "REST binary"."""
+    return "gRPC (Python grpc.aio client)" if kind == "gRPC" else f"REST {kind}"
 
 
 def shiba_args(port: int, engine: str, *extra: str) -> list[str]:
@@ -387,6 +397,8 @@ def shiba_rows(
         rest = load_rows(url + "/v1/models/ViT:predict", body_file, seconds, pid)
         grpc = grpc_rows(f"127.0.0.1:{grpc_port}", seconds) if batching else None
         v2 = v2_rows(url, body_file.parent, seconds, pid) if batching else None
+        if v2 is not None:
+            v2["gRPC"] = grpc_rows(f"127.0.0.1:{grpc_port}", seconds, protocol="v2")
         return rest, grpc, v2
 
 
@@ -547,7 +559,7 @@ def main() -> int:
         for engine, result in shiba_grpc.items()
     ]
     rows += [
-        (f"shiba v2 REST {kind} on {engine}, batching on", result)
+        (f"shiba v2 {_v2_label(kind)} on {engine}, batching on", result)
         for (engine, kind), result in shiba_v2.items()
     ]
     rows.append((f"shiba HTTPS REST on {tls_engine}, batching on", {64: tls_rest}))
@@ -599,10 +611,16 @@ def main() -> int:
                 f"| {served / tf64:.2f} |"
             )
     for (engine, kind), result in shiba_v2.items():
+        # v2 gRPC against TF Serving's gRPC, the REST kinds against TF Serving's REST JSON.
+        base, base_label = (
+            (shiba_grpc[engine], "TF Serving gRPC")
+            if kind == "gRPC"
+            else (shiba[engine, True], "TF Serving REST JSON")
+        )
         for c in (1, 64):
-            ratio = result[c].requests_per_s / shiba[engine, True][c].requests_per_s
+            ratio = result[c].requests_per_s / base[c].requests_per_s
             print(
-                f"| ratio: v2 REST {kind} / TF Serving REST JSON on {engine}, batching on, c={c} "
+                f"| ratio: v2 {_v2_label(kind)} / {base_label} on {engine}, batching on, c={c} "
                 f"| {ratio:.2f} |"
             )
         # CPU per request is steadier than req/s on a shared machine.
