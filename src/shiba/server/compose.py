@@ -68,8 +68,8 @@ class Components:
     poller: ConfigFilePoller | None
     rest_app: Router
     engines: ServingEngines
+    v2: DataPlane
     metrics: Metrics | None = None
-    v2: DataPlane | None = None
 
     def start(self) -> None:
         """Loads the configured models and waits for those first loads, as TF Serving does.
@@ -191,7 +191,7 @@ def compose(settings: ServerSettings) -> Components:
         auth=settings.auth,
     )
     return Components(
-        settings, source, manager, service, applier, poller, rest_app, engines, metrics, v2
+        settings, source, manager, service, applier, poller, rest_app, engines, v2, metrics
     )
 
 

@@ -69,8 +69,7 @@ async def _start_grpc(
         reload_config=reload_config,
         metrics=components.metrics,
     )
-    if components.v2 is not None:
-        add_v2_service(server, components.v2, settings.grpc)
+    add_v2_service(server, components.v2, settings.grpc)
     health = add_health_service(server) if settings.grpc_health else None
     # As TF Serving: with --ssl_config_file, the port and the socket both take its credentials.
     credentials = grpc_server_credentials(settings.tls) if settings.tls is not None else None
