@@ -26,6 +26,8 @@ from typing import Any
 
 import grpc
 
+from shiba.protocols.http.routes import UNAUTHENTICATED_MESSAGE
+
 __all__ = [
     "TokenFile",
     "TokenFileError",
@@ -36,11 +38,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: What a refused request is told (REST 401 and gRPC UNAUTHENTICATED alike).
-UNAUTHENTICATED_MESSAGE = (
-    "Missing or invalid token: send the header Authorization: Bearer <token>"
-    " (gRPC: metadata authorization)"
-)
 #: The gRPC service that answers without a token (load balancers' probes carry none).
 HEALTH_SERVICE = "grpc.health.v1.Health"
 

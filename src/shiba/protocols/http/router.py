@@ -27,7 +27,15 @@ from shiba.core.errors import Code, ShibaError
 from shiba.core.metrics import CONTENT_TYPE, Metrics
 from shiba.protocols._asgi import Receive, Scope, Send
 from shiba.protocols.http._deadlines import Deadlines
-from shiba.protocols.http.routes import JSON, Authenticator, Headers, Request, Response, Routes
+from shiba.protocols.http.routes import (
+    JSON,
+    UNAUTHENTICATED_MESSAGE,
+    Authenticator,
+    Headers,
+    Request,
+    Response,
+    Routes,
+)
 from shiba.protocols.options import MonitoringOptions, RestOptions
 from shiba.protocols.status import http_status
 
@@ -126,7 +134,9 @@ class Router:
         headers: Headers = scope["headers"]
         if self._auth is not None and not self._authorized(method, path, headers):
             api = self.routes_for(path)
-            await self._respond(send, 401, [*JSON, *_CHALLENGE], api.error_body(_UNAUTHENTICATED))
+            await self._respond(
+                send, 401, [*JSON, *_CHALLENGE], api.error_body(UNAUTHENTICATED_MESSAGE)
+            )
             return
         if path == self._metrics_path and method == "GET":
             # Off the loop: a page of many models' histograms takes milliseconds to build.
@@ -201,12 +211,6 @@ class Router:
             }
         )
         await send({"type": "http.response.body", "body": body})
-
-
-_UNAUTHENTICATED = (
-    "Missing or invalid credentials: send the header 'Authorization: Bearer <token>' with a token"
-    " the server accepts"
-)
 
 
 def _one_segment(prefix: str) -> bool:

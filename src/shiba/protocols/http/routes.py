@@ -24,7 +24,15 @@ from typing import Protocol
 
 from shiba.core.errors import Code
 
-__all__ = ["Headers", "JSON", "Request", "Response", "Routes", "Authenticator"]
+__all__ = [
+    "Headers",
+    "JSON",
+    "Request",
+    "Response",
+    "Routes",
+    "Authenticator",
+    "UNAUTHENTICATED_MESSAGE",
+]
 
 #: Header (name, value) pairs; names lower-case.
 Headers = Sequence[tuple[bytes, bytes]]
@@ -74,6 +82,13 @@ class Routes(Protocol):
     def error_body(self, message: str) -> bytes: ...
 
     def observe(self, request: Request, code: Code, seconds: float) -> None: ...
+
+
+#: What a request an ``Authenticator`` refuses is told: REST's 401 and gRPC's UNAUTHENTICATED alike.
+UNAUTHENTICATED_MESSAGE = (
+    "Missing or invalid credentials: send the header 'Authorization: Bearer <token>' (gRPC: the"
+    " metadata 'authorization') with a token the server accepts"
+)
 
 
 class Authenticator(Protocol):
