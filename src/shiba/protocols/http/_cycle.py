@@ -6,11 +6,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import MutableMapping
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from shiba.protocols._asgi import Message
+from shiba.protocols._asgi import Message, Scope
 
 if TYPE_CHECKING:
     from shiba.protocols.http.server import _Connection
@@ -46,9 +45,7 @@ class Cycle:
         "started",
     )
 
-    def __init__(
-        self, conn: _Connection, scope: MutableMapping[str, Any], expect: bool, keep_alive: bool
-    ) -> None:
+    def __init__(self, conn: _Connection, scope: Scope, expect: bool, keep_alive: bool) -> None:
         self.conn = conn
         self.scope = scope
         self.body: list[bytes] = []

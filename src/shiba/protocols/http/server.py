@@ -21,13 +21,12 @@ import asyncio
 import logging
 import ssl
 from collections import deque
-from collections.abc import MutableMapping
 from typing import Any, cast
 from urllib.parse import unquote
 
 import httptools
 
-from shiba.protocols._asgi import ASGIApp
+from shiba.protocols._asgi import ASGIApp, Scope
 from shiba.protocols.http._cycle import Cycle as _Cycle
 
 __all__ = ["HttpServer"]
@@ -147,7 +146,7 @@ class _Connection(asyncio.Protocol):
         raw_path: bytes = parsed.path
         method = parser.get_method().decode("ascii")
         expect = any(k == b"expect" and v.lower() == b"100-continue" for k, v in self.headers)
-        scope: MutableMapping[str, Any] = {
+        scope: Scope = {
             "type": "http",
             "asgi": {"version": "3.0", "spec_version": "2.3"},
             "http_version": parser.get_http_version(),
