@@ -77,6 +77,21 @@ def _example(x: float | None = None) -> Any:
     return example
 
 
+def _classify_and_regress(model: str, *examples: Any) -> Any:
+    """A MultiInferenceRequest running ``model``'s classify_x_to_y then regress_x_to_y."""
+    request = inference_pb2.MultiInferenceRequest()
+    for signature, method in (
+        ("classify_x_to_y", CLASSIFY_METHOD),
+        ("regress_x_to_y", REGRESS_METHOD),
+    ):
+        task = request.tasks.add()
+        task.model_spec.name = model
+        task.model_spec.signature_name = signature
+        task.method_name = method
+    request.input.example_list.examples.extend(examples)
+    return request
+
+
 def test_status(address: str) -> None:
     with grpc.insecure_channel(address) as channel:
         models = model_service_pb2_grpc.ModelServiceStub(channel)
@@ -146,16 +161,7 @@ def test_classify_and_regress(stub: Any) -> None:
 
 
 def test_multi_inference(stub: Any) -> None:
-    request = inference_pb2.MultiInferenceRequest()
-    for signature, method in (
-        ("classify_x_to_y", CLASSIFY_METHOD),
-        ("regress_x_to_y", REGRESS_METHOD),
-    ):
-        task = request.tasks.add()
-        task.model_spec.name = "default"
-        task.model_spec.signature_name = signature
-        task.method_name = method
-    request.input.example_list.examples.extend([_example(2.0), _example(6.0)])
+    request = _classify_and_regress("default", _example(2.0), _example(6.0))
     first, second = stub.MultiInference(request, timeout=60).results
     assert [
         [c.score for c in row.classes] for row in first.classification_result.classifications
@@ -193,16 +199,7 @@ def test_tf2_signatures_classify_and_regress_without_the_method_name_check(stub:
     regress.model_spec.signature_name = "regress_x_to_y"
     regress.input.example_list.examples.append(_example(2.0))
     assert [r.value for r in stub.Regress(regress, timeout=60).result.regressions] == [3.0]
-    multi = inference_pb2.MultiInferenceRequest()
-    for signature, method in (
-        ("classify_x_to_y", CLASSIFY_METHOD),
-        ("regress_x_to_y", REGRESS_METHOD),
-    ):
-        task = multi.tasks.add()
-        task.model_spec.name = "tf2"
-        task.model_spec.signature_name = signature
-        task.method_name = method
-    multi.input.example_list.examples.append(_example(6.0))
+    multi = _classify_and_regress("tf2", _example(6.0))
     first, second = stub.MultiInference(multi, timeout=60).results
     assert first.classification_result.classifications[0].classes[0].score == 5.0
     assert [r.value for r in second.regression_result.regressions] == [5.0]
