@@ -21,6 +21,7 @@ auth are the router's.
 from __future__ import annotations
 
 import re
+from dataclasses import asdict
 from typing import Any
 
 import shiba
@@ -98,21 +99,8 @@ class V2Routes:
                 ready = _json_object(request.body).get("ready", False)
                 if not isinstance(ready, bool):
                     raise InvalidArgument("'ready' must be true or false")
-                rows = await plane.index(ready)
-                return Response(
-                    200,
-                    documents.encode_repository_index(
-                        [
-                            {
-                                "name": r.name,
-                                "version": r.version,
-                                "state": r.state,
-                                "reason": r.reason,
-                            }
-                            for r in rows
-                        ]
-                    ),
-                )
+                rows = [asdict(row) for row in await plane.index(ready)]
+                return Response(200, documents.encode_repository_index(rows))
             repository_match = _REPOSITORY.fullmatch(path)
             if repository_match is not None:
                 name, action = repository_match.groups()
