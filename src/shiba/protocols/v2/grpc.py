@@ -20,7 +20,7 @@ stream stays open.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, TypeVar
 
 import grpc
@@ -29,6 +29,7 @@ from google.protobuf.message import DecodeError, Message
 import shiba
 from shiba._proto.v2 import inference_pb2 as pb
 from shiba._proto.v2 import model_config_pb2 as config_pb
+from shiba.codecs.v2.documents import tensor_metadata
 from shiba.codecs.v2.grpc_messages import decode_infer_message, encode_infer_message
 from shiba.codecs.v2.infer import InferRequest
 from shiba.core.errors import InvalidArgument
@@ -131,6 +132,10 @@ def _spec(name: str, version: str) -> ModelSpec:
     return ModelSpec(name, parse_version(version))
 
 
+def _tensors(specs: Mapping[str, TensorSpec]) -> list[pb.ModelMetadataResponse.TensorMetadata]:
+    return [pb.ModelMetadataResponse.TensorMetadata(**entry) for entry in tensor_metadata(specs)]
+
+
 def _fill_duration(out: pb.StatisticDuration, duration: Duration) -> None:
     out.count = duration.count
     out.ns = duration.ns
@@ -174,16 +179,14 @@ class _Servicer:
     async def model_metadata(self, data: bytes) -> bytes:
         request = _parse(pb.ModelMetadataRequest, data)
         view = self._plane.model(_spec(request.name, request.version))
+        # The tensors as the REST answer lists them (name, datatype, shape).
         answer = pb.ModelMetadataResponse(
-            name=request.name, versions=[str(v) for v in view.versions], platform=view.platform
+            name=request.name,
+            versions=[str(v) for v in view.versions],
+            platform=view.platform,
+            inputs=_tensors(view.signature.inputs),
+            outputs=_tensors(view.signature.outputs),
         )
-        for field, specs in (
-            (answer.inputs, view.signature.inputs),
-            (answer.outputs, view.signature.outputs),
-        ):
-            for name, spec in specs.items():
-                shape = list(spec.shape) if spec.shape is not None else [-1]
-                field.add(name=name, datatype=spec.dtype.v2_name or spec.dtype.name, shape=shape)
         return answer.SerializeToString()
 
     async def model_infer(self, data: bytes) -> bytes:
