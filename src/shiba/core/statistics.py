@@ -12,6 +12,7 @@ Thread-safe: one lock, held for a few dict updates per request.
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from dataclasses import dataclass, field
@@ -56,28 +57,6 @@ class VersionStatistics:
     compute_infer: Duration = field(default_factory=Duration)
     compute_output: Duration = field(default_factory=Duration)
     batches: dict[int, BatchStatistics] = field(default_factory=dict)
-
-    def copy(self) -> VersionStatistics:
-        def dup(d: Duration) -> Duration:
-            return Duration(d.count, d.ns)
-
-        return VersionStatistics(
-            self.last_inference,
-            self.inference_count,
-            self.execution_count,
-            dup(self.success),
-            dup(self.fail),
-            dup(self.queue),
-            dup(self.compute_input),
-            dup(self.compute_infer),
-            dup(self.compute_output),
-            {
-                size: BatchStatistics(
-                    dup(b.compute_input), dup(b.compute_infer), dup(b.compute_output)
-                )
-                for size, b in self.batches.items()
-            },
-        )
 
 
 class InferenceStatistics:
@@ -128,4 +107,4 @@ class InferenceStatistics:
         """A copy of the version's statistics (all zero if it answered nothing yet)."""
         with self._lock:
             stats = self._by_id.get(servable_id)
-            return stats.copy() if stats is not None else VersionStatistics()
+            return copy.deepcopy(stats) if stats is not None else VersionStatistics()
