@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import grpc
 
-__all__ = ["TlsError", "TlsOptions", "grpc_server_credentials", "server_ssl_context"]
+__all__ = ["TlsError", "TlsOptions", "check", "grpc_server_credentials", "server_ssl_context"]
 
 
 class TlsError(ValueError):
