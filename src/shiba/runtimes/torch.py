@@ -34,7 +34,7 @@ from shiba.core.servable import Outputs
 from shiba.core.tensors import DEFAULT_SIGNATURE, PREDICT_METHOD, DType, Signature, Tensors
 from shiba.core.tensors import TensorSpec as Spec
 from shiba.runtimes._bases import FileRuntime, SignedServable, VersionLoader
-from shiba.runtimes._signature_file import SIGNATURE_FILE, read_signature_file
+from shiba.runtimes._signature_file import SIGNATURE_FILE, numeric_dtype, read_signature_file
 from shiba.runtimes._torch_files import (
     EXPORT_FILE,
     SCRIPT_FILE,
@@ -274,12 +274,8 @@ def _spec_of(node: Any, name: str) -> Spec:
     value = node.meta.get("val")
     if value is None or not hasattr(value, "dtype") or not hasattr(value, "shape"):
         raise FailedPrecondition(f"{name} of the exported program is not a tensor")
-    text = str(value.dtype).removeprefix("torch.")
-    try:
-        dtype = DType.from_numpy(np.dtype("bool" if text == "bool" else text))
-    except TypeError:
-        dtype = DType.DT_INVALID
-    if dtype is DType.DT_INVALID or dtype is DType.DT_STRING:
+    dtype = numeric_dtype(str(value.dtype).removeprefix("torch."))
+    if dtype is None:
         raise FailedPrecondition(f"{name} of the exported program is {value.dtype}: not served")
     shape = tuple(dim if isinstance(dim, int) else -1 for dim in value.shape)
     return Spec(dtype, shape, name)
