@@ -9,8 +9,8 @@ Reading and converting PyTorch models is not thread-safe, and the manager loads 
   DispatchKey.AutogradPrivateUse1 on operator aten::hinge_embedding_loss".
 
 So every caller in the process reads, unpacks and converts while holding :data:`TORCH_LOCK` (loads
-are rare; requests never take it). Framework-free to import: callers pass the ``torch`` module
-they imported.
+are rare; requests never take it). Framework-free to import: callers import torch with
+:func:`import_torch` and pass the module.
 """
 
 from __future__ import annotations
@@ -19,7 +19,16 @@ import threading
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SCRIPT_FILE", "EXPORT_FILE", "TORCH_LOCK", "load_exported", "load_script"]
+from shiba.core.errors import FailedPrecondition
+
+__all__ = [
+    "SCRIPT_FILE",
+    "EXPORT_FILE",
+    "TORCH_LOCK",
+    "import_torch",
+    "load_exported",
+    "load_script",
+]
 
 #: A TorchScript file (``torch.jit.save``).
 SCRIPT_FILE = "model.pt"
@@ -28,6 +37,19 @@ EXPORT_FILE = "model.pt2"
 
 #: Held while a PyTorch model is read, unpacked or converted, by whoever does it. Reentrant.
 TORCH_LOCK = threading.RLock()
+
+
+def import_torch(needed_by: str) -> Any:
+    """The ``torch`` module; ``FailedPrecondition`` saying that ``needed_by`` (what the caller
+    does) needs it and how to install it when it cannot be imported."""
+    try:
+        import torch
+    except ImportError as err:
+        raise FailedPrecondition(
+            f"{needed_by} needs torch, which cannot be imported ({err}): "
+            "install it with: pip install 'shiba[torch]'"
+        ) from err
+    return torch
 
 
 def load_exported(torch: Any, path: Path) -> Any:

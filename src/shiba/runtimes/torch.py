@@ -39,6 +39,7 @@ from shiba.runtimes._torch_files import (
     EXPORT_FILE,
     SCRIPT_FILE,
     TORCH_LOCK,
+    import_torch,
     load_exported,
     load_script,
 )
@@ -47,8 +48,6 @@ from shiba.runtimes.base import RuntimeOptions
 __all__ = ["SCRIPT_FILE", "EXPORT_FILE", "TorchRuntime", "TorchLoader", "TorchServable"]
 
 _log = logging.getLogger(__name__)
-
-_INSTALL = "install it with: pip install 'shiba[torch]'"
 
 
 class TorchLoader(VersionLoader["TorchServable"]):
@@ -63,12 +62,7 @@ class TorchLoader(VersionLoader["TorchServable"]):
         script = self.version_dir / SCRIPT_FILE
         if not exported.is_file() and not script.is_file():
             raise NotFound(f"no {SCRIPT_FILE} or {EXPORT_FILE} in {self.version_dir}")
-        try:
-            import torch
-        except ImportError as err:
-            raise FailedPrecondition(
-                f"the pytorch runtime needs torch, which cannot be imported ({err}): {_INSTALL}"
-            ) from err
+        torch = import_torch("the pytorch runtime")
         _set_threads(torch, self.options)
         path = exported if exported.is_file() else script
         try:
