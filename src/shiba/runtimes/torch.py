@@ -33,7 +33,7 @@ from shiba.core.errors import FailedPrecondition, Internal, InvalidArgument, Not
 from shiba.core.servable import Outputs
 from shiba.core.tensors import DEFAULT_SIGNATURE, PREDICT_METHOD, DType, Signature, Tensors
 from shiba.core.tensors import TensorSpec as Spec
-from shiba.runtimes._bases import FileRuntime, SignedServable, VersionLoader
+from shiba.runtimes._bases import FileRuntime, SignedServable, VersionLoader, check_shape
 from shiba.runtimes._signature_file import SIGNATURE_FILE, numeric_dtype, read_signature_file
 from shiba.runtimes._torch_files import (
     EXPORT_FILE,
@@ -108,7 +108,6 @@ class TorchServable(SignedServable):
         super().__init__({DEFAULT_SIGNATURE: signature})
         self._torch = torch
         self._module: Any = module
-        self._signature = signature
         self._input_specs = tuple(signature.inputs.items())
         self._outputs = tuple(signature.outputs)
         self._dict_keys = dict_keys
@@ -125,11 +124,7 @@ class TorchServable(SignedServable):
         args = []
         for name, spec in self._input_specs:
             array = inputs[name]
-            if not spec.shape_matches(array.shape):
-                raise InvalidArgument(
-                    f"input '{name}' expects shape {spec.describe_shape()} but got "
-                    f"{list(array.shape)}"
-                )
+            check_shape(name, spec, array.shape)
             if not array.flags.writeable or not array.flags.c_contiguous:
                 array = np.array(array, order="C")
             args.append(torch.from_numpy(array))
