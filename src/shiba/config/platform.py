@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shiba.batching import BatchingOptions
-from shiba.config._textproto import Message, Scalar, TextFormatError, parse
+from shiba.config._textproto import Message, Scalar, parse_config
 from shiba.config.batching import batching_options_from_message
 from shiba.config.errors import ConfigError, read_config_file
 from shiba.core.warmup import WarmupOptions
@@ -161,10 +161,7 @@ class _Reader:
 
 def platform_config_from_text(text: str, where: str = "platform config") -> PlatformConfig:
     """Parses a ``PlatformConfigMap``; every error names ``where`` (the file) and the field."""
-    try:
-        root = parse(text)
-    except TextFormatError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+    root = parse_config(text, where)
     read = _Reader(where)
     read.only(root, frozenset({"platform_configs"}), "PlatformConfigMap")
     legacy: Message | None = None
