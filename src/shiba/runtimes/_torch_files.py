@@ -24,7 +24,9 @@ from shiba.core.errors import FailedPrecondition
 __all__ = [
     "SCRIPT_FILE",
     "EXPORT_FILE",
+    "MODEL_FILES",
     "TORCH_LOCK",
+    "find_model_file",
     "import_torch",
     "load_exported",
     "load_script",
@@ -35,8 +37,16 @@ SCRIPT_FILE = "model.pt"
 #: An exported program (``torch.export.save``); served rather than ``model.pt`` when both are there.
 EXPORT_FILE = "model.pt2"
 
+#: The model files in the order they are served: ``model.pt2`` when both are there.
+MODEL_FILES = (EXPORT_FILE, SCRIPT_FILE)
+
 #: Held while a PyTorch model is read, unpacked or converted, by whoever does it. Reentrant.
 TORCH_LOCK = threading.RLock()
+
+
+def find_model_file(version_dir: Path) -> Path | None:
+    """The file of :data:`MODEL_FILES` the folder serves (the first it holds); ``None`` if none."""
+    return next((version_dir / n for n in MODEL_FILES if (version_dir / n).is_file()), None)
 
 
 def import_torch(needed_by: str) -> Any:

@@ -39,6 +39,7 @@ from shiba.runtimes._torch_files import (
     EXPORT_FILE,
     SCRIPT_FILE,
     TORCH_LOCK,
+    find_model_file,
     import_torch,
     load_exported,
     load_script,
@@ -58,16 +59,14 @@ class TorchLoader(VersionLoader["TorchServable"]):
     def load(self) -> TorchServable:
         if self._servable is not None:
             return self._servable
-        exported = self.version_dir / EXPORT_FILE
-        script = self.version_dir / SCRIPT_FILE
-        if not exported.is_file() and not script.is_file():
+        path = find_model_file(self.version_dir)
+        if path is None:
             raise NotFound(f"no {SCRIPT_FILE} or {EXPORT_FILE} in {self.version_dir}")
         torch = import_torch("the pytorch runtime")
         _set_threads(torch, self.options)
-        path = exported if exported.is_file() else script
         try:
             with TORCH_LOCK:  # see shiba.runtimes._torch_files
-                if path is exported:
+                if path.name == EXPORT_FILE:
                     program = load_exported(torch, path)
                     module: Any = program.module()
                     signature, dict_keys = _exported_signature(program)

@@ -28,8 +28,9 @@ from shiba.core.engine_choice import Candidate
 from shiba.core.tensors import DEFAULT_SIGNATURE, Signature
 from shiba.runtimes._torch_files import (
     EXPORT_FILE,
-    SCRIPT_FILE,
+    MODEL_FILES,
     TORCH_LOCK,
+    find_model_file,
     import_torch,
     load_exported,
     load_script,
@@ -41,7 +42,7 @@ from shiba.runtimes.openvino._one_signature import compile_default, default_sign
 __all__ = ["TORCH_MODEL_FILES", "build_torch_candidate"]
 
 #: ``model.pt2`` first, as the ``pytorch`` runtime reads them.
-TORCH_MODEL_FILES = (EXPORT_FILE, SCRIPT_FILE)
+TORCH_MODEL_FILES = MODEL_FILES
 
 
 def build_torch_candidate(
@@ -59,10 +60,7 @@ def build_torch_candidate(
     )
     if signature is None:
         return Candidate(None, rejected)
-    path = next(
-        (Path(version_dir) / name for name in TORCH_MODEL_FILES if (version_dir / name).is_file()),
-        None,
-    )
+    path = find_model_file(Path(version_dir))
     if path is None:
         rejected[DEFAULT_SIGNATURE] = f"no {' or '.join(TORCH_MODEL_FILES)} in {version_dir}"
         return Candidate(None, rejected)
