@@ -8,7 +8,7 @@ into a ``*_pb2.py`` beside it, and typed by ``mypy-protobuf``'s ``protoc-gen-myp
 ``*_pb2.pyi``. Both are committed, so installing or running shiba needs no ``protoc``; both
 generators are pinned in the ``dev`` extra, because their versions show in the generated text
 (``protoc``'s is also the oldest ``protobuf`` runtime the code runs on). :func:`stale` is what
-``tests/_proto/test_generated.py`` runs in ``make test``.
+``tests/_proto/test_generate.py`` runs in ``make test``.
 
 Imports ``grpc_tools``, which only the ``dev`` extra installs; nothing at run time imports this.
 """
@@ -26,7 +26,15 @@ from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["GenerationError", "PACKAGE", "SOURCE_ROOT", "generate", "generated_files", "stale"]
+__all__ = [
+    "GenerationError",
+    "PACKAGE",
+    "SOURCE_ROOT",
+    "generate",
+    "generated_files",
+    "proto_files",
+    "stale",
+]
 
 #: This package's folder, which holds the ``.proto`` files and the generated code beside them.
 PACKAGE = Path(__file__).resolve().parent

@@ -12,7 +12,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["Message", "TextFormatError", "parse"]
+from shiba.config.errors import ConfigError
+
+__all__ = ["Message", "TextFormatError", "parse", "parse_config"]
 
 Scalar = str | int | float | bool
 Value = "Scalar | Message"
@@ -183,3 +185,12 @@ def _value(tokens: _Tokens, line: int) -> Scalar | Message:
 def parse(text: str) -> Message:
     """Parses a whole text-format message; raises TextFormatError naming the line."""
     return _message(_Tokens(text), None)
+
+
+def parse_config(text: str, where: str) -> Message:
+    """``parse`` for a config file: its TextFormatError becomes a ``ConfigError`` that starts with
+    ``where`` (the file)."""
+    try:
+        return parse(text)
+    except TextFormatError as exc:
+        raise ConfigError(f"{where}: {exc}") from None

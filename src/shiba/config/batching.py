@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from shiba.batching import BatchingOptions
-from shiba.config._textproto import Message, TextFormatError, parse
+from shiba.config._textproto import Message, parse_config
 from shiba.config.errors import ConfigError
 from shiba.core.errors import ShibaError
 
@@ -55,11 +55,7 @@ def _wrapped_int(message: Message, name: str, where: str) -> int:
 
 
 def batching_options_from_text(text: str, where: str = "batching parameters") -> BatchingOptions:
-    try:
-        message = parse(text)
-    except TextFormatError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
-    return batching_options_from_message(message, where)
+    return batching_options_from_message(parse_config(text, where), where)
 
 
 def batching_options_from_message(message: Message, where: str) -> BatchingOptions:

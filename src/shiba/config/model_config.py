@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from shiba.config._textproto import Message, Scalar, TextFormatError, parse
+from shiba.config._textproto import Message, Scalar, parse_config
 from shiba.config.errors import ConfigError
 from shiba.core.engines import ENGINE_SETTINGS
 from shiba.core.lifecycle.source import ModelConfig
@@ -148,10 +148,7 @@ def _model(message: Message, source: str, index: int) -> ModelConfig:
 
 
 def model_configs_from_text(text: str, source: str = "model config") -> tuple[ModelConfig, ...]:
-    try:
-        message = parse(text)
-    except TextFormatError as exc:
-        raise ConfigError(f"{source}: {exc}") from None
+    message = parse_config(text, source)
     unknown = set(message.fields) - {"model_config_list", "custom_model_config"}
     if unknown:
         raise ConfigError(

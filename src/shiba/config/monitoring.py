@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shiba.config._textproto import Message, Scalar, TextFormatError, parse
-from shiba.config.errors import ConfigError
+from shiba.config._textproto import Message, Scalar, parse_config
+from shiba.config.errors import ConfigError, read_config_file
 from shiba.protocols.options import PROMETHEUS_PATH, MonitoringOptions
 
 __all__ = ["monitoring_options_from_file", "monitoring_options_from_text"]
@@ -48,10 +48,7 @@ _PROMETHEUS_FIELDS = frozenset({"enable", "path"})
 
 def monitoring_options_from_text(text: str, where: str = "monitoring config") -> MonitoringOptions:
     """Parses a MonitoringConfig; ``where`` (the file) starts every error message."""
-    try:
-        message = parse(text)
-    except TextFormatError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+    message = parse_config(text, where)
     _check_fields(message, _MONITORING_FIELDS, "MonitoringConfig", where)
     found = _one(message, "prometheus_config", where)
     if found is None:
@@ -88,10 +85,5 @@ def monitoring_options_from_text(text: str, where: str = "monitoring config") ->
 
 def monitoring_options_from_file(path: Path) -> MonitoringOptions:
     """Reads and parses ``path``; a file that cannot be read is a ``ConfigError`` too."""
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"cannot read --monitoring_config_file {path}: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"cannot read --monitoring_config_file {path}: {exc}") from None
+    text = read_config_file(path, "monitoring_config_file")
     return monitoring_options_from_text(text, str(path))

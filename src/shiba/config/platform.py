@@ -36,9 +36,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shiba.batching import BatchingOptions
-from shiba.config._textproto import Message, Scalar, TextFormatError, parse
+from shiba.config._textproto import Message, Scalar, parse_config
 from shiba.config.batching import batching_options_from_message
-from shiba.config.errors import ConfigError
+from shiba.config.errors import ConfigError, read_config_file
 from shiba.core.warmup import WarmupOptions
 from shiba.runtimes.base import RuntimeOptions
 
@@ -161,10 +161,7 @@ class _Reader:
 
 def platform_config_from_text(text: str, where: str = "platform config") -> PlatformConfig:
     """Parses a ``PlatformConfigMap``; every error names ``where`` (the file) and the field."""
-    try:
-        root = parse(text)
-    except TextFormatError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+    root = parse_config(text, where)
     read = _Reader(where)
     read.only(root, frozenset({"platform_configs"}), "PlatformConfigMap")
     legacy: Message | None = None
@@ -222,9 +219,5 @@ def platform_config_from_text(text: str, where: str = "platform config") -> Plat
 
 def platform_config_from_file(path: Path) -> PlatformConfig:
     """Reads ``path`` and parses it; a file that cannot be read is a ``ConfigError`` too."""
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
-        raise ConfigError(f"cannot read --platform_config_file {path}: {reason}") from None
+    text = read_config_file(path, "platform_config_file")
     return platform_config_from_text(text, str(path))

@@ -242,8 +242,8 @@ def _ray_options(flags: ParsedFlags) -> RayOptions | None:
 
 
 def _check_engine(flags: ParsedFlags, name: str, settings: tuple[str, ...]) -> None:
-    """``--tensorflow_engine`` / ``--onnx_engine``: one of ``settings``; ``openvino`` only when
-    the package is installed."""
+    """``--tensorflow_engine`` / ``--onnx_engine`` / ``--torch_engine``: one of ``settings``;
+    ``openvino`` only when the package is installed."""
     engine = flags[name]
     if engine not in settings:
         raise ConfigError(

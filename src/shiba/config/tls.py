@@ -22,7 +22,7 @@ from pathlib import Path
 from google.protobuf import text_format
 
 from shiba._proto import SSLConfig
-from shiba.config.errors import ConfigError
+from shiba.config.errors import ConfigError, read_config_file
 from shiba.protocols.tls import TlsError, TlsOptions, check
 
 __all__ = ["tls_options_from_file", "tls_options_from_text"]
@@ -54,9 +54,5 @@ def tls_options_from_text(text: str, where: str = "SSL config", *, rest: bool = 
 
 def tls_options_from_file(path: Path, *, rest: bool = True) -> TlsOptions:
     """Reads ``path`` and parses it; a file that cannot be read is a ``ConfigError`` too."""
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
-        raise ConfigError(f"cannot read --ssl_config_file {path}: {reason}") from None
+    text = read_config_file(path, "ssl_config_file")
     return tls_options_from_text(text, str(path), rest=rest)

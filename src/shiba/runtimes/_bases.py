@@ -9,6 +9,8 @@ import-linter contract "runtimes are independent").
   ``options``) that keeps the servable ``load`` made and closes it in ``unload``.
 - :class:`FileRuntime`: a runtime that serves a version folder holding one of its
   ``model_files`` through its ``loader_type``.
+- :func:`check_shape`: an input's shape against its spec, per request, in the servables that
+  check shapes themselves (``pytorch``, ``python``).
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ClassVar, Generic, TypeVar
 
+from shiba.core.errors import InvalidArgument
 from shiba.core.ids import ServableId
 from shiba.core.loader import Loader
 from shiba.core.servable import Servable
-from shiba.core.tensors import Signature
+from shiba.core.tensors import Signature, TensorSpec
 from shiba.runtimes.base import RuntimeOptions
 
-__all__ = ["SignedServable", "VersionLoader", "FileRuntime"]
+__all__ = ["SignedServable", "VersionLoader", "FileRuntime", "check_shape"]
 
 _S = TypeVar("_S", bound=Servable)
 
@@ -77,3 +80,12 @@ class FileRuntime:
 
     def loader(self, servable_id: ServableId, version_dir: Path, options: RuntimeOptions) -> Loader:
         return self.loader_type(servable_id, version_dir, options)
+
+
+def check_shape(name: str, spec: TensorSpec, shape: tuple[int, ...]) -> None:
+    """``InvalidArgument`` naming input ``name``, the shape ``spec`` expects and the one it got,
+    when ``shape`` does not fit ``spec``."""
+    if not spec.shape_matches(shape):
+        raise InvalidArgument(
+            f"input '{name}' expects shape {spec.describe_shape()} but got {list(shape)}"
+        )

@@ -27,7 +27,13 @@ import numpy as np
 from shiba.core.errors import FailedPrecondition
 from shiba.core.tensors import DType, TensorSpec
 
-__all__ = ["SIGNATURE_FILE", "DeclaredSignature", "parse_signature", "read_signature_file"]
+__all__ = [
+    "SIGNATURE_FILE",
+    "DeclaredSignature",
+    "numeric_dtype",
+    "parse_signature",
+    "read_signature_file",
+]
 
 #: The file beside a model that declares its signature.
 SIGNATURE_FILE = "signature.json"
@@ -106,16 +112,23 @@ def _dtype(value: object, where: str) -> DType:
         raise FailedPrecondition(f"{where}: dtype must be a string such as float32")
     if value in _STRING_NAMES:
         return DType.DT_STRING
-    try:
-        dtype = DType.from_numpy(np.dtype(value))
-    except TypeError:
-        dtype = DType.DT_INVALID
-    if dtype is DType.DT_INVALID or dtype is DType.DT_STRING:
+    dtype = numeric_dtype(value)
+    if dtype is None:
         raise FailedPrecondition(
             f"{where}: unknown dtype {value!r}; use a numpy type name (float32, int64, uint8, "
             "bool...) or string"
         )
     return dtype
+
+
+def numeric_dtype(name: str) -> DType | None:
+    """The numeric DType of a numpy type name (``float32``, ``int64``, ``bool``...); ``None`` for
+    a name numpy does not know, or one shiba holds no numbers of (strings, objects)."""
+    try:
+        dtype = DType.from_numpy(np.dtype(name))
+    except TypeError:
+        return None
+    return dtype if dtype.is_numeric else None
 
 
 def _shape(value: object, where: str) -> tuple[int, ...] | None:

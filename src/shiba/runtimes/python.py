@@ -42,11 +42,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from shiba.core.errors import FailedPrecondition, Internal, InvalidArgument, NotFound, ShibaError
+from shiba.core.errors import FailedPrecondition, Internal, NotFound, ShibaError
 from shiba.core.ids import ServableId
 from shiba.core.servable import Outputs
 from shiba.core.tensors import DEFAULT_SIGNATURE, PREDICT_METHOD, DType, Signature, Tensors
-from shiba.runtimes._bases import FileRuntime, SignedServable, VersionLoader
+from shiba.runtimes._bases import FileRuntime, SignedServable, VersionLoader, check_shape
 from shiba.runtimes._signature_file import SIGNATURE_FILE, parse_signature, read_signature_file
 from shiba.runtimes.base import RuntimeOptions
 
@@ -156,11 +156,7 @@ class PythonServable(SignedServable):
         if model is None:
             raise FailedPrecondition("the servable is closed")
         for name, spec in self._signature.inputs.items():
-            shape = inputs[name].shape
-            if not spec.shape_matches(shape):
-                raise InvalidArgument(
-                    f"input '{name}' expects shape {spec.describe_shape()} but got {list(shape)}"
-                )
+            check_shape(name, spec, inputs[name].shape)
         try:
             result = model.predict(dict(inputs))
         except ShibaError:

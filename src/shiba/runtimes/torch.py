@@ -33,12 +33,14 @@ from shiba.core.errors import FailedPrecondition, Internal, InvalidArgument, Not
 from shiba.core.servable import Outputs
 from shiba.core.tensors import DEFAULT_SIGNATURE, PREDICT_METHOD, DType, Signature, Tensors
 from shiba.core.tensors import TensorSpec as Spec
-from shiba.runtimes._bases import FileRuntime, SignedServable, VersionLoader
-from shiba.runtimes._signature_file import SIGNATURE_FILE, read_signature_file
+from shiba.runtimes._bases import FileRuntime, SignedServable, VersionLoader, check_shape
+from shiba.runtimes._signature_file import SIGNATURE_FILE, numeric_dtype, read_signature_file
 from shiba.runtimes._torch_files import (
     EXPORT_FILE,
     SCRIPT_FILE,
     TORCH_LOCK,
+    find_model_file,
+    import_torch,
     load_exported,
     load_script,
 )
@@ -47,8 +49,6 @@ from shiba.runtimes.base import RuntimeOptions
 __all__ = ["SCRIPT_FILE", "EXPORT_FILE", "TorchRuntime", "TorchLoader", "TorchServable"]
 
 _log = logging.getLogger(__name__)
-
-_INSTALL = "install it with: pip install 'shiba[torch]'"
 
 
 class TorchLoader(VersionLoader["TorchServable"]):
@@ -59,21 +59,14 @@ class TorchLoader(VersionLoader["TorchServable"]):
     def load(self) -> TorchServable:
         if self._servable is not None:
             return self._servable
-        exported = self.version_dir / EXPORT_FILE
-        script = self.version_dir / SCRIPT_FILE
-        if not exported.is_file() and not script.is_file():
+        path = find_model_file(self.version_dir)
+        if path is None:
             raise NotFound(f"no {SCRIPT_FILE} or {EXPORT_FILE} in {self.version_dir}")
-        try:
-            import torch
-        except ImportError as err:
-            raise FailedPrecondition(
-                f"the pytorch runtime needs torch, which cannot be imported ({err}): {_INSTALL}"
-            ) from err
+        torch = import_torch("the pytorch runtime")
         _set_threads(torch, self.options)
-        path = exported if exported.is_file() else script
         try:
             with TORCH_LOCK:  # see shiba.runtimes._torch_files
-                if path is exported:
+                if path.name == EXPORT_FILE:
                     program = load_exported(torch, path)
                     module: Any = program.module()
                     signature, dict_keys = _exported_signature(program)
@@ -114,7 +107,6 @@ class TorchServable(SignedServable):
         super().__init__({DEFAULT_SIGNATURE: signature})
         self._torch = torch
         self._module: Any = module
-        self._signature = signature
         self._input_specs = tuple(signature.inputs.items())
         self._outputs = tuple(signature.outputs)
         self._dict_keys = dict_keys
@@ -131,11 +123,7 @@ class TorchServable(SignedServable):
         args = []
         for name, spec in self._input_specs:
             array = inputs[name]
-            if not spec.shape_matches(array.shape):
-                raise InvalidArgument(
-                    f"input '{name}' expects shape {spec.describe_shape()} but got "
-                    f"{list(array.shape)}"
-                )
+            check_shape(name, spec, array.shape)
             if not array.flags.writeable or not array.flags.c_contiguous:
                 array = np.array(array, order="C")
             args.append(torch.from_numpy(array))
@@ -274,12 +262,8 @@ def _spec_of(node: Any, name: str) -> Spec:
     value = node.meta.get("val")
     if value is None or not hasattr(value, "dtype") or not hasattr(value, "shape"):
         raise FailedPrecondition(f"{name} of the exported program is not a tensor")
-    text = str(value.dtype).removeprefix("torch.")
-    try:
-        dtype = DType.from_numpy(np.dtype("bool" if text == "bool" else text))
-    except TypeError:
-        dtype = DType.DT_INVALID
-    if dtype is DType.DT_INVALID or dtype is DType.DT_STRING:
+    dtype = numeric_dtype(str(value.dtype).removeprefix("torch."))
+    if dtype is None:
         raise FailedPrecondition(f"{name} of the exported program is {value.dtype}: not served")
     shape = tuple(dim if isinstance(dim, int) else -1 for dim in value.shape)
     return Spec(dtype, shape, name)

@@ -25,12 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from shiba.core.engine_choice import Candidate
-from shiba.core.errors import FailedPrecondition
 from shiba.core.tensors import DEFAULT_SIGNATURE, Signature
 from shiba.runtimes._torch_files import (
     EXPORT_FILE,
-    SCRIPT_FILE,
+    MODEL_FILES,
     TORCH_LOCK,
+    find_model_file,
+    import_torch,
     load_exported,
     load_script,
 )
@@ -41,7 +42,7 @@ from shiba.runtimes.openvino._one_signature import compile_default, default_sign
 __all__ = ["TORCH_MODEL_FILES", "build_torch_candidate"]
 
 #: ``model.pt2`` first, as the ``pytorch`` runtime reads them.
-TORCH_MODEL_FILES = (EXPORT_FILE, SCRIPT_FILE)
+TORCH_MODEL_FILES = MODEL_FILES
 
 
 def build_torch_candidate(
@@ -59,35 +60,31 @@ def build_torch_candidate(
     )
     if signature is None:
         return Candidate(None, rejected)
-    path = next(
-        (Path(version_dir) / name for name in TORCH_MODEL_FILES if (version_dir / name).is_file()),
-        None,
-    )
+    path = find_model_file(Path(version_dir))
     if path is None:
         rejected[DEFAULT_SIGNATURE] = f"no {' or '.join(TORCH_MODEL_FILES)} in {version_dir}"
         return Candidate(None, rejected)
-    torch = _import_torch()
+    torch = import_torch("converting a PyTorch model to OpenVINO")
     core = ov.Core()
     chosen = signature
 
     def read() -> Any:
         with TORCH_LOCK:  # see shiba.runtimes._torch_files
-            return convert()
-
-    def convert() -> Any:
-        load = load_exported if path.name == EXPORT_FILE else load_script
-        model = load(torch, path)
-        shapes = [
-            (
-                ov.PartialShape.dynamic() if spec.shape is None else ov.PartialShape(spec.shape),
-                ov.Type(spec.dtype.numpy),
-            )
-            for spec in chosen.inputs.values()
-        ]
-        converted = ov.convert_model(model, input=shapes, share_weights=False)
-        _name_ports(converted.inputs, list(chosen.inputs), "input")
-        _name_ports(converted.outputs, list(chosen.outputs), "output")
-        return converted
+            load = load_exported if path.name == EXPORT_FILE else load_script
+            model = load(torch, path)
+            shapes = [
+                (
+                    ov.PartialShape.dynamic()
+                    if spec.shape is None
+                    else ov.PartialShape(spec.shape),
+                    ov.Type(spec.dtype.numpy),
+                )
+                for spec in chosen.inputs.values()
+            ]
+            converted = ov.convert_model(model, input=shapes, share_weights=False)
+            _name_ports(converted.inputs, list(chosen.inputs), "input")
+            _name_ports(converted.outputs, list(chosen.outputs), "output")
+            return converted
 
     return compile_default(ov, core, read, signature, rejected=rejected, options=options, path=path)
 
@@ -97,14 +94,3 @@ def _name_ports(ports: Any, aliases: list[str], kind: str) -> None:
         raise Rejected(f"OpenVINO's model has {len(ports)} {kind}s, the signature {len(aliases)}")
     for port, alias in zip(ports, aliases, strict=True):
         port.get_tensor().set_names({alias})
-
-
-def _import_torch() -> Any:
-    try:
-        import torch
-    except ImportError as err:
-        raise FailedPrecondition(
-            f"converting a PyTorch model to OpenVINO needs torch, which cannot be imported "
-            f"({err}): install it with: pip install 'shiba[torch]'"
-        ) from err
-    return torch

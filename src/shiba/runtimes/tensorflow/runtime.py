@@ -28,6 +28,7 @@ from shiba.core.errors import FailedPrecondition, ShibaError
 from shiba.core.ids import ServableId
 from shiba.core.loader import Loader
 from shiba.core.servable import Servable
+from shiba.runtimes._bases import VersionLoader
 from shiba.runtimes.base import RuntimeOptions
 from shiba.runtimes.tensorflow._errors import from_tf_error, install_hint
 from shiba.runtimes.tensorflow.signatures import (
@@ -62,7 +63,7 @@ class SavedModelRuntime:
         return SavedModelLoader(servable_id, version_dir, options)
 
 
-class SavedModelLoader:
+class SavedModelLoader(VersionLoader[Servable]):
     """Loads one SavedModel version. Cheap to build; ``load`` imports TensorFlow and does the work.
 
     ``load`` raises ``ShibaError``: NotFound when the folder holds no SavedModel or no ``serve``
@@ -78,11 +79,8 @@ class SavedModelLoader:
         options: RuntimeOptions,
         mode: ExecutionMode = "auto",
     ) -> None:
-        self.servable_id = servable_id
-        self.version_dir = Path(version_dir)
-        self.options = options
+        super().__init__(servable_id, version_dir, options)
         self.mode: ExecutionMode = mode
-        self._servable: Servable | None = None
 
     def load(self) -> Servable:
         if self._servable is not None:
@@ -128,11 +126,6 @@ class SavedModelLoader:
         from shiba.runtimes.tensorflow.saved_model import load_function
 
         return load_function(self.version_dir, export.signatures, self.options.saved_model_tags)
-
-    def unload(self) -> None:
-        servable, self._servable = self._servable, None
-        if servable is not None:
-            servable.close()
 
 
 def _translate(load: Callable[[], Servable], tf: Any) -> Servable:

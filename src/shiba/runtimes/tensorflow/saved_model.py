@@ -21,7 +21,6 @@ from shiba.core.tensors import Signature, Tensors
 from shiba.runtimes._bases import SignedServable
 from shiba.runtimes.tensorflow._errors import from_tf_error
 from shiba.runtimes.tensorflow.signatures import (
-    SERVE_TAGS,
     check_runnable,
     find_signature,
     select_outputs,
@@ -33,9 +32,7 @@ _MAX_FILTERS = 256
 
 
 def load_function(
-    version_dir: Path,
-    signatures: Mapping[str, Signature],
-    tags: Collection[str] = SERVE_TAGS,
+    version_dir: Path, signatures: Mapping[str, Signature], tags: Collection[str]
 ) -> FunctionServable:
     """Restores the meta graph tagged ``tags`` of ``version_dir`` with ``tf.saved_model.load``.
     Raises what TensorFlow raises."""
