@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import resource
 import subprocess
 import sys
 import tempfile
@@ -27,11 +26,6 @@ from pathlib import Path
 import run  # benchmarks/run.py: the server, the body and wrk, as the suite runs them
 
 BIN = Path(sys.executable).parent
-
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def shiba_bench(url: str, body: Path, connections: int, seconds: float, out: Path) -> run.Load:
@@ -77,9 +71,9 @@ def main() -> int:
             wrk_runs: list[run.Load] = []
             bench_runs: list[run.Load] = []
             for turn in range(max(args.rounds, 1)):  # the generators take turns
-                before = _children_cpu()
+                before = run.children_cpu_seconds()
                 load = run.wrk(predict, body, connections, args.duration)
-                load.wrk_us = (_children_cpu() - before) / max(load.requests, 1) * 1e6
+                load.wrk_us = (run.children_cpu_seconds() - before) / max(load.requests, 1) * 1e6
                 wrk_runs.append(load)
                 out = folder / f"c{connections}-{turn}"
                 bench_runs.append(shiba_bench(url, body, connections, args.duration, out))

@@ -194,12 +194,17 @@ def wrk(
 def _cpu_sample(pid: int) -> tuple[float, float, float]:
     """CPU seconds so far of the server's main (event-loop) thread, of the whole server, and of
     this process's finished children (the wrk runs)."""
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return (
         _cpu_seconds(f"/proc/{pid}/task/{pid}/stat"),
         _cpu_seconds(f"/proc/{pid}/stat"),
-        children.ru_utime + children.ru_stime,
+        children_cpu_seconds(),
     )
+
+
+def children_cpu_seconds() -> float:
+    """User + system CPU seconds so far of this process's finished children (wrk runs...)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _wrk(url: str, body_file: Path, connections: int, seconds: float) -> Load:
