@@ -38,13 +38,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import requests
 
 REPO = Path(__file__).resolve().parents[1]
@@ -94,24 +95,35 @@ def limit(engine: str, batch_sizes: list[int], seconds: float) -> dict[str, Any]
         assert candidate.servable is not None
         servable = candidate.servable
     (name,) = servable.signatures["serving_default"].inputs
+    medians = median_seconds(
+        lambda x: servable.run("serving_default", {name: x}), batch_sizes, seconds
+    )
+    servable.close()
+    result: dict[str, Any] = {"images_per_s": {b: b / m for b, m in medians.items()}}
+    if 1 in medians:
+        result["batch1_p50_ms"] = medians[1] * 1e3
+    return result
+
+
+def median_seconds(
+    call: Callable[[npt.NDArray[np.float32]], object], batch_sizes: Iterable[int], seconds: float
+) -> dict[int, float]:
+    """The median seconds of ``call`` on a batch of W1's images (``[batch, 32, 32, 3]`` float32
+    pixels 0-255) at each batch size: after 5 warm-up calls, calls for ``seconds`` (at least 20)."""
     rng = np.random.default_rng(0)
-    result: dict[str, Any] = {"images_per_s": {}}
+    medians: dict[int, float] = {}
     for batch in batch_sizes:
         x = rng.integers(0, 256, size=(batch, 32, 32, 3)).astype(np.float32)
         for _ in range(5):
-            servable.run("serving_default", {name: x})
+            call(x)
         times: list[float] = []
         deadline = time.perf_counter() + seconds
         while time.perf_counter() < deadline or len(times) < 20:
             start = time.perf_counter()
-            servable.run("serving_default", {name: x})
+            call(x)
             times.append(time.perf_counter() - start)
-        median = statistics.median(times)
-        result["images_per_s"][batch] = batch / median
-        if batch == 1:
-            result["batch1_p50_ms"] = median * 1e3
-    servable.close()
-    return result
+        medians[batch] = statistics.median(times)
+    return medians
 
 
 def measure_limit(engine: str, seconds: float) -> dict[str, Any]:
@@ -182,12 +194,17 @@ def wrk(
 def _cpu_sample(pid: int) -> tuple[float, float, float]:
     """CPU seconds so far of the server's main (event-loop) thread, of the whole server, and of
     this process's finished children (the wrk runs)."""
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return (
         _cpu_seconds(f"/proc/{pid}/task/{pid}/stat"),
         _cpu_seconds(f"/proc/{pid}/stat"),
-        children.ru_utime + children.ru_stime,
+        children_cpu_seconds(),
     )
+
+
+def children_cpu_seconds() -> float:
+    """User + system CPU seconds so far of this process's finished children (wrk runs...)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _wrk(url: str, body_file: Path, connections: int, seconds: float) -> Load:

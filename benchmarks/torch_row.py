@@ -19,15 +19,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import run
 
 MODEL = run.MODELS / "TorchCNN"
@@ -96,22 +93,9 @@ def limit(engine: str, seconds: float) -> dict[str, float]:
         def call(x: Any) -> Any:
             return servable.run("serving_default", {"images": x})
 
-    result: dict[str, float] = {}
-    rng = np.random.default_rng(0)
-    for batch in (1, 64):
-        x = rng.integers(0, 256, size=(batch, 32, 32, 3)).astype(np.float32)
-        for _ in range(5):
-            call(x)
-        times: list[float] = []
-        deadline = time.perf_counter() + seconds
-        while time.perf_counter() < deadline or len(times) < 20:
-            start = time.perf_counter()
-            call(x)
-            times.append(time.perf_counter() - start)
-        median = statistics.median(times)
-        result[f"batch{batch}"] = batch / median
-        if batch == 1:
-            result["batch1_p50_ms"] = median * 1e3
+    medians = run.median_seconds(call, (1, 64), seconds)
+    result = {f"batch{batch}": batch / median for batch, median in medians.items()}
+    result["batch1_p50_ms"] = medians[1] * 1e3
     return result
 
 

@@ -116,38 +116,10 @@ class ServerProcess:
         return self.proc.returncode
 
 
-@pytest.fixture
-def start_server(tmp_path: Path) -> Iterator[Any]:
-    """Starts servers with the given flags; stops them after the test."""
+def _servers(folder: Path) -> Iterator[Any]:
+    """Yields ``start(*flags, env=, wait=, tls=)``, which starts a server logging into ``folder``
+    (and, with ``wait``, waits until it is ready); stops every server it started afterwards."""
     servers: list[ServerProcess] = []
-
-    def start(
-        *args: str,
-        env: dict[str, str] | None = None,
-        wait: bool = True,
-        tls: dict[str, Any] | None = None,
-    ) -> ServerProcess:
-        server = ServerProcess(args, tmp_path / f"server-{len(servers)}.log", env, tls)
-        servers.append(server)
-        if wait:
-            server.wait_ready()
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
-
-
-def copy_model(src: Path, dest: Path) -> Path:
-    shutil.copytree(src, dest)
-    return dest
-
-
-@pytest.fixture(scope="module")
-def module_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """Like ``start_server``, for servers shared by a whole test module."""
-    servers: list[ServerProcess] = []
-    folder = tmp_path_factory.mktemp("servers")
 
     def start(
         *args: str,
@@ -164,3 +136,20 @@ def module_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[Any]:
+    """Starts servers with the given flags; stops them after the test."""
+    yield from _servers(tmp_path)
+
+
+def copy_model(src: Path, dest: Path) -> Path:
+    shutil.copytree(src, dest)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def module_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Like ``start_server``, for servers shared by a whole test module."""
+    yield from _servers(tmp_path_factory.mktemp("servers"))

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import MutableMapping
 from typing import Any
 
 import orjson
@@ -44,6 +43,8 @@ from shiba.config.settings import ServerSettings
 from shiba.core.errors import Code, ShibaError
 from shiba.integrations.ray_config import ConfigSync, create_board
 from shiba.integrations.ray_front_end import run_front_end
+from shiba.protocols._asgi import Message, Scope
+from shiba.protocols.http.routes import JSON
 from shiba.protocols.tfserving.grpc import Handler, tfserving_handlers
 from shiba.protocols.v2.grpc import v2_handlers
 from shiba.server.compose import Components, compose
@@ -57,12 +58,10 @@ log = logging.getLogger("shiba.ray")
 APP_NAME = "shiba"
 #: Requests one replica runs at once (each call may carry several); more wait in Ray's router.
 _MAX_ONGOING = 16
-_JSON = [(b"content-type", b"application/json")]
 
 Headers = list[tuple[bytes, bytes]]
 RestAnswer = tuple[int, Headers, bytes]
 GrpcAnswer = tuple[int, bytes | str]
-Message = MutableMapping[str, Any]
 #: One request as the front end sends it: ``("rest", (method, path, query, headers, body))`` or
 #: ``("grpc", (method, serialized request))``.
 Call = tuple[str, tuple[Any, ...]]
@@ -107,7 +106,7 @@ class ShibaReplica:
         self, method: str, path: str, query: bytes, headers: Headers, body: bytes
     ) -> RestAnswer:
         """Runs one HTTP request through shiba's REST application; (status, headers, body)."""
-        scope: Message = {
+        scope: Scope = {
             "type": "http",
             "asgi": {"version": "3.0"},
             "http_version": "1.1",
@@ -165,7 +164,7 @@ class ShibaReplica:
             log.exception("a %s request failed in the replica", kind)
             message = f"Internal error: {exc}"
             if kind == "rest":
-                return 500, _JSON, orjson.dumps({"error": message})
+                return 500, list(JSON), orjson.dumps({"error": message})
             return Code.INTERNAL, message
 
     def __del__(self) -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import grpc
@@ -31,6 +30,8 @@ from ray.serve.handle import DeploymentHandle
 from shiba import _proto
 from shiba.config.settings import ServerSettings
 from shiba.core.errors import Code, ShibaError, Unavailable
+from shiba.protocols._asgi import ASGIApp, Receive, Scope, Send
+from shiba.protocols.http.routes import JSON
 from shiba.protocols.http.server import HttpServer
 from shiba.protocols.status import http_status
 from shiba.protocols.tfserving.grpc import Handler, add_handlers, server_arguments
@@ -75,9 +76,7 @@ _MAX_GROUP = 32
 _ATTEMPTS = 3
 #: Seconds in-flight requests get to finish once the front end is told to stop.
 _GRACE_SECONDS = 10.0
-_JSON = [(b"content-type", b"application/json")]
 
-Message = MutableMapping[str, Any]
 _Pending = tuple[str, tuple[Any, ...], "asyncio.Future[Any]"]
 
 
@@ -138,14 +137,10 @@ class Forwarder:
                 await asyncio.sleep(0.05 * attempt)
         raise AssertionError("unreachable")
 
-    def rest_app(self, max_body_bytes: int) -> Callable[..., Awaitable[None]]:
+    def rest_app(self, max_body_bytes: int) -> ASGIApp:
         """An ASGI application that answers each request with a replica's answer."""
 
-        async def app(
-            scope: Message,
-            receive: Callable[[], Awaitable[Message]],
-            send: Callable[[Message], Awaitable[None]],
-        ) -> None:
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] != "http":
                 return
             try:
@@ -159,7 +154,7 @@ class Forwarder:
                     body,
                 )
             except ShibaError as exc:
-                status, headers = http_status(exc.code), _JSON
+                status, headers = http_status(exc.code), JSON
                 payload = orjson.dumps({"error": exc.message})
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": payload})
@@ -185,7 +180,7 @@ class Forwarder:
         }
 
 
-async def _read_body(receive: Callable[[], Awaitable[Message]], limit: int) -> bytes:
+async def _read_body(receive: Receive, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
