@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from typing import Any
 
 import grpc
@@ -32,11 +31,11 @@ from shiba.config.settings import ServerSettings
 from shiba.core.errors import Code, ShibaError, Unavailable
 from shiba.protocols._asgi import ASGIApp, Receive, Scope, Send
 from shiba.protocols.http.routes import JSON
-from shiba.protocols.http.server import HttpServer
 from shiba.protocols.status import http_status
-from shiba.protocols.tfserving.grpc import Handler, add_handlers, server_arguments
+from shiba.protocols.tfserving.grpc import Handler, add_handlers
 from shiba.protocols.v2.grpc import SERVICE as V2_SERVICE
 from shiba.protocols.v2.grpc import v2_stream_handlers
+from shiba.server.run import serve_ports
 
 __all__ = ["RPCS", "Forwarder", "run_front_end"]
 
@@ -74,8 +73,6 @@ _SENDERS = 8
 _MAX_GROUP = 32
 #: Times a group is sent before its replicas' deaths are the clients' error (503 / UNAVAILABLE).
 _ATTEMPTS = 3
-#: Seconds in-flight requests get to finish once the front end is told to stop.
-_GRACE_SECONDS = 10.0
 
 _Pending = tuple[str, tuple[Any, ...], "asyncio.Future[Any]"]
 
@@ -201,46 +198,19 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
 
 async def run_front_end(settings: ServerSettings, handle: DeploymentHandle[Any]) -> bool:
     """Serves ``settings``' REST and gRPC ports until SIGINT/SIGTERM; False if a port cannot be
-    listened on."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    listened on. The ports are ``shiba serve``'s (``server.run.serve_ports``: TLS, token auth on
+    gRPC, the health service); behind them every call is forwarded to a replica, whose router
+    checks REST's token."""
     forwarder = Forwarder(handle)
     forwarder.start()
-    grpc_server: grpc.aio.Server | None = None
-    rest: HttpServer | None = None
+
+    def add_services(server: grpc.aio.Server) -> None:
+        table = forwarder.grpc_handlers()
+        add_handlers(server, table, v2_stream_handlers(table[V2_SERVICE]["ModelInfer"]))
+
     try:
-        if settings.grpc_port or settings.grpc_socket_path:
-            grpc_server = grpc.aio.server(
-                options=server_arguments(settings.grpc),
-                maximum_concurrent_rpcs=settings.grpc_max_concurrent_rpcs,
-            )
-            table = forwarder.grpc_handlers()
-            add_handlers(grpc_server, table, v2_stream_handlers(table[V2_SERVICE]["ModelInfer"]))
-            if settings.grpc_port:
-                grpc_server.add_insecure_port(f"{settings.rest_host}:{settings.grpc_port}")
-            if settings.grpc_socket_path:
-                grpc_server.add_insecure_port(f"unix:{settings.grpc_socket_path}")
-            await grpc_server.start()
-            log.info("Running gRPC ModelServer at %s:%d", settings.rest_host, settings.grpc_port)
-        if settings.rest_port:
-            app = forwarder.rest_app(settings.rest.max_body_bytes)
-            rest = HttpServer(app, settings.rest_host, settings.rest_port)
-            try:
-                await rest.start()
-            except OSError as exc:
-                log.error("Cannot serve HTTP/REST at port %d: %s", settings.rest_port, exc)
-                return False
-            log.info("Exporting HTTP/REST API at: %s:%d", settings.rest_host, settings.rest_port)
-        await stop.wait()
-        log.info("Shutting down")
-        return True
+        return await serve_ports(
+            settings, forwarder.rest_app(settings.rest.max_body_bytes), add_services
+        )
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
-        if rest is not None:
-            await rest.stop(_GRACE_SECONDS)
-        if grpc_server is not None:
-            await grpc_server.stop(_GRACE_SECONDS)
         await forwarder.stop()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 
 import grpc
 import uvloop
@@ -21,6 +22,7 @@ from shiba.config.errors import ConfigError
 from shiba.config.model_config import model_configs_from_proto
 from shiba.config.settings import ServerSettings
 from shiba.core.errors import InvalidArgument, ShibaError
+from shiba.protocols._asgi import ASGIApp
 from shiba.protocols.auth import grpc_auth_interceptor
 from shiba.protocols.health import HealthService, add_health_service
 from shiba.protocols.http.server import HttpServer
@@ -29,7 +31,7 @@ from shiba.protocols.tls import grpc_server_credentials, server_ssl_context
 from shiba.protocols.v2.grpc import add_v2_service
 from shiba.server.compose import Components, compose
 
-__all__ = ["serve", "configure_logging"]
+__all__ = ["serve", "serve_ports", "configure_logging", "AddServices"]
 
 log = logging.getLogger("shiba.server")
 
@@ -44,32 +46,21 @@ def configure_logging(level: str) -> None:
     )
 
 
+#: Registers a front end's gRPC services on a server before it starts.
+AddServices = Callable[[grpc.aio.Server], None]
+
+
 async def _start_grpc(
-    settings: ServerSettings, components: Components
+    settings: ServerSettings, add_services: AddServices
 ) -> tuple[grpc.aio.Server | None, HealthService | None]:
     if not settings.grpc_port and not settings.grpc_socket_path:
         return None, None
-
-    async def reload_config(config: ModelServerConfig) -> None:
-        try:
-            models = model_configs_from_proto(config)
-        except ConfigError as exc:
-            raise InvalidArgument(str(exc)) from None
-        await asyncio.to_thread(components.applier.apply, models)
-
     server = grpc.aio.server(
         interceptors=[grpc_auth_interceptor(settings.auth)] if settings.auth is not None else None,
         options=server_arguments(settings.grpc),
         maximum_concurrent_rpcs=settings.grpc_max_concurrent_rpcs,
     )
-    add_tfserving_services(
-        server,
-        components.service,
-        options=settings.grpc,
-        reload_config=reload_config,
-        metrics=components.metrics,
-    )
-    add_v2_service(server, components.v2, settings.grpc)
+    add_services(server)
     health = add_health_service(server) if settings.grpc_health else None
     # As TF Serving: with --ssl_config_file, the port and the socket both take its credentials.
     credentials = grpc_server_credentials(settings.tls) if settings.tls is not None else None
@@ -91,18 +82,25 @@ async def _start_grpc(
     return server, health
 
 
-async def _serve(settings: ServerSettings, components: Components) -> bool:
+async def serve_ports(
+    settings: ServerSettings, rest_app: ASGIApp, add_services: AddServices
+) -> bool:
+    """Serves ``rest_app`` on the REST port and the services ``add_services`` registers on the
+    gRPC port and socket, with the settings' TLS, token auth and health service, until SIGINT or
+    SIGTERM; False if the REST port cannot be listened on. The one listener set-up of every
+    front end: ``shiba serve``'s and the Ray front end's (``shiba.integrations.ray_front_end``).
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    grpc_server, health = await _start_grpc(settings, components)
+    grpc_server, health = await _start_grpc(settings, add_services)
     rest: HttpServer | None = None
     try:
         if settings.rest_port:
             tls = settings.tls if settings.tls is not None and settings.tls.rest else None
             rest = HttpServer(
-                components.rest_app,
+                rest_app,
                 settings.rest_host,
                 settings.rest_port,
                 ssl_context=server_ssl_context(tls) if tls is not None else None,
@@ -138,6 +136,27 @@ async def _serve(settings: ServerSettings, components: Components) -> bool:
         if grpc_server is not None:
             stopping.append(grpc_server.stop(_GRACE_SECONDS))
         await asyncio.gather(*stopping)
+
+
+async def _serve(settings: ServerSettings, components: Components) -> bool:
+    async def reload_config(config: ModelServerConfig) -> None:
+        try:
+            models = model_configs_from_proto(config)
+        except ConfigError as exc:
+            raise InvalidArgument(str(exc)) from None
+        await asyncio.to_thread(components.applier.apply, models)
+
+    def add_services(server: grpc.aio.Server) -> None:
+        add_tfserving_services(
+            server,
+            components.service,
+            options=settings.grpc,
+            reload_config=reload_config,
+            metrics=components.metrics,
+        )
+        add_v2_service(server, components.v2, settings.grpc)
+
+    return await serve_ports(settings, components.rest_app, add_services)
 
 
 def serve(settings: ServerSettings) -> int:
