@@ -12,13 +12,10 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
 
-import numpy.typing as npt
 from rich.console import Console
 
-from shiba.client import Client, ClientError, GrpcClient, ServerError, SignatureInfo
-from shiba.client._rest_core import Inputs
+from shiba.client import Client, ClientError, GrpcClient, ServerError
 from shiba.core.tensors import DEFAULT_SIGNATURE
 
 __all__ = [
@@ -28,7 +25,6 @@ __all__ = [
     "EXIT_UNREACHABLE",
     "DEFAULT_SERVER",
     "UsageError",
-    "SyncClient",
     "add_server_options",
     "add_input_options",
     "connect",
@@ -46,31 +42,6 @@ errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
 class UsageError(Exception):
     """A command line or input file that cannot be used; the message says what to change."""
-
-
-class SyncClient(Protocol):
-    """What the commands use of :class:`Client` and :class:`GrpcClient` alike."""
-
-    def signature(
-        self,
-        model: str,
-        signature: str = ...,
-        *,
-        version: int | None = ...,
-        label: str | None = ...,
-    ) -> SignatureInfo: ...
-
-    def predict(
-        self,
-        model: str,
-        inputs: Inputs,
-        *,
-        signature: str = ...,
-        version: int | None = ...,
-        label: str | None = ...,
-    ) -> dict[str, npt.NDArray[Any]]: ...
-
-    def close(self) -> None: ...
 
 
 def add_server_options(parser: argparse.ArgumentParser, *, tls: bool = True) -> None:
