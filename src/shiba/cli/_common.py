@@ -27,6 +27,7 @@ __all__ = [
     "UsageError",
     "add_server_options",
     "add_input_options",
+    "read_file",
     "connect",
     "run",
     "console",
@@ -94,7 +95,8 @@ def add_input_options(parser: argparse.ArgumentParser, *, body: str | None = Non
     parser.add_argument("--version", type=int, help="a version number (default: the latest)")
 
 
-def _read(path: Path) -> bytes:
+def read_file(path: Path) -> bytes:
+    """The bytes of ``path``; ``UsageError`` naming it when it cannot be read."""
     try:
         return path.read_bytes()
     except OSError as exc:
@@ -118,9 +120,9 @@ def connect(args: argparse.Namespace) -> Client | GrpcClient:
                 timeout=args.timeout,
                 token=args.token,
                 tls=tls,
-                root_certificates=_read(ca) if ca else None,
-                private_key=_read(args.key) if args.key else None,
-                certificate_chain=_read(args.cert) if args.cert else None,
+                root_certificates=read_file(ca) if ca else None,
+                private_key=read_file(args.key) if args.key else None,
+                certificate_chain=read_file(args.cert) if args.cert else None,
             )
     if not server.startswith(("http://", "https://")):
         raise UsageError(f"--server {server!r}: give http://, https://, grpc:// or grpcs://")

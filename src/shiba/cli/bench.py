@@ -32,6 +32,7 @@ from shiba.cli._common import (
     connect,
     console,
     errors,
+    read_file,
     run,
 )
 from shiba.cli.predict import read_inputs
@@ -110,10 +111,7 @@ def _target(args: argparse.Namespace) -> _load.Target:
     if args.body is not None:
         if not args.server.startswith("http://"):
             raise UsageError("--body is sent over REST: give an http:// --server")
-        try:
-            body = args.body.read_bytes()
-        except OSError as exc:
-            raise UsageError(f"{args.body}: {exc.strerror or exc}") from None
+        body = read_file(args.body)
         path = model_path(model) + ":predict"
         if args.protocol == "v2":
             path = v2_core.model_path(args.model, args.version) + "/infer"
