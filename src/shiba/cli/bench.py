@@ -116,14 +116,12 @@ def _target(args: argparse.Namespace) -> _load.Target:
         if args.protocol == "v2":
             path = v2_core.model_path(args.model, args.version) + "/infer"
         return _load.rest_target(args.server, path, body, args.token)
-    client = connect(args)
     try:
-        signature = client.signature(args.model, args.signature, version=args.version)
-        inputs = read_inputs(args, signature)
+        with connect(args) as client:
+            signature = client.signature(args.model, args.signature, version=args.version)
+            inputs = read_inputs(args, signature)
     except KeyError as exc:
         raise UsageError(str(exc.args[0])) from None
-    finally:
-        client.close()
     if args.protocol == "v2":
         return _v2_target(args, signature, inputs, rest=isinstance(client, Client))
     if isinstance(client, Client):
