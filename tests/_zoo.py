@@ -8,6 +8,7 @@ not, as ``tests/integration/test_demo.py`` does).
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from pathlib import Path
 from tests.integration.conftest import REPO, ServerProcess, free_port, model_config_text
 from tests.models import build_onnx_model, build_onnx_string_model, save_onnx_graph
 
-__all__ = ["Zoo", "start_zoo", "build_grey_model", "DEMO_MODELS", "IMAGES"]
+__all__ = ["Zoo", "start_zoo", "build_grey_model", "predict_half", "DEMO_MODELS", "IMAGES"]
 
 DEMO_MODELS = REPO / "build" / "models"
 IMAGES = REPO / "examples" / "images"
@@ -48,6 +49,19 @@ def build_grey_model(dest_dir: Path) -> Path:
         initializer=[axes],
     )
     return save_onnx_graph(graph, dest_dir)
+
+
+def predict_half(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m shiba predict half --json - ARGS`` with x 2.0 and k 3 on standard input (the
+    ``half`` model answers z = x * k = 6), its output as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "shiba", "predict", "half", "--json", "-", *args],
+        input=json.dumps({"instances": [{"x": [2.0], "k": [3]}]}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def start_zoo(folder: Path) -> Zoo:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +12,7 @@ import pytest
 
 from shiba.cli.main import main
 from shiba.cli.predict import top_classes
-from tests._zoo import IMAGES, Zoo
+from tests._zoo import IMAGES, Zoo, predict_half
 from tests.integration.conftest import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -36,15 +34,7 @@ def test_predict_image_top_with_labels(zoo: Zoo, capsys: pytest.CaptureFixture[s
 
 
 def test_predict_over_grpc(zoo: Zoo, capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["predict", "half", "--json", "-", "--server", f"grpc://{zoo.grpc}"]
-    done = subprocess.run(
-        [sys.executable, "-m", "shiba", *args],
-        input=json.dumps({"instances": [{"x": [2.0], "k": [3]}]}),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = predict_half("--server", f"grpc://{zoo.grpc}")
     assert done.returncode == 0, done.stderr
     assert "z float32 [1, 1]" in done.stdout and "[[6.]]" in done.stdout
 

@@ -6,9 +6,6 @@ missing client certificate, a missing or wrong token each fail with the client's
 from __future__ import annotations
 
 import asyncio
-import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +26,7 @@ from shiba.client import (
 )
 from shiba.core.errors import Code
 from tests._tls import Authority, ssl_config_text, write_pems
+from tests._zoo import predict_half
 from tests.integration.conftest import ServerProcess, free_port, model_config_text
 from tests.models import build_onnx_model
 
@@ -195,29 +193,16 @@ def test_grpc_client_over_mutual_tls_and_its_refusals(secured: Secured) -> None:
         GrpcClient(secured.grpc, private_key=key)
 
 
-def _shiba(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "shiba", *args],
-        input=json.dumps({"instances": [{"x": [2.0], "k": [3]}]}),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def test_predict_command_over_https_and_grpcs(secured: Secured) -> None:
     tls = ["--ca", secured.ca_file, "--cert", secured.cert[0], "--key", secured.cert[1]]
     for server in (secured.rest, f"grpcs://{secured.grpc}"):
-        done = _shiba("predict", "half", "--json", "-", "--server", server, "--token", TOKEN, *tls)
+        done = predict_half("--server", server, "--token", TOKEN, *tls)
         assert done.returncode == 0, done.stderr
         assert "[[6.]]" in done.stdout
-    refused = _shiba("predict", "half", "--json", "-", "--server", secured.rest, *tls)
+    refused = predict_half("--server", secured.rest, *tls)
     assert refused.returncode == 1 and "UNAUTHENTICATED" in refused.stderr
     stranger = ["--ca", secured.foreign_ca_file, *tls[2:]]
-    unreachable = _shiba(
-        "predict", "half", "--json", "-", "--server", secured.rest, "--token", TOKEN, *stranger
-    )
+    unreachable = predict_half("--server", secured.rest, "--token", TOKEN, *stranger)
     assert unreachable.returncode == 3 and "cannot connect" in unreachable.stderr
-    half_pair = _shiba("predict", "half", "--json", "-", "--server", secured.rest, "--cert", "x")
+    half_pair = predict_half("--server", secured.rest, "--cert", "x")
     assert half_pair.returncode == 2 and "--cert and --key go together" in half_pair.stderr

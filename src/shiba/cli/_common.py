@@ -12,13 +12,10 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
 
-import numpy.typing as npt
 from rich.console import Console
 
-from shiba.client import Client, ClientError, GrpcClient, ServerError, SignatureInfo
-from shiba.client._rest_core import Inputs
+from shiba.client import Client, ClientError, GrpcClient, ServerError
 from shiba.core.tensors import DEFAULT_SIGNATURE
 
 __all__ = [
@@ -28,9 +25,9 @@ __all__ = [
     "EXIT_UNREACHABLE",
     "DEFAULT_SERVER",
     "UsageError",
-    "SyncClient",
     "add_server_options",
     "add_input_options",
+    "read_file",
     "connect",
     "run",
     "console",
@@ -46,31 +43,6 @@ errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
 class UsageError(Exception):
     """A command line or input file that cannot be used; the message says what to change."""
-
-
-class SyncClient(Protocol):
-    """What the commands use of :class:`Client` and :class:`GrpcClient` alike."""
-
-    def signature(
-        self,
-        model: str,
-        signature: str = ...,
-        *,
-        version: int | None = ...,
-        label: str | None = ...,
-    ) -> SignatureInfo: ...
-
-    def predict(
-        self,
-        model: str,
-        inputs: Inputs,
-        *,
-        signature: str = ...,
-        version: int | None = ...,
-        label: str | None = ...,
-    ) -> dict[str, npt.NDArray[Any]]: ...
-
-    def close(self) -> None: ...
 
 
 def add_server_options(parser: argparse.ArgumentParser, *, tls: bool = True) -> None:
@@ -123,7 +95,8 @@ def add_input_options(parser: argparse.ArgumentParser, *, body: str | None = Non
     parser.add_argument("--version", type=int, help="a version number (default: the latest)")
 
 
-def _read(path: Path) -> bytes:
+def read_file(path: Path) -> bytes:
+    """The bytes of ``path``; ``UsageError`` naming it when it cannot be read."""
     try:
         return path.read_bytes()
     except OSError as exc:
@@ -147,9 +120,9 @@ def connect(args: argparse.Namespace) -> Client | GrpcClient:
                 timeout=args.timeout,
                 token=args.token,
                 tls=tls,
-                root_certificates=_read(ca) if ca else None,
-                private_key=_read(args.key) if args.key else None,
-                certificate_chain=_read(args.cert) if args.cert else None,
+                root_certificates=read_file(ca) if ca else None,
+                private_key=read_file(args.key) if args.key else None,
+                certificate_chain=read_file(args.cert) if args.cert else None,
             )
     if not server.startswith(("http://", "https://")):
         raise UsageError(f"--server {server!r}: give http://, https://, grpc:// or grpcs://")

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -32,15 +31,15 @@ from shiba.cli._common import (
     connect,
     console,
     errors,
+    read_file,
     run,
 )
 from shiba.cli.predict import read_inputs
 from shiba.client import Client, ModelRef, SignatureInfo
 from shiba.client import _v2_core as v2_core
-from shiba.client._rest_core import encode_inputs, model_path
+from shiba.client._rest_core import as_arrays, encode_inputs, model_path
 from shiba.client.grpc import predict_request
 from shiba.client.v2_grpc import infer_request
-from shiba.core.tensors import DType
 
 __all__ = ["bench_main", "percentiles", "save_plots"]
 
@@ -110,22 +109,17 @@ def _target(args: argparse.Namespace) -> _load.Target:
     if args.body is not None:
         if not args.server.startswith("http://"):
             raise UsageError("--body is sent over REST: give an http:// --server")
-        try:
-            body = args.body.read_bytes()
-        except OSError as exc:
-            raise UsageError(f"{args.body}: {exc.strerror or exc}") from None
+        body = read_file(args.body)
         path = model_path(model) + ":predict"
         if args.protocol == "v2":
             path = v2_core.model_path(args.model, args.version) + "/infer"
         return _load.rest_target(args.server, path, body, args.token)
-    client = connect(args)
     try:
-        signature = client.signature(args.model, args.signature, version=args.version)
-        inputs = read_inputs(args, signature)
+        with connect(args) as client:
+            signature = client.signature(args.model, args.signature, version=args.version)
+            inputs = read_inputs(args, signature)
     except KeyError as exc:
         raise UsageError(str(exc.args[0])) from None
-    finally:
-        client.close()
     if args.protocol == "v2":
         return _v2_target(args, signature, inputs, rest=isinstance(client, Client))
     if isinstance(client, Client):
@@ -139,18 +133,10 @@ def _v2_target(
     args: argparse.Namespace, signature: SignatureInfo, inputs: Any, *, rest: bool
 ) -> _load.Target:
     """The Open Inference Protocol's infer request for ``inputs`` (in the signature's dtypes)."""
-    if not isinstance(inputs, dict):
-        if len(signature.inputs) != 1:
-            raise UsageError(f"{signature.name} has several inputs: give them by name")
-        inputs = {next(iter(signature.inputs)): inputs}
-    arrays: dict[str, npt.NDArray[Any]] = {}
-    for name, value in inputs.items():
-        info = signature.inputs.get(name)
-        strings = info is not None and info.dtype is DType.DT_STRING
-        array = np.asarray(value, dtype=object) if strings else np.asarray(value)
-        if info is not None and not strings:
-            array = array.astype(info.numpy_dtype, copy=False)
-        arrays[name] = array
+    try:
+        arrays = as_arrays(signature, inputs)
+    except ValueError as exc:  # one array for a signature of several inputs
+        raise UsageError(str(exc)) from None
     if rest:
         call = v2_core.infer_call(args.model, args.version, arrays)
         path = v2_core.model_path(args.model, args.version) + "/infer"

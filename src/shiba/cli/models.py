@@ -30,13 +30,10 @@ def models_main(argv: Sequence[str], prog: str = "shiba models") -> int:
     args = parser.parse_args(argv)
 
     def command() -> int:
-        client = connect(args)
-        try:
+        with connect(args) as client:
             if not isinstance(client, Client):
                 raise UsageError("`shiba models` needs the REST API (an http:// --server)")
             models = client.models()
-        finally:
-            client.close()
         table = Table(title=f"models at {args.server}")
         for column in ("model", "version", "state", "engines", "labels"):
             table.add_column(column)
@@ -67,11 +64,8 @@ def metadata_main(argv: Sequence[str], prog: str = "shiba metadata") -> int:
     args = parser.parse_args(argv)
 
     def command() -> int:
-        client = connect(args)
-        try:
+        with connect(args) as client:
             metadata = client.metadata(args.model, version=args.version, label=args.label)
-        finally:
-            client.close()
         console.print(f"[bold]{metadata.name}[/] version {metadata.version}")
         for signature in metadata.signatures.values():
             table = Table(title=f"{signature.name} ({signature.method})", title_justify="left")

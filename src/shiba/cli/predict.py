@@ -122,24 +122,22 @@ def predict_main(argv: Sequence[str], prog: str = "shiba predict") -> int:
         parser.error("--top needs a number of classes of at least 1")
 
     def command() -> int:
-        client = connect(args)
         try:
-            signature = client.signature(args.model, args.signature, version=args.version)
-            inputs = read_inputs(args, signature)
-            start = time.perf_counter()
-            outputs = client.predict(
-                args.model, inputs, signature=args.signature, version=args.version
-            )
-            seconds = time.perf_counter() - start
-            labels = (
-                client.labels(args.model, version=args.version)
-                if isinstance(client, Client) and args.top
-                else []
-            )
+            with connect(args) as client:
+                signature = client.signature(args.model, args.signature, version=args.version)
+                inputs = read_inputs(args, signature)
+                start = time.perf_counter()
+                outputs = client.predict(
+                    args.model, inputs, signature=args.signature, version=args.version
+                )
+                seconds = time.perf_counter() - start
+                labels = (
+                    client.labels(args.model, version=args.version)
+                    if isinstance(client, Client) and args.top
+                    else []
+                )
         except KeyError as exc:  # no such signature: the message names those there are
             raise UsageError(str(exc.args[0])) from None
-        finally:
-            client.close()
         if args.top:
             _print_top(outputs, labels, args.top)
         else:

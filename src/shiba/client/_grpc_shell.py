@@ -37,9 +37,9 @@ __all__ = [
 ]
 
 DEFAULT_TARGET = "localhost:8500"
-#: No size limit on messages either way (the server sets its own).
 #: How gRPC's core begins the details of a call whose channel could not connect.
 _NOT_CONNECTED = "failed to connect to all addresses"
+#: No size limit on messages either way (the server sets its own).
 GRPC_OPTIONS = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
 
 

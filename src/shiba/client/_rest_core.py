@@ -46,6 +46,7 @@ __all__ = [
     "parse_metadata",
     "encode_inputs",
     "inputs_by_name",
+    "as_arrays",
     "RETRY_STATUSES",
 ]
 
@@ -221,7 +222,9 @@ def inputs_by_name(signature: SignatureInfo, inputs: Inputs) -> Mapping[str, npt
     )
 
 
-def _as_arrays(signature: SignatureInfo, inputs: Inputs) -> dict[str, npt.NDArray[Any]]:
+def as_arrays(signature: SignatureInfo, inputs: Inputs) -> dict[str, npt.NDArray[Any]]:
+    """``inputs`` by alias (:func:`inputs_by_name`) as arrays: of objects for a string input,
+    numbers cast to the signature's dtype, else as numpy reads them."""
     arrays: dict[str, npt.NDArray[Any]] = {}
     for name, value in inputs_by_name(signature, inputs).items():
         info = signature.inputs.get(name)
@@ -252,7 +255,7 @@ def _json_value(array: npt.NDArray[Any]) -> Any:
 
 def encode_inputs(signature: SignatureInfo, inputs: Inputs) -> bytes:
     """The columnar predict body for ``inputs`` (cast to the signature's numeric dtypes)."""
-    arrays = _as_arrays(signature, inputs)
+    arrays = as_arrays(signature, inputs)
     body = {
         "signature_name": signature.name,
         "inputs": {name: _json_value(array) for name, array in arrays.items()},

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
 from shiba.client._types import ModelMetadata, ModelRef, SignatureInfo
+from shiba.client._v2_core import V2ModelMetadata
 from shiba.core.tensors import DEFAULT_SIGNATURE
 
 __all__ = [
@@ -37,11 +38,11 @@ def backoff(attempt: int) -> float:
 
 class Remembered:
     """Per-model facts a client reads once and keeps: signatures by (model, signature name), and
-    other facts by (model name, version) in ``_known`` (the v2 clients' metadata)."""
+    the v2 clients' model metadata by (model name, version)."""
 
     def __init__(self) -> None:
         self._signatures: dict[tuple[ModelRef, str], SignatureInfo] = {}
-        self._known: dict[tuple[str, int | None], Any] = {}
+        self._v2_metadata: dict[tuple[str, int | None], V2ModelMetadata] = {}
 
     def _remember(self, model: ModelRef, name: str, metadata: ModelMetadata) -> SignatureInfo:
         """Keeps and returns signature ``name`` of ``metadata`` (``KeyError`` naming the

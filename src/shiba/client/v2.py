@@ -35,10 +35,10 @@ class V2Client(SyncHttp):
 
     def model_metadata(self, model: str, *, version: int | None = None) -> V2ModelMetadata:
         """The model's versions, platform, inputs and outputs (read once, then kept)."""
-        if (model, version) not in self._known:
-            self._known[(model, version)] = self._send(core.model_metadata_call(model, version))
-        found: V2ModelMetadata = self._known[(model, version)]
-        return found
+        key = (model, version)
+        if key not in self._v2_metadata:
+            self._v2_metadata[key] = self._send(core.model_metadata_call(model, version))
+        return self._v2_metadata[key]
 
     def infer(
         self,
@@ -63,11 +63,10 @@ class AsyncV2Client(AsyncHttp):
         return await self._send(core.ready_call(core.model_path(model, version) + "/ready"))
 
     async def model_metadata(self, model: str, *, version: int | None = None) -> V2ModelMetadata:
-        if (model, version) not in self._known:
-            metadata = await self._send(core.model_metadata_call(model, version))
-            self._known[(model, version)] = metadata
-        found: V2ModelMetadata = self._known[(model, version)]
-        return found
+        key = (model, version)
+        if key not in self._v2_metadata:
+            self._v2_metadata[key] = await self._send(core.model_metadata_call(model, version))
+        return self._v2_metadata[key]
 
     async def infer(
         self,

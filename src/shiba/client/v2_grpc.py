@@ -94,11 +94,11 @@ class V2GrpcClient(SyncGrpc):
 
     def model_metadata(self, model: str, *, version: int | None = None) -> V2ModelMetadata:
         """The model's versions, platform, inputs and outputs (read once, then kept)."""
-        if (model, version) not in self._known:
+        key = (model, version)
+        if key not in self._v2_metadata:
             request = pb.ModelMetadataRequest(name=model, version=_version(version))
-            self._known[(model, version)] = _metadata(self._call("ModelMetadata", request, True))
-        found: V2ModelMetadata = self._known[(model, version)]
-        return found
+            self._v2_metadata[key] = _metadata(self._call("ModelMetadata", request, True))
+        return self._v2_metadata[key]
 
     def infer(
         self,
@@ -127,12 +127,11 @@ class AsyncV2GrpcClient(AsyncGrpc):
         return bool((await self._call("ModelReady", request, True)).ready)
 
     async def model_metadata(self, model: str, *, version: int | None = None) -> V2ModelMetadata:
-        if (model, version) not in self._known:
+        key = (model, version)
+        if key not in self._v2_metadata:
             request = pb.ModelMetadataRequest(name=model, version=_version(version))
-            answer = await self._call("ModelMetadata", request, True)
-            self._known[(model, version)] = _metadata(answer)
-        found: V2ModelMetadata = self._known[(model, version)]
-        return found
+            self._v2_metadata[key] = _metadata(await self._call("ModelMetadata", request, True))
+        return self._v2_metadata[key]
 
     async def infer(
         self,
