@@ -22,14 +22,15 @@ import logging
 from typing import Any
 
 import grpc
-import orjson
 from ray.exceptions import RayActorError
 from ray.serve.handle import DeploymentHandle
 
 from shiba import _proto
+from shiba.codecs.tfs_json import encode_error
 from shiba.config.settings import ServerSettings
 from shiba.core.errors import Code, ShibaError, Unavailable
 from shiba.protocols._asgi import ASGIApp, Receive, Scope, Send
+from shiba.protocols.http.router import HttpError, read_body
 from shiba.protocols.http.routes import JSON
 from shiba.protocols.status import http_status
 from shiba.protocols.tfserving.grpc import Handler, add_handlers
@@ -141,7 +142,7 @@ class Forwarder:
             if scope["type"] != "http":
                 return
             try:
-                body = await _read_body(receive, max_body_bytes)
+                body = await read_body(scope["headers"], receive, max_body_bytes)
                 status, headers, payload = await self.call(
                     "rest",
                     scope["method"],
@@ -150,9 +151,11 @@ class Forwarder:
                     list(scope["headers"]),
                     body,
                 )
+            except HttpError as exc:  # the body's size or a client gone: as the router answers
+                status, headers, payload = exc.status, JSON, encode_error(exc.message)
             except ShibaError as exc:
                 status, headers = http_status(exc.code), JSON
-                payload = orjson.dumps({"error": exc.message})
+                payload = encode_error(exc.message)
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": payload})
 
@@ -175,25 +178,6 @@ class Forwarder:
             service: {name: forward(f"{service}/{name}") for name in names}
             for service, names in RPCS.items()
         }
-
-
-async def _read_body(receive: Receive, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ShibaError("Client closed the request", code=Code.CANCELLED)
-        chunk: bytes = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise ShibaError(
-                f"Request body is larger than the limit of {limit} bytes",
-                code=Code.RESOURCE_EXHAUSTED,
-            )
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
 
 
 async def run_front_end(settings: ServerSettings, handle: DeploymentHandle[Any]) -> bool:

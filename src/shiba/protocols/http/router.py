@@ -39,7 +39,7 @@ from shiba.protocols.http.routes import (
 from shiba.protocols.options import MonitoringOptions, RestOptions
 from shiba.protocols.status import http_status
 
-__all__ = ["Router"]
+__all__ = ["Router", "HttpError", "read_body"]
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ _CORS: Headers = (
 _CHALLENGE: Headers = ((b"www-authenticate", b'Bearer realm="shiba"'),)
 
 
-class _HttpError(Exception):
+class HttpError(Exception):
     """An answer decided by HTTP alone; ``code`` is its canonical code for the API's metrics."""
 
     def __init__(self, status: int, message: str, code: Code) -> None:
@@ -69,7 +69,7 @@ class _NotFound:
     public: frozenset[str] = frozenset()
 
     async def handle(self, request: Request) -> Response:
-        raise _HttpError(404, f"Not found: {request.method} {request.path}", Code.NOT_FOUND)
+        raise HttpError(404, f"Not found: {request.method} {request.path}", Code.NOT_FOUND)
 
     def error_body(self, message: str) -> bytes:
         return encode_error(message)
@@ -156,7 +156,7 @@ class Router:
                 deadlines = self._deadlines
                 task = deadlines.start()
                 try:
-                    request.body = await _read_body(headers, receive, self._options.max_body_bytes)
+                    request.body = await read_body(headers, receive, self._options.max_body_bytes)
                     response = await api.handle(request)
                 except asyncio.CancelledError:
                     if not deadlines.expired(task):
@@ -169,7 +169,7 @@ class Router:
             if code in (Code.INTERNAL, Code.UNKNOWN):
                 log.error("%s %s failed: %s", method, path, exc.message)
             response = Response(http_status(code), api.error_body(exc.message))
-        except _HttpError as exc:
+        except HttpError as exc:
             code = exc.code
             response = Response(exc.status, api.error_body(exc.message))
         except TimeoutError:
@@ -217,7 +217,7 @@ def _one_segment(prefix: str) -> bool:
     return len(prefix) > 2 and prefix[0] == "/" and prefix[-1] == "/" and "/" not in prefix[1:-1]
 
 
-async def _read_body(headers: Headers, receive: Receive, limit: int) -> bytes:
+async def read_body(headers: Headers, receive: Receive, limit: int) -> bytes:
     """The whole body, refusing with 413 a declared or received size over ``limit`` before more
     is read, and with 499 a client that went away."""
     for key, value in headers:
@@ -225,23 +225,23 @@ async def _read_body(headers: Headers, receive: Receive, limit: int) -> bytes:
             try:
                 declared = int(value)
             except ValueError:
-                raise _HttpError(
+                raise HttpError(
                     400, "Invalid Content-Length header", Code.INVALID_ARGUMENT
                 ) from None
             if declared > limit:
-                raise _HttpError(413, _too_large(limit), Code.RESOURCE_EXHAUSTED)
+                raise HttpError(413, _too_large(limit), Code.RESOURCE_EXHAUSTED)
             break
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise _HttpError(499, "Client closed the request", Code.CANCELLED)
+            raise HttpError(499, "Client closed the request", Code.CANCELLED)
         chunk: bytes = message.get("body", b"")
         if chunk:
             size += len(chunk)
             if size > limit:
-                raise _HttpError(413, _too_large(limit), Code.RESOURCE_EXHAUSTED)
+                raise HttpError(413, _too_large(limit), Code.RESOURCE_EXHAUSTED)
             chunks.append(chunk)
         if not message.get("more_body", False):
             break
