@@ -23,6 +23,7 @@ from shiba.core.errors import (
     Unavailable,
 )
 from shiba.core.servable import Outputs, Servable, SubmittingServable
+from shiba.core.statistics import Execution
 from shiba.core.tensors import DEFAULT_SIGNATURE, DType, Signature, Tensors, TensorSpec
 from tests.batching._support import PATIENCE, MakeBatcher, occupy, results, rows
 from tests.fakes import FakeServable, simple_signature
@@ -152,7 +153,7 @@ def test_allowed_batch_sizes_pad_with_the_first_row_and_trim_outputs(
     batcher, fake = make_batcher(
         max_batch_size=8,
         allowed_batch_sizes=(2, 4, 8),
-        on_batch=lambda size, padded, _: batches.append((size, padded)),
+        on_batch=lambda run: batches.append((run.rows, run.padded_rows)),
     )
     first = occupy(batcher, fake)
     a, b = rows(1, start=0), rows(2, start=10)
@@ -348,23 +349,43 @@ def test_a_cancelled_request_is_left_out_of_its_batch(make_batcher: MakeBatcher)
     assert [len(c.inputs["x"]) for c in fake.calls] == [1, 1]
 
 
-def test_on_batch_reports_sizes_and_queueing_time(make_batcher: MakeBatcher) -> None:
-    seen: list[tuple[int, int, float]] = []
-    batcher, fake = make_batcher(on_batch=lambda *args: seen.append(args))
+def test_on_batch_reports_each_run_with_its_requests_waits_and_times(
+    make_batcher: MakeBatcher,
+) -> None:
+    seen: list[Execution] = []
+    batcher, fake = make_batcher(on_batch=seen.append)
     first = occupy(batcher, fake)
     futures = [batcher.submit(SIG, {"x": rows(n)}) for n in (2, 3)]
     time.sleep(0.02)
     fake.release()
     first.result(PATIENCE)
     results(futures)
-    assert [(size, padded) for size, padded, _ in seen] == [(1, 1), (5, 5)]
-    assert seen[1][2] >= 0.02
+    assert [(r.rows, r.padded_rows, r.requests, r.ok) for r in seen] == [
+        (1, 1, 1, True),
+        (5, 5, 2, True),
+    ]
+    waited = seen[1]
+    # Both requests waited at least the 20 ms the first batch was held; the first one longest.
+    assert waited.first_wait_ns >= 20_000_000
+    assert waited.queue_ns >= 2 * 20_000_000
+    assert waited.queue_ns <= 2 * waited.first_wait_ns
+    assert seen[0].infer_ns >= 20_000_000  # the held run
+    assert waited.input_ns > 0 and waited.output_ns > 0
+
+
+def test_on_batch_reports_a_failed_run(make_batcher: MakeBatcher) -> None:
+    seen: list[Execution] = []
+    batcher, fake = make_batcher(on_batch=seen.append)
+    fake.fail_with(Internal("the model broke"), times=1)
+    with pytest.raises(Internal):
+        batcher.run(SIG, {"x": rows(2)})
+    assert [(r.rows, r.requests, r.ok) for r in seen] == [(2, 1, False)]
 
 
 def test_a_failing_on_batch_callback_is_logged_and_ignored(
     make_batcher: MakeBatcher, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def explode(size: int, padded: int, queued: float) -> None:
+    def explode(run: Execution) -> None:
         raise RuntimeError("metrics are down")
 
     batcher, _ = make_batcher(on_batch=explode)

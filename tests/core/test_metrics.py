@@ -16,6 +16,7 @@ from shiba.core.errors import Code, InvalidArgument, NotFound
 from shiba.core.ids import ServableId
 from shiba.core.metrics import CONTENT_TYPE, Metrics, prometheus_name
 from shiba.core.servable import Outputs, Servable
+from shiba.core.statistics import Execution
 from shiba.core.tensors import Signature, Tensors
 from tests._prometheus import samples
 
@@ -78,8 +79,8 @@ def test_requests_count_per_model_and_status_and_time_only_successes() -> None:
 
 def test_histogram_limits_and_placement_follow_tensorflow() -> None:
     metrics = Metrics()
-    metrics.record_batch(1, 1, 0.0)  # a batch of 1: TF puts a value equal to a limit above it
-    metrics.record_batch(3, 4, 0.0)
+    metrics.record_batch(batch(1, 1, 0.0))  # a batch of 1: TF puts a value equal to a limit above
+    metrics.record_batch(batch(3, 4, 0.0))
     found = samples(metrics.render())
     size = ":tensorflow:serving:batching_session:processed_batch_size"
     limits = [key for key in found if key.startswith(f"{size}_bucket")]
@@ -100,6 +101,12 @@ def test_histogram_limits_and_placement_follow_tensorflow() -> None:
     assert len(latency) == 34
 
 
+def batch(rows: int, padded: int, wait_seconds: float) -> Execution:
+    """A batch run of ``rows`` rows run as ``padded``, whose first request waited so long."""
+    wait = round(wait_seconds * 1e9)
+    return Execution(rows, padded, 1, wait, wait, 0, 1000, 0)
+
+
 def _one_request() -> bytes:
     metrics = Metrics()
     metrics.record_request("m", "predict", "REST", Code.OK, 0.001)
@@ -108,9 +115,9 @@ def _one_request() -> bytes:
 
 def test_batches() -> None:
     metrics = Metrics()
-    metrics.record_batch(3, 4, 0.000_25)
-    metrics.record_batch(4, 4, 0.002)
-    metrics.record_batch(1, 1, 0.0)
+    metrics.record_batch(batch(3, 4, 0.000_25))
+    metrics.record_batch(batch(4, 4, 0.002))
+    metrics.record_batch(batch(1, 1, 0.0))
     found = samples(metrics.render())
     prefix = ":tensorflow:serving:batching_session"
     assert found[f"{prefix}:wrapped_run_count{{}}"] == "3"
@@ -266,7 +273,7 @@ def test_recording_from_many_threads_loses_nothing() -> None:
     def work() -> None:
         for _ in range(2000):
             metrics.record_request("m", "predict", "REST", Code.OK, 0.000_1)
-            metrics.record_batch(2, 2, 0.000_1)
+            metrics.record_batch(batch(2, 2, 0.000_1))
 
     threads = [threading.Thread(target=work) for _ in range(4)]
     for thread in threads:

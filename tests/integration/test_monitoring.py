@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import numpy as np
 import pytest
+import tritonclient.grpc as triton_grpc
 
 from tests._prometheus import samples
 from tests.conftest import TFSERVING_TESTDATA
@@ -108,6 +110,36 @@ def test_prometheus_page_after_rest_and_grpc_requests(start_server: Any, tmp_pat
     # Reading the page is not a request to a model: the counts stay as they were.
     again = samples(server.get(PAGE).content)
     assert again[f'{count}{{model_name="half_plus_two",status="OK"}}'] == "6"
+
+    # The Open Inference Protocol's requests, over REST and gRPC, are on the same page.
+    rows = np.array([[1.0], [3.0]], np.float32)
+    body = {"inputs": [{"name": "x", "shape": [2, 1], "datatype": "FP32", "data": rows.tolist()}]}
+    answer = server.post("/v2/models/half_plus_two/infer", body).json()
+    assert answer["outputs"][0]["data"] == [2.5, 3.5]
+    v2_grpc = triton_grpc.InferenceServerClient(f"127.0.0.1:{grpc_port}")
+    tensor = triton_grpc.InferInput("x", [2, 1], "FP32")
+    tensor.set_data_from_numpy(rows)
+    assert v2_grpc.infer("half_plus_two", [tensor]).as_numpy("y").ravel().tolist() == [2.5, 3.5]
+    assert server.post("/v2/models/nope/infer", body).status_code == 404
+    v2_grpc.close()
+    after = samples(server.get(PAGE).content)
+    assert after[f'{count}{{model_name="half_plus_two",status="OK"}}'] == "8"
+    assert after[f'{count}{{model_name="nope",status="NOT_FOUND"}}'] == "2"
+    for api, entrypoint in (("infer", "REST"), ("ModelInfer", "GRPC")):
+        labels = f'model_name="half_plus_two",API="{api}",entrypoint="{entrypoint}"'
+        assert after[f"{latency}_count{{{labels}}}"] == "1"
+
+    # Every inference, whatever its API, is in the v2 statistics, with the batches that ran it.
+    stats = server.get("/v2/models/half_plus_two/stats").json()["model_stats"][0]
+    inference = stats["inference_stats"]
+    assert inference["success"]["count"] == 7  # 3 REST and 2 gRPC predicts, 2 v2 infers
+    assert inference["fail"]["count"] == 1  # the gRPC predict with a wrong input
+    assert stats["inference_count"] == 10  # rows: 1+1+1+1+2 and 2+2
+    runs = int(samples(server.get(PAGE).content)[f"{batching}:wrapped_run_count{{}}"])
+    assert stats["execution_count"] == runs
+    assert inference["queue"]["count"] == inference["compute_infer"]["count"] == 7
+    assert inference["queue"]["ns"] > 0 and inference["compute_infer"]["ns"] > 0
+    assert sum(b["compute_infer"]["count"] for b in stats["batch_stats"]) == runs
 
 
 def test_no_page_without_the_config(start_server: Any) -> None:

@@ -5,8 +5,8 @@ Serving's ``BatchingSession`` over a ``SharedBatchScheduler``; ``BatchingOptions
 Serving's ``BatchingParameters``.
 """
 
-from shiba.batching.batcher import BatchingServable
+from shiba.batching.batcher import BatchingServable, OnBatch
 from shiba.batching.loader import BatchingLoader
 from shiba.batching.options import BatchingOptions
 
-__all__ = ["BatchingLoader", "BatchingOptions", "BatchingServable"]
+__all__ = ["BatchingLoader", "BatchingOptions", "BatchingServable", "OnBatch"]

@@ -6,9 +6,9 @@ import asyncio
 import copy
 import logging
 import threading
-import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import Future
+from time import perf_counter_ns
 from typing import Any
 
 from shiba.batching._padding import merge_inputs, padded_batch_size, split_outputs
@@ -16,17 +16,20 @@ from shiba.batching._scheduler import BatchScheduler
 from shiba.batching.options import BatchingOptions
 from shiba.core.errors import Internal, ShibaError
 from shiba.core.servable import Outputs, Servable
-from shiba.core.tensors import Signature, Tensors
+from shiba.core.statistics import Execution
+from shiba.core.tensors import Signature, Tensors, leading_rows
 
 __all__ = ["BatchingServable", "OnBatch"]
 
 _log = logging.getLogger(__name__)
 
-#: Observer of each batch run: ``(size, padded_size, queue_seconds)``. ``size`` is the requests'
-#: total rows (1 for a request run alone), ``padded_size`` the rows after padding to an allowed batch
-#: size, ``queue_seconds`` how long the batch's first request waited. Called on a batch thread just
-#: before the wrapped servable runs; it must be quick, and what it raises is logged and ignored.
-OnBatch = Callable[[int, int, float], None]
+#: Observer of each batch run, told as an :class:`~shiba.core.statistics.Execution`: the
+#: requests' total rows (of a request run alone: its first input's dimension 0), the rows after
+#: padding to an allowed batch size, each request's wait from ``submit`` to the start of its batch,
+#: and the times of merging, running and splitting. Called on a batch thread after the wrapped
+#: servable ran (or raised), before the answers are delivered; it must be quick, and what it
+#: raises is logged and ignored.
+OnBatch = Callable[[Execution], None]
 
 # (runs alone, signature name, output filter, per input: (name, dtype, non-0 dims or rank))
 _Key = tuple[bool, str, tuple[str, ...] | None, tuple[tuple[str, Any, Hashable], ...]]
@@ -36,7 +39,7 @@ class _Request:
     """One queued request. Its answer goes to ``future`` (``submit``) or, on its loop's thread,
     to ``afuture`` (``submit_async``): exactly one of the two is set."""
 
-    __slots__ = ("afuture", "future", "inputs", "loop", "rows")
+    __slots__ = ("afuture", "future", "inputs", "loop", "queued", "rows")
 
     def __init__(
         self,
@@ -47,6 +50,7 @@ class _Request:
         self.inputs = inputs
         self.rows = rows
         self.loop = loop
+        self.queued = perf_counter_ns()
         self.future: Future[Outputs] | None = None
         self.afuture: asyncio.Future[Outputs] | None = None
         if loop is None:
@@ -214,15 +218,21 @@ class BatchingServable:
             self._inner_closed = True
         self._inner.close()
 
-    def _process(self, key: _Key, requests: list[_Request], start: float) -> None:
+    def _process(self, key: _Key, requests: list[_Request], _first_at: float) -> None:
         live = [r for r in requests if r.start()]
         if not live:
             return
         alone, signature_name, output_filter, _ = key
+        begun = perf_counter_ns()
+        merged = ran = 0
+        rows = padded = 1
+        results: list[Outputs] = []
         try:
             if alone:
-                self._observe(1, 1, start)
+                rows = padded = leading_rows(live[0].inputs)
+                merged = begun
                 results = [self._inner.run(signature_name, live[0].inputs, output_filter)]
+                ran = perf_counter_ns()
             else:
                 sizes = [r.rows for r in live]
                 rows = sum(sizes)
@@ -230,21 +240,51 @@ class BatchingServable:
                 batch = merge_inputs(
                     [r.inputs for r in live], rows, padded, pad_variable_length=self._pad
                 )
-                self._observe(rows, padded, start)
+                merged = perf_counter_ns()
                 outputs = self._inner.run(signature_name, batch, output_filter)
+                ran = perf_counter_ns()
                 results = split_outputs(outputs, sizes, padded)
         except BaseException as exc:
+            self._observe(
+                live, rows=rows, padded=padded, begun=begun, merged=merged, ran=ran, ok=False
+            )
             _deliver(live, [_request_error(exc) for _ in live])
             if not isinstance(exc, Exception):
                 raise
             return
+        self._observe(live, rows=rows, padded=padded, begun=begun, merged=merged, ran=ran, ok=True)
         _deliver(live, results)
 
-    def _observe(self, size: int, padded_size: int, start: float) -> None:
+    def _observe(
+        self,
+        live: list[_Request],
+        *,
+        rows: int,
+        padded: int,
+        begun: int,
+        merged: int,
+        ran: int,
+        ok: bool,
+    ) -> None:
         if self._on_batch is None:
             return
+        end = perf_counter_ns()
+        merged = merged or end
+        ran = ran or end
         try:
-            self._on_batch(size, padded_size, time.monotonic() - start)
+            self._on_batch(
+                Execution(
+                    rows=rows,
+                    padded_rows=padded,
+                    requests=len(live),
+                    queue_ns=sum(begun - r.queued for r in live),
+                    first_wait_ns=begun - live[0].queued,
+                    input_ns=merged - begun,
+                    infer_ns=ran - merged,
+                    output_ns=end - ran,
+                    ok=ok,
+                )
+            )
         except Exception:
             _log.exception("the on_batch callback of %r failed", self)
 

@@ -49,6 +49,7 @@ from shiba.core._metrics_page import render as _render
 from shiba.core.errors import Code, ShibaError
 from shiba.core.loader import Loader
 from shiba.core.servable import Servable
+from shiba.core.statistics import Execution
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
@@ -223,7 +224,8 @@ class Metrics:
 
         ``model_name`` is the name the request gave ("" if none), ``api`` TF Serving's method name
         (REST: "predict", "classify", "regress", or "" for status and metadata; gRPC: "Predict",
-        "Classify", "Regress"), ``entrypoint`` "REST" or "GRPC".
+        "Classify", "Regress"), or the Open Inference Protocol's ("infer" over REST, "ModelInfer"
+        over gRPC), ``entrypoint`` "REST" or "GRPC".
         """
         # Keyed by the code's int: hashing an enum member runs Python code, an int's does not.
         self._requests.add((model_name, api, entrypoint, int(code)), seconds * 1e6)
@@ -248,17 +250,19 @@ class Metrics:
 
     # -- batching ---------------------------------------------------------------------------
 
-    def record_batch(self, size: int, padded_size: int, queue_seconds: float) -> None:
-        """One batch about to run: the batcher's ``on_batch`` (same signature and contract).
+    def record_batch(self, run: Execution) -> None:
+        """One batch run: the batcher's ``on_batch`` (same contract), as TF Serving's batching
+        session records it.
 
-        ``queuing_latency{thread_pool_name=""}`` gets ``queue_seconds`` in microseconds;
-        ``processed_batch_size`` the padded size; ``padding_size{execution_batch_size=<padded
-        size>}`` the padding rows; ``wrapped_run_count`` one more run.
+        ``queuing_latency{thread_pool_name=""}`` gets the batch's first request's wait in
+        microseconds; ``processed_batch_size`` the padded size; ``padding_size{execution_batch_size=
+        <padded size>}`` the padding rows; ``wrapped_run_count`` one more run.
         """
-        self._queuing.add((_THREAD_POOL_NAME,), queue_seconds * 1e6)
+        padded = run.padded_rows
+        self._queuing.add((_THREAD_POOL_NAME,), run.first_wait_ns / 1e3)
         self._runs.add(())
-        self._batch_sizes.add((), padded_size)
-        self._padding.add((padded_size,), padded_size - size)
+        self._batch_sizes.add((), padded)
+        self._padding.add((padded,), padded - run.rows)
 
     # -- the page ---------------------------------------------------------------------------
 

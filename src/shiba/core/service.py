@@ -11,17 +11,19 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from time import perf_counter_ns
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from shiba.core.errors import FailedPrecondition, InvalidArgument, NotFound, Unimplemented
-from shiba.core.ids import ModelSpec
+from shiba.core.ids import ModelSpec, ServableId
 from shiba.core.lifecycle.harness import Handle
 from shiba.core.lifecycle.manager import Manager
 from shiba.core.lifecycle.states import ServableState
-from shiba.core.servable import Outputs
+from shiba.core.servable import Outputs, Servable
+from shiba.core.statistics import Execution, InferenceStatistics
 from shiba.core.tensors import (
     CLASSIFY_METHOD,
     DEFAULT_SIGNATURE,
@@ -30,6 +32,7 @@ from shiba.core.tensors import (
     DType,
     Signature,
     Tensors,
+    leading_rows,
 )
 
 __all__ = [
@@ -83,11 +86,22 @@ class ModelService:
 
     Thread-safe. The ``async`` methods must be awaited on an event loop; they never block it.
     A request holds its handle (``acquire``) from before decoding until its answer is encoded.
+
+    ``statistics`` (a new one if not given) is where the front ends time their requests and where
+    the service records each run it makes on its executor (a batcher records its own runs there:
+    ``server/compose.py`` gives it the same object).
     """
 
-    def __init__(self, manager: Manager, options: ServiceOptions | None = None) -> None:
+    def __init__(
+        self,
+        manager: Manager,
+        options: ServiceOptions | None = None,
+        *,
+        statistics: InferenceStatistics | None = None,
+    ) -> None:
         self._manager = manager
         self._options = options or ServiceOptions()
+        self._statistics = statistics if statistics is not None else InferenceStatistics()
         self._executor = ThreadPoolExecutor(
             max(1, self._options.num_threads), thread_name_prefix="shiba-run"
         )
@@ -95,6 +109,10 @@ class ModelService:
     @property
     def manager(self) -> Manager:
         return self._manager
+
+    @property
+    def statistics(self) -> InferenceStatistics:
+        return self._statistics
 
     def acquire(self, spec: ModelSpec) -> Handle:
         return self._manager.acquire(spec)
@@ -135,8 +153,41 @@ class ModelService:
         )
         if submit is not None:
             return await submit(signature_name, inputs, output_filter)
-        future = self._executor.submit(servable.run, signature_name, inputs, output_filter)
+        future = self._executor.submit(
+            self._run_alone,
+            handle.id,
+            servable,
+            signature_name,
+            inputs,
+            output_filter,
+            queued=perf_counter_ns(),
+        )
         return await asyncio.wrap_future(future)
+
+    def _run_alone(
+        self,
+        servable_id: ServableId,
+        servable: Servable,
+        signature_name: str,
+        inputs: Tensors,
+        output_filter: Sequence[str] | None,
+        *,
+        queued: int,
+    ) -> Outputs:
+        """On an executor thread: one request's run, recorded as an execution of its own."""
+        begun = perf_counter_ns()
+        ok = False
+        try:
+            outputs = servable.run(signature_name, inputs, output_filter)
+            ok = True
+            return outputs
+        finally:
+            rows = leading_rows(inputs)
+            wait = begun - queued
+            self._statistics.record_execution(
+                servable_id,
+                Execution(rows, rows, 1, wait, wait, 0, perf_counter_ns() - begun, 0, ok),
+            )
 
     # -- classify and regress ---------------------------------------------------------------
 

@@ -23,6 +23,7 @@ __all__ = [
     "CLASSIFY_METHOD",
     "REGRESS_METHOD",
     "DEFAULT_SIGNATURE",
+    "leading_rows",
 ]
 
 #: Method names of TensorFlow Serving's signatures.
@@ -174,3 +175,10 @@ class Signature:
     outputs: Mapping[str, TensorSpec]
     method_name: str = PREDICT_METHOD
     defaults: Mapping[str, Any] = field(default_factory=dict)
+
+
+def leading_rows(inputs: Tensors) -> int:
+    """A request's rows: its first input's dimension 0 (1 for a scalar input or none)."""
+    for array in inputs.values():
+        return int(array.shape[0]) if array.ndim else 1
+    return 1

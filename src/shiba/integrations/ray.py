@@ -94,7 +94,9 @@ class ShibaReplica:
             reload_config=self._sync.reload if self._sync is not None else None,
             metrics=self._components.metrics,
         )
-        table.update(v2_handlers(self._components.v2, settings.grpc))
+        table.update(
+            v2_handlers(self._components.v2, settings.grpc, metrics=self._components.metrics)
+        )
         self._rpcs: dict[str, Handler] = {
             f"{service}/{method}": handler
             for service, methods in table.items()

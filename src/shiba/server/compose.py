@@ -5,16 +5,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import MappingProxyType
 
 from shiba.app.routes import AppRoutes
-from shiba.batching import BatchingLoader
+from shiba.batching import BatchingLoader, OnBatch
 from shiba.codecs.v2.documents import DynamicBatching
 from shiba.config.settings import ServerSettings
 from shiba.core.engine_choice import Candidate, EngineChoiceLoader
 from shiba.core.engines import ServingEngines, plan_engine
 from shiba.core.errors import Code
+from shiba.core.ids import ServableId
 from shiba.core.labels import ClassLabels
 from shiba.core.lifecycle.manager import Manager
 from shiba.core.lifecycle.source import AspiredVersion, FileSystemSource
@@ -22,7 +24,7 @@ from shiba.core.lifecycle.states import ManagerState, ServableState
 from shiba.core.loader import Loader
 from shiba.core.metrics import Metrics
 from shiba.core.service import ModelService
-from shiba.core.statistics import InferenceStatistics
+from shiba.core.statistics import Execution, InferenceStatistics
 from shiba.core.tensors import Signature
 from shiba.core.warmup import WarmupLoader
 from shiba.protocols.http.router import Router
@@ -109,6 +111,7 @@ def compose(settings: ServerSettings) -> Components:
     engines = ServingEngines()
     labels = ClassLabels()
     metrics = Metrics(engines) if settings.monitoring.enabled else None
+    statistics = InferenceStatistics()
 
     flag_engines = {
         "tensorflow": settings.tensorflow_engine,
@@ -151,8 +154,12 @@ def compose(settings: ServerSettings) -> Components:
         if metrics is not None:
             loader = metrics.timed_loader(loader, str(aspired.path))
         if batching is not None:
-            on_batch = metrics.record_batch if metrics is not None else None
-            loader = BatchingLoader(loader, batching, name=str(aspired.id), on_batch=on_batch)
+            loader = BatchingLoader(
+                loader,
+                batching,
+                name=str(aspired.id),
+                on_batch=_batch_observer(aspired.id, statistics, metrics),
+            )
         return loader
 
     manager = Manager(make_loader, settings.manager, listeners=[_log_state, HeapFreezer()])
@@ -169,7 +176,7 @@ def compose(settings: ServerSettings) -> Components:
         poller = ConfigFilePoller(
             settings.model_config_file, applier, settings.model_config_poll_seconds
         )
-    service = ModelService(manager, settings.service)
+    service = ModelService(manager, settings.service, statistics=statistics)
     v2 = _v2_data_plane(
         settings,
         service,
@@ -179,7 +186,7 @@ def compose(settings: ServerSettings) -> Components:
     routes: list[Routes] = [
         TFServingRoutes(service, settings.rest, metrics=metrics),
         ShibaRoutes(service, engines, labels),
-        V2Routes(v2, settings.rest),
+        V2Routes(v2, settings.rest, metrics=metrics),
     ]
     if settings.web_ui:
         routes.append(AppRoutes())
@@ -195,6 +202,22 @@ def compose(settings: ServerSettings) -> Components:
     )
 
 
+def _batch_observer(
+    servable_id: ServableId, statistics: InferenceStatistics, metrics: Metrics | None
+) -> OnBatch:
+    """What a version's batcher tells of each batch run: the v2 statistics, and TF Serving's
+    batching metrics when monitoring is on."""
+    if metrics is None:
+        return partial(statistics.record_execution, servable_id)
+    record_batch = metrics.record_batch
+
+    def observe(run: Execution) -> None:
+        statistics.record_execution(servable_id, run)
+        record_batch(run)
+
+    return observe
+
+
 def _v2_data_plane(
     settings: ServerSettings,
     service: ModelService,
@@ -207,7 +230,6 @@ def _v2_data_plane(
     return DataPlane(
         service,
         engines,
-        InferenceStatistics(),
         repository=repository,
         max_batch_size=batching.max_batch_size if batching is not None else 0,
         batching=DynamicBatching(batching.batch_timeout_micros, batching.allowed_batch_sizes)

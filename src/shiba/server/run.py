@@ -154,7 +154,7 @@ async def _serve(settings: ServerSettings, components: Components) -> bool:
             reload_config=reload_config,
             metrics=components.metrics,
         )
-        add_v2_service(server, components.v2, settings.grpc)
+        add_v2_service(server, components.v2, settings.grpc, metrics=components.metrics)
 
     return await serve_ports(settings, components.rest_app, add_services)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -28,34 +29,37 @@ from tests.fakes import FakeLoader, FakeServable, simple_signature
 
 
 @pytest.fixture
-def setup() -> Iterator[tuple[FakeServable, TFServingRoutes, V2Routes]]:
+def setup() -> Iterator[tuple[FakeServable, TFServingRoutes, V2Routes, InferenceStatistics]]:
     """Model ``m`` (``x`` -> ``y``, float [-1, 2], y = x) behind a batcher that runs a batch
     only when it holds two rows."""
     fake = FakeServable({"serving_default": simple_signature()})
     engines = ServingEngines()
+    statistics = InferenceStatistics()
 
     def make(wanted: AspiredVersion) -> Loader:
         tracked = engines.tracked(FakeLoader(lambda: fake), wanted.id, EngineDecision("e", "r"))
         options = BatchingOptions(max_batch_size=2, batch_timeout_micros=30_000_000)
-        return BatchingLoader(tracked, options)
+        on_batch = partial(statistics.record_execution, wanted.id)
+        return BatchingLoader(tracked, options, on_batch=on_batch)
 
     manager = Manager(make, ManagerOptions())
     manager.set_aspired_versions("m", [AspiredVersion(ServableId("m", 1), Path("/m/1"))])
     assert manager.wait_until_idle(10)
-    service = ModelService(manager, ServiceOptions(num_threads=1))
+    service = ModelService(manager, ServiceOptions(num_threads=1), statistics=statistics)
     yield (
         fake,
         TFServingRoutes(service),
-        V2Routes(DataPlane(service, engines, InferenceStatistics())),
+        V2Routes(DataPlane(service, engines)),
+        statistics,
     )
     service.close()
     manager.close()
 
 
 def test_one_batch_holds_a_request_of_each_protocol(
-    setup: tuple[FakeServable, TFServingRoutes, V2Routes],
+    setup: tuple[FakeServable, TFServingRoutes, V2Routes, InferenceStatistics],
 ) -> None:
-    fake, v1, v2 = setup
+    fake, v1, v2, statistics = setup
     x = [[0.1, -2.5]]
     v1_request = Request(
         "POST", "/v1/models/m:predict", b"", [], json.dumps({"instances": x}).encode()
@@ -74,3 +78,10 @@ def test_one_batch_holds_a_request_of_each_protocol(
     v2_values = np.array(json.loads(v2_answer)["outputs"][0]["data"], np.float32)
     np.testing.assert_array_equal(v1_values.ravel(), v2_values)
     np.testing.assert_array_equal(v2_values, np.array(x, np.float32).ravel())
+    # The v2 statistics count both requests, and the one batch that ran them.
+    stats = statistics.get(ServableId("m", 1))
+    assert (stats.success.count, stats.fail.count) == (2, 0)
+    assert (stats.execution_count, stats.inference_count) == (1, 2)
+    assert stats.queue.count == 2 and stats.queue.ns > 0
+    assert stats.compute_infer.count == 2
+    assert list(stats.batches) == [2] and stats.batches[2].compute_infer.count == 1

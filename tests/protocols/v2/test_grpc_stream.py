@@ -22,7 +22,6 @@ from shiba.core.lifecycle.manager import Manager, ManagerOptions
 from shiba.core.lifecycle.source import AspiredVersion
 from shiba.core.loader import Loader
 from shiba.core.service import ModelService, ServiceOptions
-from shiba.core.statistics import InferenceStatistics
 from shiba.protocols._grpc_handlers import StreamHandler, add_handlers
 from shiba.protocols.v2.dataplane import DataPlane
 from shiba.protocols.v2.grpc import SERVICE, add_v2_service
@@ -44,7 +43,7 @@ def plane() -> Iterator[DataPlane]:
     manager.set_aspired_versions("m", [AspiredVersion(ServableId("m", 1), Path("/m/1"))])
     assert manager.wait_until_idle(10)
     service = ModelService(manager, ServiceOptions(num_threads=1))
-    yield DataPlane(service, engines, InferenceStatistics())
+    yield DataPlane(service, engines)
     service.close()
     manager.close()
 

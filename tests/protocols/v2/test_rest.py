@@ -8,7 +8,7 @@ import json
 import struct
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -22,7 +22,6 @@ from shiba.core.lifecycle.manager import Manager, ManagerOptions
 from shiba.core.lifecycle.source import AspiredVersion
 from shiba.core.loader import Loader
 from shiba.core.service import ModelService, ServiceOptions
-from shiba.core.statistics import InferenceStatistics
 from shiba.core.tensors import DType, Signature, TensorSpec
 from shiba.protocols.http.routes import Request, Response
 from shiba.protocols.v2.dataplane import DataPlane
@@ -96,7 +95,6 @@ def routes(service: ModelService, engines: ServingEngines, repository: Repositor
     plane = DataPlane(
         service,
         engines,
-        InferenceStatistics(),
         repository=repository,
         max_batch_size=8,
         batching=DynamicBatching(1000, (4, 8)),
@@ -237,18 +235,30 @@ def test_a_binary_body_shorter_than_its_header_says(routes: V2Routes) -> None:
 
 
 def test_statistics_count_successes_and_failures(routes: V2Routes) -> None:
+    def latest() -> dict[str, Any]:
+        stats = json.loads(call(routes, "GET", "/v2/models/m/stats").body)["model_stats"]
+        assert [s["version"] for s in stats] == ["1", "2"]
+        return cast("dict[str, Any]", stats[1])
+
+    def grew(key: str) -> int:
+        return int(now["inference_stats"][key]["count"] - before["inference_stats"][key]["count"])
+
+    before = latest()  # the service (and so its statistics) is shared by this module's tests
     for _ in range(3):
         call(routes, "POST", "/v2/models/m/infer", infer_body())
     failure(routes, "POST", "/v2/models/m/infer", infer_body(outputs=[{"name": "w"}]))
-    stats = json.loads(call(routes, "GET", "/v2/models/m/stats").body)["model_stats"]
-    assert [s["version"] for s in stats] == ["1", "2"]
-    latest = stats[1]
-    assert latest["inference_count"] == 3 and latest["execution_count"] == 3
-    assert latest["inference_stats"]["success"]["count"] == 3
-    assert latest["inference_stats"]["fail"]["count"] == 1
-    assert latest["inference_stats"]["compute_infer"]["ns"] > 0
-    assert latest["batch_stats"][0]["batch_size"] == 1
-    assert latest["batch_stats"][0]["compute_infer"]["count"] == 3
+    now = latest()
+    assert now["inference_count"] - before["inference_count"] == 3
+    assert now["execution_count"] - before["execution_count"] == 3
+    assert (grew("success"), grew("fail")) == (3, 1)
+    # Run on the service's executor (no batching): each request is one execution of its own.
+    assert grew("compute_infer") == grew("queue") == 3
+    assert grew("compute_input") == grew("compute_output") == 3
+    inference = now["inference_stats"]
+    assert inference["compute_infer"]["ns"] > 0 and inference["compute_input"]["ns"] > 0
+    assert inference["success"]["ns"] >= inference["compute_infer"]["ns"]
+    (batch,) = now["batch_stats"]
+    assert batch["batch_size"] == 1 and batch["compute_infer"]["count"] == now["execution_count"]
     one = json.loads(call(routes, "GET", "/v2/models/m/versions/1/stats").body)
     assert [s["version"] for s in one["model_stats"]] == ["1"]
     everything = json.loads(call(routes, "GET", "/v2/models/stats").body)
@@ -287,7 +297,7 @@ def test_repository_routes(routes: V2Routes, repository: Repository) -> None:
 def test_without_a_repository_its_routes_are_unimplemented(
     service: ModelService, engines: ServingEngines
 ) -> None:
-    routes = V2Routes(DataPlane(service, engines, InferenceStatistics()))
+    routes = V2Routes(DataPlane(service, engines))
     error = failure(routes, "POST", "/v2/repository/index")
     assert error.code == Code.UNIMPLEMENTED
     config = json.loads(call(routes, "GET", "/v2/models/m/config").body)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from time import perf_counter_ns
 from typing import Any, TypeVar
 
 import grpc
@@ -262,18 +263,24 @@ class _Servicer:
     # -- PredictionService ---------------------------------------------------------------------
 
     async def predict(self, data: bytes) -> bytes:
+        received = perf_counter_ns()
         request, decoded = await self._offload(len(data), _parse_predict, data)
         with self._timed("Predict", request):
             spec = _require_model_spec(request)
             service = self._service
-            with service.acquire(spec) as handle:
+            with (
+                service.acquire(spec) as handle,
+                service.statistics.timer(handle.id, received) as clock,
+            ):
                 # predict_util.cc's order: the signature, then the inputs' values, then the run.
                 name, _ = service.signature(handle, spec.signature_name)
                 if isinstance(decoded, InvalidArgument):
                     raise decoded
+                clock.decoded()
                 outputs = await service.predict(
                     handle, name, decoded, list(request.output_filter) or None
                 )
+                clock.ran()
                 response = _proto.PredictResponse()
                 _answer_spec(response.model_spec, spec.name, name, handle.id.version)
                 size = sum(array.nbytes for array in outputs.values())
@@ -318,11 +325,19 @@ class _Servicer:
         fill: Callable[[Any, _T], None],
     ) -> bytes:
         """Classify or Regress: tf.Example inputs in, the service's answer ``fill``-ed out."""
+        received = perf_counter_ns()
         request = await self._offload(len(data), _parse, request_type, data)
         with self._timed(api, request):
             spec = _require_model_spec(request)
-            with self._service.acquire(spec) as handle:
-                answer = await run(handle, spec.signature_name, input_examples(request.input))
+            service = self._service
+            with (
+                service.acquire(spec) as handle,
+                service.statistics.timer(handle.id, received) as clock,
+            ):
+                examples = input_examples(request.input)
+                clock.decoded()
+                answer = await run(handle, spec.signature_name, examples)
+                clock.ran()
                 response = response_type()
                 _answer_spec(response.model_spec, spec.name, spec.signature_name, handle.id.version)
                 fill(response.result, answer)
@@ -330,14 +345,21 @@ class _Servicer:
             return serialized
 
     async def multi_inference(self, data: bytes) -> bytes:
+        received = perf_counter_ns()
         request = await self._offload(len(data), _parse, _proto.MultiInferenceRequest, data)
         tasks = request.tasks
         # multi_inference_helper.cc: the first task's ModelSpec picks the version for all.
         first = tasks[0].model_spec if len(tasks) else _proto.ModelSpec()
-        with self._service.acquire(_model_spec(first)) as handle:
+        service = self._service
+        with (
+            service.acquire(_model_spec(first)) as handle,
+            service.statistics.timer(handle.id, received) as clock,
+        ):
             planned = inference_tasks(request)
             examples = input_examples(request.input)
-            results = await self._service.multi_inference(handle, planned, examples)
+            clock.decoded()
+            results = await service.multi_inference(handle, planned, examples)
+            clock.ran()
             response = _proto.MultiInferenceResponse()
             for task, result in zip(tasks, results, strict=True):
                 out = response.results.add()

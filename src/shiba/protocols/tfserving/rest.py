@@ -92,7 +92,7 @@ class TFServingRoutes:
     async def _infer(self, verb: str, spec: ModelSpec, body: bytes) -> bytes:
         service = self._service
         inline = len(body) <= self._options.inline_decode_bytes
-        with service.acquire(spec) as handle:
+        with service.acquire(spec) as handle, service.statistics.timer(handle.id) as clock:
             if verb == "predict":
 
                 def signature_for(name: str) -> Any:
@@ -102,15 +102,20 @@ class TFServingRoutes:
                     request = tfs_json.decode_predict(body, signature_for)
                 else:
                     request = await asyncio.to_thread(tfs_json.decode_predict, body, signature_for)
+                clock.decoded()
                 outputs = await service.predict(handle, request.signature_name, request.inputs)
+                clock.ran()
                 if inline:
                     return tfs_json.encode_predict(outputs, request.columnar)
                 return await asyncio.to_thread(tfs_json.encode_predict, outputs, request.columnar)
             examples = tfs_json.decode_examples(body)
+            clock.decoded()
             if verb == "classify":
                 classes = await service.classify(handle, examples.signature_name, examples.examples)
+                clock.ran()
                 return tfs_json.encode_classify(classes)
             values = await service.regress(handle, examples.signature_name, examples.examples)
+            clock.ran()
             return tfs_json.encode_regress(values)
 
 

@@ -12,10 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from time import perf_counter_ns
-from typing import Any, TypeVar
-
-import numpy.typing as npt
+from typing import TypeVar
 
 from shiba.codecs.v2.documents import DynamicBatching
 from shiba.codecs.v2.infer import InferRequest, check_signature
@@ -25,7 +22,7 @@ from shiba.core.ids import ModelSpec, ServableId
 from shiba.core.lifecycle.states import ManagerState
 from shiba.core.servable import Outputs
 from shiba.core.service import ModelService
-from shiba.core.statistics import InferenceStatistics, VersionStatistics
+from shiba.core.statistics import VersionStatistics
 from shiba.core.tensors import Signature
 from shiba.protocols.v2.repository import ModelRepository, RepositoryModel
 
@@ -71,7 +68,6 @@ class DataPlane:
         self,
         service: ModelService,
         engines: ServingEngines,
-        statistics: InferenceStatistics,
         *,
         repository: ModelRepository | None = None,
         max_batch_size: int = 0,
@@ -79,7 +75,6 @@ class DataPlane:
     ) -> None:
         self.service = service
         self._engines = engines
-        self._statistics = statistics
         self._repository = repository
         self.max_batch_size = max_batch_size
         self.batching = batching
@@ -124,7 +119,8 @@ class DataPlane:
         else:
             states = service.status(name, version)
         ids = sorted(s.id for s in states if s.state is ManagerState.AVAILABLE)
-        return [(sid, self._statistics.get(sid)) for sid in ids]
+        statistics = service.statistics
+        return [(sid, statistics.get(sid)) for sid in ids]
 
     # -- inference --------------------------------------------------------------------------
 
@@ -135,38 +131,29 @@ class DataPlane:
         encode: Callable[[InferRequest, int, Outputs], _T],
         *,
         offload: bool = False,
+        received_ns: int | None = None,
     ) -> _T:
-        """Decodes, checks against the signature, runs and encodes one request, recording its
-        statistics under the version that answered; ``offload`` decodes and encodes on a worker
-        thread (large requests)."""
+        """Decodes, checks against the signature, runs and encodes one request, timed in the
+        statistics of the version that answered; ``offload`` decodes and encodes on a worker
+        thread (large requests). ``received_ns`` (``perf_counter_ns()``) is when the request
+        arrived, if a front end parsed some of it before calling (the time counts as decoding)."""
         service = self.service
-        with service.acquire(spec) as handle:
-            start = perf_counter_ns()
-            try:
-                signature_name, signature = service.signature(handle, "")
-                request = await asyncio.to_thread(decode) if offload else decode()
-                check_signature(request, signature, spec.name)
-                decoded_at = perf_counter_ns()
-                outputs = await service.predict(
-                    handle, signature_name, request.inputs, request.output_names
-                )
-                ran_at = perf_counter_ns()
-                version = handle.id.version
-                if offload:
-                    answer = await asyncio.to_thread(encode, request, version, outputs)
-                else:
-                    answer = encode(request, version, outputs)
-            except BaseException:
-                self._statistics.record_failure(handle.id, perf_counter_ns() - start)
-                raise
-            self._statistics.record_success(
-                handle.id,
-                _batch_size(request.inputs.values()),
-                input_ns=decoded_at - start,
-                infer_ns=ran_at - decoded_at,
-                output_ns=perf_counter_ns() - ran_at,
+        with (
+            service.acquire(spec) as handle,
+            service.statistics.timer(handle.id, received_ns) as clock,
+        ):
+            signature_name, signature = service.signature(handle, "")
+            request = await asyncio.to_thread(decode) if offload else decode()
+            check_signature(request, signature, spec.name)
+            clock.decoded()
+            outputs = await service.predict(
+                handle, signature_name, request.inputs, request.output_names
             )
-        return answer
+            clock.ran()
+            version = handle.id.version
+            if offload:
+                return await asyncio.to_thread(encode, request, version, outputs)
+            return encode(request, version, outputs)
 
     # -- the model repository ---------------------------------------------------------------
 
@@ -189,9 +176,3 @@ class DataPlane:
 
     async def unload(self, name: str) -> None:
         await asyncio.to_thread(self._need_repository().unload, name)
-
-
-def _batch_size(inputs: Iterable[npt.NDArray[Any]]) -> int:
-    for array in inputs:
-        return int(array.shape[0]) if array.ndim else 1
-    return 1

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractContextManager, nullcontext
+from time import perf_counter_ns
 from typing import Any, TypeVar
 
 import grpc
@@ -34,6 +36,7 @@ from shiba.codecs.v2.grpc_messages import decode_infer_message, encode_infer_mes
 from shiba.codecs.v2.infer import InferRequest
 from shiba.core.errors import InvalidArgument
 from shiba.core.ids import ModelSpec
+from shiba.core.metrics import Metrics
 from shiba.core.servable import Outputs
 from shiba.core.statistics import Duration
 from shiba.core.tensors import TensorSpec
@@ -47,26 +50,33 @@ __all__ = ["SERVICE", "add_v2_service", "stream_infer", "v2_handlers", "v2_strea
 SERVICE = "inference.GRPCInferenceService"
 
 _M = TypeVar("_M", bound=Message)
+_UNTIMED = nullcontext()
 
 
 def add_v2_service(
-    server: grpc.aio.Server, plane: DataPlane, options: GrpcOptions | None = None
+    server: grpc.aio.Server,
+    plane: DataPlane,
+    options: GrpcOptions | None = None,
+    *,
+    metrics: Metrics | None = None,
 ) -> None:
     """Registers ``inference.GRPCInferenceService`` on ``server`` (before it starts)."""
-    table = v2_handlers(plane, options)
+    table = v2_handlers(plane, options, metrics=metrics)
     add_handlers(server, table, v2_stream_handlers(table[SERVICE]["ModelInfer"]))
 
 
 def v2_handlers(
-    plane: DataPlane, options: GrpcOptions | None = None
+    plane: DataPlane, options: GrpcOptions | None = None, *, metrics: Metrics | None = None
 ) -> dict[str, dict[str, Handler]]:
     """The service's RPCs as plain coroutines, ``{SERVICE: {method name: handler}}``.
 
     Each takes a serialized request and returns the serialized response, or raises
     ``ShibaError``: what ``add_v2_service`` registers, and what a process without a gRPC server
-    of its own (a Ray Serve replica, ``shiba.integrations.ray``) calls directly.
+    of its own (a Ray Serve replica, ``shiba.integrations.ray``) calls directly. With
+    ``metrics``, each ModelInfer (streamed ones too) is recorded there as TF Serving's gRPC
+    front end records a Predict: API "ModelInfer", entrypoint "GRPC".
     """
-    servicer = _Servicer(plane, options or GrpcOptions())
+    servicer = _Servicer(plane, options or GrpcOptions(), metrics)
     methods: dict[str, Handler] = {
         "ServerLive": servicer.server_live,
         "ServerReady": servicer.server_ready,
@@ -152,9 +162,10 @@ def _config_tensor(out: Any, name: str, spec: TensorSpec, batched: bool) -> None
 
 
 class _Servicer:
-    def __init__(self, plane: DataPlane, options: GrpcOptions) -> None:
+    def __init__(self, plane: DataPlane, options: GrpcOptions, metrics: Metrics | None) -> None:
         self._plane = plane
         self._options = options
+        self._metrics = metrics
 
     async def server_live(self, data: bytes) -> bytes:
         _parse(pb.ServerLiveRequest, data)
@@ -190,6 +201,7 @@ class _Servicer:
         return answer.SerializeToString()
 
     async def model_infer(self, data: bytes) -> bytes:
+        received = perf_counter_ns()
         offload = len(data) > self._options.inline_decode_bytes
         if offload:
             message = await asyncio.to_thread(_parse, pb.ModelInferRequest, data)
@@ -200,12 +212,19 @@ class _Servicer:
         def encode(request: InferRequest, version: int, outputs: Outputs) -> bytes:
             return encode_infer_message(model, version, request, outputs).SerializeToString()
 
-        return await self._plane.infer(
-            _spec(model, message.model_version),
-            lambda: decode_infer_message(message),
-            encode,
-            offload=offload,
-        )
+        with self._timed(model):
+            return await self._plane.infer(
+                _spec(model, message.model_version),
+                lambda: decode_infer_message(message),
+                encode,
+                offload=offload,
+                received_ns=received,
+            )
+
+    def _timed(self, model: str) -> AbstractContextManager[object]:
+        if self._metrics is None:
+            return _UNTIMED
+        return self._metrics.time_request(model, "ModelInfer", "GRPC")
 
     async def model_config(self, data: bytes) -> bytes:
         request = _parse(pb.ModelConfigRequest, data)

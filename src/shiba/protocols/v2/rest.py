@@ -29,6 +29,7 @@ from shiba.codecs.v2 import documents
 from shiba.codecs.v2.infer import HEADER_LENGTH, decode_infer, encode_infer, json_object
 from shiba.core.errors import Code, InvalidArgument, NotFound
 from shiba.core.ids import ModelSpec
+from shiba.core.metrics import Metrics
 from shiba.protocols.http.routes import Headers, Request, Response
 from shiba.protocols.options import RestOptions
 from shiba.protocols.v2.dataplane import EXTENSIONS, DataPlane, parse_version
@@ -47,15 +48,32 @@ class V2Routes:
     prefix = "/v2/"
     public = frozenset({"/v2/health/live", "/v2/health/ready"})
 
-    def __init__(self, plane: DataPlane, options: RestOptions | None = None) -> None:
+    def __init__(
+        self,
+        plane: DataPlane,
+        options: RestOptions | None = None,
+        *,
+        metrics: Metrics | None = None,
+    ) -> None:
         self._plane = plane
         self._options = options or RestOptions()
+        self._metrics = metrics
 
     def error_body(self, message: str) -> bytes:
         return documents.encode_error(message)
 
     def observe(self, request: Request, code: Code, seconds: float) -> None:
-        """Nothing: v2 inferences are recorded in the statistics extension's records."""
+        """Records the request in TF Serving's request metrics (when ``metrics`` is given), as
+        the ``/v1/`` routes do: ``model_name`` the model in the path ("" if none), API "infer"
+        for an inference ("" for anything else), entrypoint "REST"."""
+        if self._metrics is None:
+            return
+        match = _MODEL.fullmatch(request.path.rstrip("/"))
+        if match is None:
+            self._metrics.record_request("", "", "REST", code, seconds)
+            return
+        api = "infer" if match[3] == "infer" and request.method == "POST" else ""
+        self._metrics.record_request(match[1], api, "REST", code, seconds)
 
     async def handle(self, request: Request) -> Response:
         plane = self._plane
