@@ -53,6 +53,7 @@ def tls_options_from_text(text: str, where: str = "SSL config", *, rest: bool = 
 
 
 def tls_options_from_file(path: Path, *, rest: bool = True) -> TlsOptions:
-    """Reads ``path`` and parses it; a file that cannot be read is a ``ConfigError`` too."""
+    """Reads ``path`` and parses it; a file that cannot be read or is not UTF-8
+    text is a ``ConfigError`` too."""
     text = read_config_file(path, "ssl_config_file")
     return tls_options_from_text(text, str(path), rest=rest)
