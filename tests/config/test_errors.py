@@ -13,7 +13,7 @@ from shiba.config.errors import ConfigError, read_config_file
 from shiba.config.model_config import read_model_config_file
 from shiba.config.monitoring import monitoring_options_from_file
 from shiba.config.platform import platform_config_from_file
-from shiba.config.tls import tls_options_from_file
+from shiba.config.tls import server_tls_from_file
 
 #: A comment with an "é" in Latin-1 (0xe9), on the second line, at byte 10.
 LATIN_1 = "# ok\n# caf\u00e9\n".encode("latin-1")
@@ -51,7 +51,7 @@ _READERS: list[tuple[str, Callable[[Path], object]]] = [
     ("model_config_file", read_model_config_file),
     ("monitoring_config_file", monitoring_options_from_file),
     ("platform_config_file", platform_config_from_file),
-    ("ssl_config_file", tls_options_from_file),
+    ("ssl_config_file", server_tls_from_file),
 ]
 
 
