@@ -142,3 +142,17 @@ def test_bench_counts_server_errors(
     ]
     assert main(grpc_args) == 1
     assert "first error: INVALID_ARGUMENT: " in capsys.readouterr().err
+
+
+def test_bench_with_nothing_listening_is_unreachable_not_a_traceback(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    body = tmp_path / "body.json"
+    body.write_text("{}")
+    args = ["bench", "half", "--body", str(body), "-n", "1", "--warmup", "0"]
+    assert main([*args, "--server", f"http://127.0.0.1:{free_port()}"]) == 3
+    assert "cannot connect (REST http://127.0.0.1:" in capsys.readouterr().err
+    assert main([*args, "--server", f"grpc://127.0.0.1:{free_port()}"]) == 2
+    assert "--body is sent over REST: give an http:// or https:// --server" in (
+        capsys.readouterr().err
+    )

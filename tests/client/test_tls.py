@@ -6,6 +6,8 @@ missing client certificate, a missing or wrong token each fail with the client's
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from shiba.cli.main import main
 from shiba.client import (
     AsyncClient,
     Client,
@@ -206,3 +209,37 @@ def test_predict_command_over_https_and_grpcs(secured: Secured) -> None:
     assert unreachable.returncode == 3 and "cannot connect" in unreachable.stderr
     half_pair = predict_half("--server", secured.rest, "--cert", "x")
     assert half_pair.returncode == 2 and "--cert and --key go together" in half_pair.stderr
+
+
+def test_bench_command_over_https_and_grpcs_with_a_token(
+    secured: Secured, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = tmp_path / "body.json"
+    body.write_text(json.dumps({"inputs": {"x": [[1.0]], "k": [[2]]}}))
+    tls = ["--ca", secured.ca_file, "--cert", secured.cert[0], "--key", secured.cert[1]]
+    load = ["-n", "20", "-c", "2", "--warmup", "0", "--out", str(tmp_path / "out")]
+    grpcs = f"grpcs://{secured.grpc}"
+    # The server speaks TLS only and wants the client certificate and the token: an answer is proof.
+    for server, source, protocol in [
+        (secured.rest, "--json", "tfserving"),
+        (secured.rest, "--body", "tfserving"),
+        (secured.rest, "--json", "v2"),
+        (grpcs, "--json", "tfserving"),
+        (grpcs, "--json", "v2"),
+    ]:
+        args = ["bench", "half", source, str(body), "--protocol", protocol, *load]
+        code = main([*args, "--server", server, "--token", TOKEN, *tls])
+        out = capsys.readouterr().out
+        assert code == 0, (server, source, protocol, out)
+        assert re.search(r"│ answers\s+│\s+20 │", out) and re.search(r"│ errors\s+│\s+0 │", out)
+    bench_body = ["bench", "half", "--body", str(body), *load, "--server", secured.rest]
+    assert main([*bench_body, *tls]) == 1  # no token: every request is refused
+    assert "first error: HTTP 401" in capsys.readouterr().err
+    stranger = ["--ca", secured.foreign_ca_file, *tls[2:]]
+    assert main([*bench_body, "--token", TOKEN, *stranger]) == 3
+    assert "cannot connect" in capsys.readouterr().err
+    assert main([*bench_body, "--server", secured.rest.replace("https", "http"), *tls]) == 2
+    assert "give an https:// --server" in capsys.readouterr().err
+    missing = ["--ca", secured.ca_file + ".missing", *tls[2:]]
+    assert main([*bench_body, "--token", TOKEN, *missing]) == 2
+    assert "cannot use the TLS files" in capsys.readouterr().err

@@ -112,6 +112,20 @@ def test_bad_tensorflow_engine_at_start_up(tmp_path: Path) -> None:
     ) in done.stderr
 
 
+def test_latin_1_config_file_at_start_up(tmp_path: Path) -> None:
+    path = tmp_path / "models.config"
+    text = model_config_text(f'name: "caf\u00e9" base_path: "{TWO}"')
+    path.write_bytes(text.encode("latin-1"))
+    done = run_server_expecting_failure(f"--model_config_file={path}")
+    assert done.returncode == 2
+    offset = text.encode("latin-1").index(b"\xe9")
+    assert (
+        f"{path}: line 2: not UTF-8 text at byte {offset} (0xe9); save --model_config_file as UTF-8"
+        in done.stderr
+    )
+    assert "Traceback" not in done.stderr
+
+
 def test_label_on_a_version_that_is_not_available(start_server: Any, tmp_path: Path) -> None:
     path = tmp_path / "models.config"
     path.write_text(

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import ssl
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import grpc
 from rich.console import Console
 
 from shiba.client import Client, ClientError, GrpcClient, ServerError
@@ -28,6 +30,9 @@ __all__ = [
     "add_server_options",
     "add_input_options",
     "read_file",
+    "check_server",
+    "ssl_context",
+    "grpc_credentials",
     "connect",
     "run",
     "console",
@@ -45,9 +50,9 @@ class UsageError(Exception):
     """A command line or input file that cannot be used; the message says what to change."""
 
 
-def add_server_options(parser: argparse.ArgumentParser, *, tls: bool = True) -> None:
+def add_server_options(parser: argparse.ArgumentParser) -> None:
     """``--server``, ``--token``, ``--timeout`` (defaults from SHIBA_SERVER and SHIBA_TOKEN), and
-    when ``tls``, ``--ca``, ``--cert`` and ``--key`` for an ``https://`` or ``grpcs://`` server."""
+    ``--ca``, ``--cert`` and ``--key`` for an ``https://`` or ``grpcs://`` server."""
     parser.add_argument(
         "--server",
         default=os.environ.get("SHIBA_SERVER", DEFAULT_SERVER),
@@ -62,9 +67,6 @@ def add_server_options(parser: argparse.ArgumentParser, *, tls: bool = True) -> 
     parser.add_argument(
         "--timeout", type=float, default=30.0, help="seconds per request (default: 30)"
     )
-    if not tls:
-        parser.set_defaults(ca=None, cert=None, key=None)
-        return
     parser.add_argument(
         "--ca",
         type=Path,
@@ -103,31 +105,65 @@ def read_file(path: Path) -> bytes:
         raise UsageError(f"{path}: {exc.strerror or exc}") from None
 
 
+def check_server(args: argparse.Namespace) -> str:
+    """``--server``'s scheme (``http``, ``https``, ``grpc`` or ``grpcs``), after checking that
+    ``--ca``/``--cert``/``--key`` go with it (TLS files need a TLS scheme; ``--cert`` and
+    ``--key`` go together); ``UsageError`` otherwise."""
+    server: str = args.server
+    if (args.cert is None) != (args.key is None):
+        raise UsageError("--cert and --key go together (the client certificate and its key)")
+    scheme = server.split("://", 1)[0] if "://" in server else ""
+    if scheme not in ("http", "https", "grpc", "grpcs"):
+        raise UsageError(f"--server {server!r}: give http://, https://, grpc:// or grpcs://")
+    if scheme in ("http", "grpc") and (args.ca or args.cert):
+        article = "an" if scheme == "http" else "a"
+        raise UsageError(
+            f"--ca, --cert and --key are for TLS: give {article} {scheme}s:// --server"
+        )
+    return scheme
+
+
+def ssl_context(args: argparse.Namespace) -> ssl.SSLContext:
+    """A client TLS context for an ``https://`` ``--server``: trusting ``--ca`` (default: the
+    system's CAs), presenting ``--cert``/``--key`` when given; ``UsageError`` naming the files
+    when they cannot be used."""
+    ca: Path | None = args.ca
+    try:
+        context = ssl.create_default_context(cafile=str(ca) if ca else None)
+        if args.cert is not None:
+            context.load_cert_chain(str(args.cert), str(args.key))
+    except (OSError, ssl.SSLError) as exc:
+        files = ", ".join(str(f) for f in (ca, args.cert, args.key) if f is not None)
+        raise UsageError(f"cannot use the TLS files {files}: {exc}") from None
+    context.set_alpn_protocols(["http/1.1"])
+    return context
+
+
+def grpc_credentials(args: argparse.Namespace) -> grpc.ChannelCredentials:
+    """Channel credentials for a ``grpcs://`` ``--server``, from ``--ca``, ``--cert``, ``--key``."""
+    return grpc.ssl_channel_credentials(
+        read_file(args.ca) if args.ca else None,
+        read_file(args.key) if args.key else None,
+        read_file(args.cert) if args.cert else None,
+    )
+
+
 def connect(args: argparse.Namespace) -> Client | GrpcClient:
     """The client for ``--server``: gRPC for ``grpc://`` (``grpcs://``: with TLS), else REST;
     ``--ca``, ``--cert`` and ``--key`` for TLS (a file that cannot be used is a usage error)."""
     server: str = args.server
     ca: Path | None = args.ca
-    if (args.cert is None) != (args.key is None):
-        raise UsageError("--cert and --key go together (the client certificate and its key)")
-    for scheme, tls in (("grpc://", False), ("grpcs://", True)):
-        if server.startswith(scheme):
-            if not tls and (ca or args.cert):
-                raise UsageError("--ca, --cert and --key are for TLS: give a grpcs:// --server")
-            target = server.removeprefix(scheme).rstrip("/")
-            return GrpcClient(
-                target,
-                timeout=args.timeout,
-                token=args.token,
-                tls=tls,
-                root_certificates=read_file(ca) if ca else None,
-                private_key=read_file(args.key) if args.key else None,
-                certificate_chain=read_file(args.cert) if args.cert else None,
-            )
-    if not server.startswith(("http://", "https://")):
-        raise UsageError(f"--server {server!r}: give http://, https://, grpc:// or grpcs://")
-    if server.startswith("http://") and (ca or args.cert):
-        raise UsageError("--ca, --cert and --key are for TLS: give an https:// --server")
+    scheme = check_server(args)
+    if scheme in ("grpc", "grpcs"):
+        return GrpcClient(
+            server.split("://", 1)[1].rstrip("/"),
+            timeout=args.timeout,
+            token=args.token,
+            tls=scheme == "grpcs",
+            root_certificates=read_file(ca) if ca else None,
+            private_key=read_file(args.key) if args.key else None,
+            certificate_chain=read_file(args.cert) if args.cert else None,
+        )
     cert = (str(args.cert), str(args.key)) if args.cert else None
     try:
         return Client(

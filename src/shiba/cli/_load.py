@@ -1,18 +1,20 @@
 """The load generator behind ``shiba bench``: many connections, one prepared request, timings.
 
 Each worker owns one connection and sends the same request again as soon as the last answer is in
-(a closed loop, as ``wrk`` does). REST requests are written as raw HTTP/1.1 bytes prepared once,
-and answers read with httptools (the server's own parser), so a request costs the generator a
-write, a read and a parse, not a client library's work; gRPC requests are one serialized
+(a closed loop, as ``wrk`` does). REST requests (``http://``, or ``https://`` through the event
+loop's TLS) are written as raw HTTP/1.1 bytes prepared once, and answers read with httptools (the
+server's own parser), so a request costs the generator a write, a read and a parse, not a client
+library's work; gRPC requests (insecure, or over TLS with channel credentials) are one serialized
 request message (TF Serving's ``PredictRequest`` or the Open Inference Protocol's
-``ModelInferRequest``) sent through ``grpc.aio`` with no per-call encoding. Every answer's latency and
-completion time is kept (answers that began during the warm-up are not).
+``ModelInferRequest``) sent through ``grpc.aio`` with no per-call encoding. Every answer's latency
+and completion time is kept (answers that began during the warm-up are not).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +24,8 @@ from urllib.parse import urlsplit
 import grpc
 import grpc.aio
 import httptools
+
+from shiba.client.errors import ConnectionFailed
 
 __all__ = ["LoadResult", "Target", "rest_target", "grpc_target", "run_load"]
 
@@ -70,12 +74,24 @@ class _Answer:
         self.complete = True
 
 
-def rest_target(url: str, path: str, body: bytes, token: str | None) -> Target:
-    """POSTs ``body`` to ``path`` over keep-alive HTTP/1.1 connections to ``url``."""
+def rest_target(
+    url: str,
+    path: str,
+    body: bytes,
+    token: str | None,
+    tls: ssl.SSLContext | None = None,
+) -> Target:
+    """POSTs ``body`` to ``path`` over keep-alive HTTP/1.1 connections to ``url``: plain for
+    ``http://``, over TLS with the client context ``tls`` for ``https://`` (the system's CAs
+    when it is None). The TLS layer is the event loop's; the request bytes and the reads are
+    the same either way."""
     parts = urlsplit(url)
-    if parts.scheme != "http":
-        raise ValueError("the REST load generator speaks plain http:// only")
-    host, port = parts.hostname or "localhost", parts.port or 80
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"the REST load generator speaks http:// and https://, not {url!r}")
+    secure = parts.scheme == "https"
+    if secure and tls is None:
+        tls = ssl.create_default_context()
+    host, port = parts.hostname or "localhost", parts.port or (443 if secure else 80)
     auth = f"authorization: Bearer {token}\r\n" if token else ""
     request = (
         f"POST {path} HTTP/1.1\r\nhost: {host}:{port}\r\ncontent-type: application/json\r\n"
@@ -83,7 +99,7 @@ def rest_target(url: str, path: str, body: bytes, token: str | None) -> Target:
     ).encode() + body
 
     async def open_connection() -> tuple[Callable[[], Any], Callable[[], Any]]:
-        reader, writer = await asyncio.open_connection(host, port)
+        reader, writer = await asyncio.open_connection(host, port, ssl=tls if secure else None)
         answer = _Answer()
         parser = httptools.HttpResponseParser(answer)
 
@@ -111,14 +127,24 @@ def rest_target(url: str, path: str, body: bytes, token: str | None) -> Target:
     return Target(f"REST {url}{path}", open_connection)
 
 
-def grpc_target(address: str, method: str, request: Any, token: str | None) -> Target:
+def grpc_target(
+    address: str,
+    method: str,
+    request: Any,
+    token: str | None,
+    credentials: grpc.ChannelCredentials | None = None,
+) -> Target:
     """Sends the serialized ``request`` to ``method`` (``/package.Service/Method``) at
-    ``address``, over one channel per worker."""
+    ``address``, over one channel per worker (secure with ``credentials``)."""
     payload = request.SerializeToString()
     metadata = (("authorization", f"Bearer {token}"),) if token else None
 
     async def open_channel() -> tuple[Callable[[], Any], Callable[[], Any]]:
-        channel = grpc.aio.insecure_channel(address)
+        channel = (
+            grpc.aio.secure_channel(address, credentials)
+            if credentials is not None
+            else grpc.aio.insecure_channel(address)
+        )
         call: Any = channel.unary_unary(
             method,
             request_serializer=None,
@@ -134,7 +160,8 @@ def grpc_target(address: str, method: str, request: Any, token: str | None) -> T
 
         return send, channel.close
 
-    return Target(f"gRPC {address}{method}", open_channel)
+    transport = "gRPC over TLS" if credentials is not None else "gRPC"
+    return Target(f"{transport} {address}{method}", open_channel)
 
 
 async def run_load(
@@ -147,9 +174,17 @@ async def run_load(
     on_tick: Callable[[LoadResult, float], None],
 ) -> LoadResult:
     """Runs ``concurrency`` workers until ``duration`` seconds (after ``warmup``) have passed or
-    ``requests`` answers are in; calls ``on_tick(result, elapsed)`` ten times a second."""
+    ``requests`` answers are in; calls ``on_tick(result, elapsed)`` ten times a second. A
+    connection that cannot be opened (nothing listening, a TLS handshake refused) raises
+    ``ConnectionFailed`` before any request is sent."""
     result = LoadResult()
-    connections = [await target.open() for _ in range(concurrency)]
+    connections: list[tuple[Callable[[], Any], Callable[[], Any]]] = []
+    try:
+        for _ in range(concurrency):
+            connections.append(await target.open())
+    except OSError as exc:  # refused, unreachable, a TLS handshake that fails (ssl.SSLError)
+        await asyncio.gather(*(close() for _, close in connections))
+        raise ConnectionFailed(f"cannot connect ({target.description}): {exc}") from None
     clock = time.perf_counter
     begin = clock() + warmup
     end = begin + duration if duration is not None else float("inf")

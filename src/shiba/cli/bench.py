@@ -3,8 +3,9 @@ percentiles, save a latency histogram and a throughput-over-time plot as PNG.
 
 The request comes from ``--image``, ``--npy`` or ``--json`` as for ``shiba predict`` (or, over
 REST, ``--body``: a file sent byte for byte, as ``wrk -s`` would); the transport from ``--server``
-(``http://`` REST, ``grpc://`` gRPC) and the API from ``--protocol`` (TF Serving's predict, or
-the Open Inference Protocol's infer). The load itself is ``_load.py``'s.
+(``http://`` or ``https://`` REST, ``grpc://`` or ``grpcs://`` gRPC; ``--ca``, ``--cert``,
+``--key`` and ``--token`` as ``shiba predict`` takes them) and the API from ``--protocol`` (TF
+Serving's predict, or the Open Inference Protocol's infer). The load itself is ``_load.py``'s.
 """
 
 from __future__ import annotations
@@ -28,11 +29,14 @@ from shiba.cli._common import (
     UsageError,
     add_input_options,
     add_server_options,
+    check_server,
     connect,
     console,
     errors,
+    grpc_credentials,
     read_file,
     run,
+    ssl_context,
 )
 from shiba.cli.predict import read_inputs
 from shiba.client import Client, ModelRef, SignatureInfo
@@ -107,13 +111,13 @@ def save_plots(result: _load.LoadResult, out: Path, title: str) -> list[Path]:
 def _target(args: argparse.Namespace) -> _load.Target:
     model = ModelRef(args.model, args.version)
     if args.body is not None:
-        if not args.server.startswith("http://"):
-            raise UsageError("--body is sent over REST: give an http:// --server")
+        if check_server(args) not in ("http", "https"):
+            raise UsageError("--body is sent over REST: give an http:// or https:// --server")
         body = read_file(args.body)
         path = model_path(model) + ":predict"
         if args.protocol == "v2":
             path = v2_core.model_path(args.model, args.version) + "/infer"
-        return _load.rest_target(args.server, path, body, args.token)
+        return _rest(args, path, body)
     try:
         with connect(args) as client:
             signature = client.signature(args.model, args.signature, version=args.version)
@@ -124,9 +128,21 @@ def _target(args: argparse.Namespace) -> _load.Target:
         return _v2_target(args, signature, inputs, rest=isinstance(client, Client))
     if isinstance(client, Client):
         body = encode_inputs(signature, inputs)
-        return _load.rest_target(args.server, model_path(model) + ":predict", body, args.token)
+        return _rest(args, model_path(model) + ":predict", body)
     request = predict_request(model, signature, inputs)
-    return _load.grpc_target(_address(args), _PREDICT, request, args.token)
+    return _grpc(args, _PREDICT, request)
+
+
+def _rest(args: argparse.Namespace, path: str, body: bytes) -> _load.Target:
+    """REST load to ``--server`` (with its TLS files for ``https://``) and ``--token``."""
+    tls = ssl_context(args) if args.server.startswith("https://") else None
+    return _load.rest_target(args.server, path, body, args.token, tls)
+
+
+def _grpc(args: argparse.Namespace, method: str, request: Any) -> _load.Target:
+    """gRPC load to ``--server`` (secure with its TLS files for ``grpcs://``) and ``--token``."""
+    credentials = grpc_credentials(args) if args.server.startswith("grpcs://") else None
+    return _load.grpc_target(_address(args), method, request, args.token, credentials)
 
 
 def _v2_target(
@@ -141,9 +157,9 @@ def _v2_target(
         call = v2_core.infer_call(args.model, args.version, arrays)
         path = v2_core.model_path(args.model, args.version) + "/infer"
         assert call.body is not None
-        return _load.rest_target(args.server, path, call.body, args.token)
+        return _rest(args, path, call.body)
     request = infer_request(args.model, args.version, arrays)
-    return _load.grpc_target(_address(args), _MODEL_INFER, request, args.token)
+    return _grpc(args, _MODEL_INFER, request)
 
 
 def _address(args: argparse.Namespace) -> str:
@@ -171,7 +187,7 @@ def bench_main(argv: Sequence[str], prog: str = "shiba bench") -> int:
     amount.add_argument("-n", "--requests", type=int, help="answers to measure, instead")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds not measured (1)")
     parser.add_argument("--out", type=Path, default=Path("bench-results"), help="PNG folder")
-    add_server_options(parser, tls=False)
+    add_server_options(parser)
     args = parser.parse_args(argv)
     if args.concurrency < 1 or (args.requests is not None and args.requests < 1):
         parser.error("--concurrency and --requests need a number of at least 1")

@@ -7,7 +7,7 @@ from typing import Any
 
 from shiba.batching import BatchingOptions
 from shiba.config._textproto import Message, parse_config
-from shiba.config.errors import ConfigError
+from shiba.config.errors import ConfigError, read_config_file
 from shiba.core.errors import ShibaError
 
 __all__ = [
@@ -85,10 +85,7 @@ def batching_options_from_message(message: Message, where: str) -> BatchingOptio
 
 
 def batching_options_from_file(path: Path) -> BatchingOptions:
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot read --batching_parameters_file {path}: {exc.strerror}"
-        ) from None
+    """Reads ``path`` and parses it; a file that cannot be read (or is not UTF-8 text) is a
+    ``ConfigError`` too."""
+    text = read_config_file(path, "batching_parameters_file")
     return batching_options_from_text(text, str(path))

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shiba.config._textproto import Message, Scalar, parse_config
-from shiba.config.errors import ConfigError
+from shiba.config.errors import ConfigError, read_config_file
 from shiba.core.engines import ENGINE_SETTINGS
 from shiba.core.lifecycle.source import ModelConfig
 from shiba.core.lifecycle.version_policy import All, Latest, Specific, VersionPolicy
@@ -174,11 +174,9 @@ def model_configs_from_text(text: str, source: str = "model config") -> tuple[Mo
 
 
 def read_model_config_file(path: Path) -> tuple[str, tuple[ModelConfig, ...]]:
-    """The file's text (to tell a changed file) and its models."""
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"cannot read --model_config_file {path}: {exc.strerror}") from None
+    """The file's text (to tell a changed file) and its models; ``ConfigError`` when it cannot
+    be read, is not UTF-8 text, or describes no valid config."""
+    text = read_config_file(path, "model_config_file")
     return text, model_configs_from_text(text, str(path))
 
 

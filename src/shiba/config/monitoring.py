@@ -84,6 +84,7 @@ def monitoring_options_from_text(text: str, where: str = "monitoring config") ->
 
 
 def monitoring_options_from_file(path: Path) -> MonitoringOptions:
-    """Reads and parses ``path``; a file that cannot be read is a ``ConfigError`` too."""
+    """Reads and parses ``path``; a file that cannot be read or is not UTF-8
+    text is a ``ConfigError`` too."""
     text = read_config_file(path, "monitoring_config_file")
     return monitoring_options_from_text(text, str(path))

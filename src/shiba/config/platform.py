@@ -218,6 +218,7 @@ def platform_config_from_text(text: str, where: str = "platform config") -> Plat
 
 
 def platform_config_from_file(path: Path) -> PlatformConfig:
-    """Reads ``path`` and parses it; a file that cannot be read is a ``ConfigError`` too."""
+    """Reads ``path`` and parses it; a file that cannot be read or is not UTF-8
+    text is a ``ConfigError`` too."""
     text = read_config_file(path, "platform_config_file")
     return platform_config_from_text(text, str(path))

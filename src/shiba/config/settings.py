@@ -20,7 +20,7 @@ from shiba.config.flags import ParsedFlags
 from shiba.config.model_config import read_model_config_file
 from shiba.config.monitoring import monitoring_options_from_file
 from shiba.config.platform import PLATFORM_FLAGS, platform_config_from_file
-from shiba.config.tls import tls_options_from_file
+from shiba.config.tls import server_tls_from_file
 from shiba.core.engines import ENGINE_SETTINGS, ONNX_ENGINE_SETTINGS, TORCH_ENGINE_SETTINGS
 from shiba.core.lifecycle.manager import ManagerOptions
 from shiba.core.lifecycle.source import ModelConfig
@@ -28,7 +28,7 @@ from shiba.core.service import ServiceOptions
 from shiba.core.warmup import WarmupOptions
 from shiba.protocols.auth import TokenFile, TokenFileError
 from shiba.protocols.options import GrpcOptions, MonitoringOptions, RestOptions
-from shiba.protocols.tls import TlsOptions
+from shiba.protocols.tls import ServerTls
 from shiba.runtimes import openvino
 from shiba.runtimes.base import RuntimeOptions
 
@@ -74,7 +74,7 @@ class ServerSettings:
     model_repository: Path | None = None
     ray: RayOptions | None = None
     web_ui: bool = True
-    tls: TlsOptions | None = None
+    tls: ServerTls | None = None
     auth: TokenFile | None = None
     grpc_health: bool = False
 
@@ -135,9 +135,9 @@ def settings_from_flags(
                 "--monitoring_config_file enables Prometheus metrics, but they are served on the"
                 " REST port, which --rest_api_port=0 turns off"
             )
-    tls: TlsOptions | None = None
+    tls: ServerTls | None = None
     if flags["ssl_config_file"]:
-        tls = tls_options_from_file(Path(flags["ssl_config_file"]), rest=flags["rest_api_tls"])
+        tls = server_tls_from_file(Path(flags["ssl_config_file"]), rest=flags["rest_api_tls"])
     auth: TokenFile | None = None
     if flags["auth_token_file"]:
         try:

@@ -2,7 +2,8 @@
 
 The file is read as TensorFlow Serving reads it, with protobuf's text format against the
 ``SSLConfig`` message (``server_key``, ``server_cert``, ``custom_ca``: inline PEM strings;
-``client_verify``: a bool)::
+``client_verify``: a bool), and its TLS is built (``ServerTls``: the REST port's context and the
+gRPC port's credentials, once for the server's life)::
 
     server_key: "-----BEGIN PRIVATE KEY-----\\n...\\n-----END PRIVATE KEY-----\\n"
     server_cert: "-----BEGIN CERTIFICATE-----\\n...\\n-----END CERTIFICATE-----\\n"
@@ -23,13 +24,14 @@ from google.protobuf import text_format
 
 from shiba._proto import SSLConfig
 from shiba.config.errors import ConfigError, read_config_file
-from shiba.protocols.tls import TlsError, TlsOptions, check
+from shiba.protocols.tls import ServerTls, TlsError, TlsOptions
 
-__all__ = ["tls_options_from_file", "tls_options_from_text"]
+__all__ = ["server_tls_from_file", "server_tls_from_text"]
 
 
-def tls_options_from_text(text: str, where: str = "SSL config", *, rest: bool = True) -> TlsOptions:
-    """Parses and checks an ``SSLConfig``; ``where`` (the file) starts every error message."""
+def server_tls_from_text(text: str, where: str = "SSL config", *, rest: bool = True) -> ServerTls:
+    """Parses an ``SSLConfig`` and builds its TLS; ``where`` (the file) starts every error
+    message."""
     config = SSLConfig()
     try:
         text_format.Parse(text, config)
@@ -46,13 +48,13 @@ def tls_options_from_text(text: str, where: str = "SSL config", *, rest: bool = 
         rest=rest,
     )
     try:
-        check(options)
+        return ServerTls(options)
     except TlsError as exc:
         raise ConfigError(f"{where}: {exc}") from None
-    return options
 
 
-def tls_options_from_file(path: Path, *, rest: bool = True) -> TlsOptions:
-    """Reads ``path`` and parses it; a file that cannot be read is a ``ConfigError`` too."""
+def server_tls_from_file(path: Path, *, rest: bool = True) -> ServerTls:
+    """Reads ``path`` and parses it; a file that cannot be read or is not UTF-8
+    text is a ``ConfigError`` too."""
     text = read_config_file(path, "ssl_config_file")
-    return tls_options_from_text(text, str(path), rest=rest)
+    return server_tls_from_text(text, str(path), rest=rest)

@@ -7,9 +7,11 @@ signed by ``custom_ca`` required and verified (otherwise none is asked for).
 :func:`server_ssl_context` makes the same for the REST port, which TensorFlow Serving cannot serve
 over HTTPS: an ``ssl.SSLContext`` for ``loop.create_server``, TLS 1.2 or later, ALPN ``http/1.1``.
 
-Both raise :class:`TlsError` naming the ``SSLConfig`` field at fault (a certificate that is not
-PEM, a key that does not match the certificate, ``client_verify`` without ``custom_ca``), so that
-``shiba.config`` can refuse a bad file at start-up.
+:class:`ServerTls` checks the options and builds both once, at start-up: ``shiba.config`` builds
+it while reading the file (so a bad file is refused before anything listens) and the listeners
+take its context and credentials. Each raises :class:`TlsError` naming the ``SSLConfig`` field at
+fault (a certificate that is not PEM, a key that does not match the certificate,
+``client_verify`` without ``custom_ca``).
 """
 
 from __future__ import annotations
@@ -21,7 +23,13 @@ from dataclasses import dataclass
 
 import grpc
 
-__all__ = ["TlsError", "TlsOptions", "check", "grpc_server_credentials", "server_ssl_context"]
+__all__ = [
+    "ServerTls",
+    "TlsError",
+    "TlsOptions",
+    "grpc_server_credentials",
+    "server_ssl_context",
+]
 
 
 class TlsError(ValueError):
@@ -59,8 +67,8 @@ def _reason(exc: Exception) -> str:
     return str(reason or exc)
 
 
-def check(options: TlsOptions) -> None:
-    """Raises ``TlsError`` naming the field if the options cannot make a TLS server."""
+def _check_fields(options: TlsOptions) -> None:
+    """Raises ``TlsError`` naming the field the options lack or hold unusable PEM text in."""
     if not options.server_key.strip():
         raise TlsError("server_key is missing: give the server's private key as inline PEM text")
     if not options.server_cert.strip():
@@ -75,7 +83,6 @@ def check(options: TlsOptions) -> None:
             "client_verify: true needs custom_ca, the CA certificate(s) that sign client"
             " certificates"
         )
-    server_ssl_context(options)
 
 
 def server_ssl_context(options: TlsOptions) -> ssl.SSLContext:
@@ -117,3 +124,29 @@ def grpc_server_credentials(options: TlsOptions) -> grpc.ServerCredentials:
         root_certificates=options.custom_ca.encode() if options.custom_ca else None,
         require_client_auth=options.client_verify,
     )
+
+
+class ServerTls:
+    """The TLS a server serves, built once from ``options`` (checked first; ``TlsError`` names
+    the field at fault): ``grpc_credentials`` for the gRPC port and socket, ``ssl_context`` for
+    the REST port (``None`` when ``options.rest`` is false: it serves plain HTTP; the context is
+    still built, to refuse a key that does not match the certificate).
+
+    It pickles as its options and is built again where it is unpickled (a Ray replica receives
+    the server's settings so; an ``SSLContext`` does not pickle). ``repr`` leaves the key out.
+    """
+
+    __slots__ = ("grpc_credentials", "options", "ssl_context")
+
+    def __init__(self, options: TlsOptions) -> None:
+        _check_fields(options)
+        context = server_ssl_context(options)
+        self.options = options
+        self.ssl_context: ssl.SSLContext | None = context if options.rest else None
+        self.grpc_credentials: grpc.ServerCredentials = grpc_server_credentials(options)
+
+    def __repr__(self) -> str:
+        return f"ServerTls({self.options!r})"
+
+    def __reduce__(self) -> tuple[type[ServerTls], tuple[TlsOptions]]:
+        return (ServerTls, (self.options,))

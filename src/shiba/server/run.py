@@ -27,7 +27,6 @@ from shiba.protocols.auth import grpc_auth_interceptor
 from shiba.protocols.health import HealthService, add_health_service
 from shiba.protocols.http.server import HttpServer
 from shiba.protocols.tfserving.grpc import add_tfserving_services, server_arguments
-from shiba.protocols.tls import grpc_server_credentials, server_ssl_context
 from shiba.protocols.v2.grpc import add_v2_service
 from shiba.server.compose import Components, compose
 
@@ -63,7 +62,7 @@ async def _start_grpc(
     add_services(server)
     health = add_health_service(server) if settings.grpc_health else None
     # As TF Serving: with --ssl_config_file, the port and the socket both take its credentials.
-    credentials = grpc_server_credentials(settings.tls) if settings.tls is not None else None
+    credentials = settings.tls.grpc_credentials if settings.tls is not None else None
     secure = " (TLS)" if credentials is not None else ""
     for address in (
         f"{settings.rest_host}:{settings.grpc_port}" if settings.grpc_port else "",
@@ -98,13 +97,8 @@ async def serve_ports(
     rest: HttpServer | None = None
     try:
         if settings.rest_port:
-            tls = settings.tls if settings.tls is not None and settings.tls.rest else None
-            rest = HttpServer(
-                rest_app,
-                settings.rest_host,
-                settings.rest_port,
-                ssl_context=server_ssl_context(tls) if tls is not None else None,
-            )
+            context = settings.tls.ssl_context if settings.tls is not None else None
+            rest = HttpServer(rest_app, settings.rest_host, settings.rest_port, ssl_context=context)
             try:
                 await rest.start()
             except OSError as exc:
@@ -119,7 +113,7 @@ async def serve_ports(
                 "Exporting HTTP/REST API at: %s:%d%s",
                 settings.rest_host,
                 settings.rest_port,
-                " (HTTPS)" if tls is not None else "",
+                " (HTTPS)" if context is not None else "",
             )
         await stop.wait()
         log.info("Shutting down")

@@ -16,7 +16,7 @@ import orjson
 
 from shiba.core.ids import ServableId
 from shiba.core.statistics import Duration, VersionStatistics
-from shiba.core.tensors import Signature, TensorSpec
+from shiba.core.tensors import DType, Signature, TensorSpec
 
 __all__ = [
     "DynamicBatching",
@@ -24,6 +24,8 @@ __all__ = [
     "encode_server_metadata",
     "encode_model_metadata",
     "encode_model_config",
+    "config_data_type",
+    "model_config_document",
     "encode_statistics",
     "encode_repository_index",
     "tensor_metadata",
@@ -116,35 +118,37 @@ class DynamicBatching:
     preferred_batch_size: tuple[int, ...] = ()
 
 
+def config_data_type(dtype: DType) -> str:
+    """The model configuration's ``DataType`` name of ``dtype``: ``TYPE_`` and its datatype
+    (``TYPE_STRING`` for ``BYTES``, as Triton's model_config.proto names it), or
+    ``TYPE_INVALID`` (that enum's 0) for a type the protocol has no datatype for (complex
+    numbers, quantized types, resources, variants). REST and gRPC answers both take it from here.
+    """
+    datatype = dtype.v2_name
+    if not datatype:
+        return "TYPE_INVALID"
+    return "TYPE_STRING" if datatype == "BYTES" else f"TYPE_{datatype}"
+
+
 def _config_tensors(tensors: Mapping[str, TensorSpec], batched: bool) -> list[dict[str, Any]]:
     entries = []
     for name, spec in tensors.items():
         shape = list(spec.shape) if spec.shape is not None else [-1]
         if batched and shape:
             shape = shape[1:]
-        datatype = spec.dtype.v2_name
-        entries.append(
-            {
-                "name": name,
-                "data_type": f"TYPE_{_CONFIG_TYPES.get(datatype, datatype)}",
-                "dims": shape,
-            }
-        )
+        entries.append({"name": name, "data_type": config_data_type(spec.dtype), "dims": shape})
     return entries
 
 
-# The model configuration's type names are TYPE_ and the datatype, but for strings.
-_CONFIG_TYPES = {"BYTES": "STRING"}
-
-
-def encode_model_config(
+def model_config_document(
     name: str,
     platform: str,
     signature: Signature,
     max_batch_size: int,
     batching: DynamicBatching | None,
-) -> bytes:
-    """The model_configuration extension's answer (Triton's ModelConfig in JSON): with
+) -> dict[str, Any]:
+    """The model_configuration extension's answer (Triton's ModelConfig, in protobuf's JSON
+    form, which the REST answer is and the gRPC message is parsed from): with
     ``max_batch_size`` > 0, ``dims`` leave out the batch dimension, as Triton's do."""
     batched = max_batch_size > 0
     config: dict[str, Any] = {
@@ -159,7 +163,18 @@ def encode_model_config(
             "max_queue_delay_microseconds": batching.max_queue_delay_microseconds,
             "preferred_batch_size": list(batching.preferred_batch_size),
         }
-    return orjson.dumps(config)
+    return config
+
+
+def encode_model_config(
+    name: str,
+    platform: str,
+    signature: Signature,
+    max_batch_size: int,
+    batching: DynamicBatching | None,
+) -> bytes:
+    """``model_config_document`` as the REST answer's JSON."""
+    return orjson.dumps(model_config_document(name, platform, signature, max_batch_size, batching))
 
 
 def encode_repository_index(entries: Sequence[Mapping[str, str]]) -> bytes:

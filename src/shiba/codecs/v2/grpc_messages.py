@@ -14,13 +14,17 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from google.protobuf import json_format
 
 from shiba._proto.v2 import inference_pb2 as pb
+from shiba._proto.v2 import model_config_pb2 as config_pb
 from shiba.codecs.v2 import tensors
+from shiba.codecs.v2.documents import DynamicBatching, model_config_document
 from shiba.codecs.v2.infer import InferRequest, RequestedOutput
 from shiba.core.errors import InvalidArgument
+from shiba.core.tensors import Signature
 
-__all__ = ["decode_infer_message", "encode_infer_message"]
+__all__ = ["decode_infer_message", "encode_infer_message", "model_config_message"]
 
 #: Which ``InferTensorContents`` field holds each datatype's elements.
 _CONTENTS = {
@@ -126,3 +130,16 @@ def encode_infer_message(
         )
         response.raw_output_contents.append(tensors.to_binary(array))
     return response
+
+
+def model_config_message(
+    name: str,
+    platform: str,
+    signature: Signature,
+    max_batch_size: int,
+    batching: DynamicBatching | None,
+) -> config_pb.ModelConfig:
+    """The ModelConfig message the gRPC ModelConfig call answers: the REST answer's document
+    (``documents.model_config_document``) parsed into the message, so both say the same."""
+    document = model_config_document(name, platform, signature, max_batch_size, batching)
+    return json_format.ParseDict(document, config_pb.ModelConfig())

@@ -23,16 +23,19 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from time import perf_counter_ns
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import grpc
 from google.protobuf.message import DecodeError, Message
 
 import shiba
 from shiba._proto.v2 import inference_pb2 as pb
-from shiba._proto.v2 import model_config_pb2 as config_pb
 from shiba.codecs.v2.documents import tensor_metadata
-from shiba.codecs.v2.grpc_messages import decode_infer_message, encode_infer_message
+from shiba.codecs.v2.grpc_messages import (
+    decode_infer_message,
+    encode_infer_message,
+    model_config_message,
+)
 from shiba.codecs.v2.infer import InferRequest
 from shiba.core.errors import InvalidArgument
 from shiba.core.ids import ModelSpec
@@ -151,16 +154,6 @@ def _fill_duration(out: pb.StatisticDuration, duration: Duration) -> None:
     out.ns = duration.ns
 
 
-def _config_tensor(out: Any, name: str, spec: TensorSpec, batched: bool) -> None:
-    shape = list(spec.shape) if spec.shape is not None else [-1]
-    datatype = spec.dtype.v2_name
-    out.name = name
-    out.data_type = config_pb.DataType.Value(
-        "TYPE_STRING" if datatype == "BYTES" else f"TYPE_{datatype or 'INVALID'}"
-    )
-    out.dims.extend(shape[1:] if batched and shape else shape)
-
-
 class _Servicer:
     def __init__(self, plane: DataPlane, options: GrpcOptions, metrics: Metrics | None) -> None:
         self._plane = plane
@@ -230,19 +223,9 @@ class _Servicer:
         request = _parse(pb.ModelConfigRequest, data)
         plane = self._plane
         view = plane.model(_spec(request.name, request.version))
-        batched = plane.max_batch_size > 0
-        config = config_pb.ModelConfig(
-            name=request.name, platform=view.platform, max_batch_size=plane.max_batch_size
+        config = model_config_message(
+            request.name, view.platform, view.signature, plane.max_batch_size, plane.batching
         )
-        for name, spec in view.signature.inputs.items():
-            _config_tensor(config.input.add(), name, spec, batched)
-        for name, spec in view.signature.outputs.items():
-            _config_tensor(config.output.add(), name, spec, batched)
-        if plane.batching is not None:
-            config.dynamic_batching.max_queue_delay_microseconds = (
-                plane.batching.max_queue_delay_microseconds
-            )
-            config.dynamic_batching.preferred_batch_size.extend(plane.batching.preferred_batch_size)
         return pb.ModelConfigResponse(config=config).SerializeToString()
 
     async def model_statistics(self, data: bytes) -> bytes:
