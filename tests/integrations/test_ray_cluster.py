@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 import requests
 
+from tests._tls import Authority, ssl_config_text
 from tests.conftest import REPO
 from tests.integration.conftest import ServerProcess, free_port, model_config_text, wait_until
 from tests.models import build_onnx_model, build_onnx_vit
@@ -437,6 +438,53 @@ def test_a_second_front_end_attaches_to_the_running_replicas(
         assert second.stop() == 0, second.logs()
     assert replica_pids() == replicas
     assert front.server.get("/v1/models/ViT").status_code == 200
+
+
+def test_a_front_end_with_tls_and_a_token_forwards_to_the_replicas(
+    front: Front, ray_address: str, tmp_path: Path
+) -> None:
+    """``--ssl_config_file`` and ``--auth_token_file`` hold on a ``--ray`` front end's ports (it
+    attaches to the running replicas: they are the front end's): an HTTPS predict, a TLS gRPC
+    predict with the token, and one without it refused."""
+    authority = Authority()
+    (tmp_path / "ca.pem").write_text(authority.cert)
+    ssl_config = tmp_path / "ssl.conf"
+    ssl_config.write_text(ssl_config_text(authority.issue("127.0.0.1", server=True)))
+    tokens = tmp_path / "tokens"
+    tokens.write_text("cluster-token\n")
+    grpc_port = free_port()
+    secure = ServerProcess(
+        [
+            *("--ray", f"--ray_address={ray_address}", "--model_base_path=/not/used"),
+            *(f"--port={grpc_port}", f"--ssl_config_file={ssl_config}"),
+            f"--auth_token_file={tokens}",
+        ],
+        tmp_path / "secure.log",
+        tls={"verify": str(tmp_path / "ca.pem")},
+    )
+    try:
+        secure.wait_ready(timeout=120)
+        images = _images()
+        rest = secure.post("/v1/models/ViT:predict", {"instances": images.tolist()})
+        assert rest.status_code == 200, rest.text
+        credentials = grpc.ssl_channel_credentials(root_certificates=authority.cert.encode())
+        with grpc.secure_channel(f"127.0.0.1:{grpc_port}", credentials) as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            request = predict_pb2.PredictRequest()
+            request.model_spec.name = "ViT"
+            request.inputs["images"].CopyFrom(tf.make_tensor_proto(images))
+            token = [("authorization", "Bearer cluster-token")]
+            answer = stub.Predict(request, metadata=token, timeout=30)
+            np.testing.assert_allclose(
+                tf.make_ndarray(answer.outputs["probabilities"]),
+                rest.json()["predictions"],
+                atol=1e-6,
+            )
+            with pytest.raises(grpc.RpcError) as caught:
+                stub.Predict(request, timeout=30)
+            assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    finally:
+        assert secure.stop() == 0, secure.logs()
 
 
 def test_a_replica_killed_under_load_fails_no_request(front: Front) -> None:
