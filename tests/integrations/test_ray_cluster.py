@@ -483,6 +483,7 @@ def test_a_front_end_with_tls_and_a_token_forwards_to_the_replicas(
             with pytest.raises(grpc.RpcError) as caught:
                 stub.Predict(request, timeout=30)
             assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert "REST requests are checked by the replicas" in secure.logs()
     finally:
         assert secure.stop() == 0, secure.logs()
 

@@ -222,7 +222,7 @@ def serve_on_ray(settings: ServerSettings) -> int:
         )
         return 1
     try:
-        handle = _running_application()
+        handle = _running_application(settings)
         deployed = handle is None
         board = None  # the model config board lives as long as this process holds it
         if handle is None:
@@ -247,7 +247,7 @@ def serve_on_ray(settings: ServerSettings) -> int:
         ray.shutdown()
 
 
-def _running_application() -> DeploymentHandle[Any] | None:
+def _running_application(settings: ServerSettings) -> DeploymentHandle[Any] | None:
     """The handle of the application ``shiba`` when another front end runs it, else None."""
     application = serve.status().applications.get(APP_NAME)
     if application is None or application.status != ApplicationStatus.RUNNING:
@@ -258,5 +258,11 @@ def _running_application() -> DeploymentHandle[Any] | None:
         " deletes it when it stops)",
         APP_NAME,
     )
+    if settings.auth is not None:
+        log.warning(
+            "--auth_token_file guards this front end's gRPC port; REST requests are checked by"
+            " the replicas, against the --auth_token_file of the front end that deployed them"
+            " (none if it had none): give that front end the same flag"
+        )
     handle: DeploymentHandle[Any] = serve.get_app_handle(APP_NAME)
     return handle
