@@ -71,6 +71,10 @@ class ConfigBoard:
         self._text = text
         return self._generation
 
+    def latest(self) -> int:
+        """The latest generation's number (0: nothing published yet)."""
+        return self._generation
+
     def leave(self, replica: str) -> None:
         self._reports.pop(replica, None)
 
@@ -174,8 +178,10 @@ class ConfigSync:
         live replica serves exactly ``models`` when it returns; raises the first replica's error.
 
         ``models`` was made from the config this replica applied last, so it is published only
-        if that is still the board's latest: a change another replica published meanwhile is
-        not overwritten, and the call fails with ABORTED instead (send it again).
+        if that is still the board's latest, and it returns only if it is still the latest once
+        every replica applied it (the repository then reads this replica's model states, and
+        may put the config back): a change another replica published meanwhile is neither
+        overwritten nor reported as this one's, and the call fails with ABORTED (send it again).
         """
         text = model_config_text(models)
         published: Any = ray.get(
@@ -183,18 +189,25 @@ class ConfigSync:
         )
         generation = int(published)
         if not generation:
-            raise ShibaError(
-                "the model config changed on another replica while this one prepared the change"
-                " (a model repository load or unload, or a config reload, at the same time);"
-                " send the request again",
-                code=Code.ABORTED,
-            )
+            raise _aborted()
         deadline = time.monotonic() + _RELOAD_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             if _settled(ray.get(self._board.outcome.remote(generation), timeout=60)):
+                latest: Any = ray.get(self._board.latest.remote(), timeout=60)
+                if int(latest) != generation:
+                    raise _aborted()
                 return
             time.sleep(_POLL_SECONDS / 2)
         raise _timed_out()
+
+
+def _aborted() -> ShibaError:
+    return ShibaError(
+        "the model config changed on another replica while this one changed it (a model"
+        " repository load or unload, or a config reload, at the same time); send the request"
+        " again",
+        code=Code.ABORTED,
+    )
 
 
 def _settled(outcome: tuple[bool, tuple[int, str] | None]) -> bool:
