@@ -6,8 +6,9 @@ import pytest
 
 from shiba.config.errors import ConfigError
 from shiba.config.flags import parse_flags
-from shiba.config.model_config import model_configs_from_text
+from shiba.config.model_config import model_config_text, model_configs_from_text
 from shiba.config.settings import settings_from_flags
+from shiba.core.lifecycle.source import ModelConfig
 from shiba.core.lifecycle.version_policy import All, Latest, Specific
 from tests.conftest import TFSERVING_TESTDATA
 
@@ -139,3 +140,23 @@ def test_tensorflow_engine_from_a_reload_request() -> None:
     config.model_config_list.config[1].tensorflow_engine = "cuda"
     with pytest.raises(ConfigError, match="reload request: model 'b': tensorflow_engine must be"):
         model_configs_from_proto(config)
+
+
+def test_model_config_text_reads_back_as_the_same_models() -> None:
+    models = (
+        ModelConfig("a", Path("/models/a")),
+        ModelConfig(
+            "b",
+            Path("relative/b"),
+            platform="onnx",
+            version_policy=All(),
+            version_labels={"stable": 2, "canary": 3},
+            engine="openvino",
+        ),
+        ModelConfig("c", Path("/c"), version_policy=Specific(frozenset({3, 1}))),
+        ModelConfig("d", Path('/d d/"quoted"'), version_policy=Latest(3)),
+    )
+    text = model_config_text(models)
+    assert model_configs_from_text(text) == models
+    assert 'tensorflow_engine: "openvino"' in text
+    assert model_configs_from_text(model_config_text(())) == ()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -21,9 +22,10 @@ import numpy as np
 import pytest
 import requests
 
+from tests._tls import Authority, ssl_config_text
 from tests.conftest import REPO
 from tests.integration.conftest import ServerProcess, free_port, model_config_text, wait_until
-from tests.models import build_onnx_vit
+from tests.models import build_onnx_model, build_onnx_vit
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -141,8 +143,22 @@ class Front:
 
 
 @pytest.fixture(scope="module")
+def model_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The front end's ``--model_repository``: ``half`` (a small ONNX model) and ``broken``
+    (a version whose model file is not ONNX)."""
+    folder = tmp_path_factory.mktemp("repository")
+    build_onnx_model(folder / "half")
+    (folder / "broken" / "1").mkdir(parents=True)
+    (folder / "broken" / "1" / "model.onnx").write_bytes(b"not an ONNX model")
+    return folder
+
+
+@pytest.fixture(scope="module")
 def front(
-    ray_address: str, base_path: Path, tmp_path_factory: pytest.TempPathFactory
+    ray_address: str,
+    base_path: Path,
+    model_repository: Path,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Front]:
     grpc_port = free_port()
     server = ServerProcess(
@@ -153,6 +169,8 @@ def front(
             "2",
             "--model_name=ViT",
             f"--model_base_path={base_path}",
+            f"--model_repository={model_repository}",
+            "--max_num_load_retries=0",  # a model that fails to load fails at once
             f"--port={grpc_port}",
             "--onnx_engine=onnxruntime",
             "--file_system_poll_wait_seconds=1",
@@ -278,6 +296,69 @@ def test_a_config_reload_reaches_every_replica(front: Front, base_path: Path) ->
     assert _available(front, "ViT")
 
 
+def _replicas_that_logged(front: Front, line: str) -> set[int]:
+    """The pids of the replicas whose log (which Ray streams to the front end's, each line
+    prefixed with its worker's pid) has ``line``."""
+    pattern = re.compile(rf"\(ServeReplica:shiba:ShibaReplica pid=(\d+)[^)]*\).*{re.escape(line)}")
+    return {int(pid) for pid in pattern.findall(front.server.logs())}
+
+
+def _half_infers(front: Front) -> int:
+    body = {
+        "inputs": [
+            {"name": "x", "shape": [1, 1], "datatype": "FP32", "data": [4.0]},
+            {"name": "k", "shape": [1, 1], "datatype": "INT64", "data": [2]},
+        ]
+    }
+    answer = front.server.post("/v2/models/half/infer", body)
+    if answer.status_code == 200:
+        outputs = {o["name"]: o["data"] for o in answer.json()["outputs"]}
+        assert outputs == {"y": [4.0], "z": [8.0]}
+    return answer.status_code
+
+
+def test_repository_loads_and_unloads_reach_every_replica(front: Front) -> None:
+    """A load through REST and an unload through tritonclient's gRPC reach one replica each, and
+    answer once every replica applied them: each replica loaded (then unloaded) the model, and
+    every answer after the call, from either replica, agrees."""
+    replicas = set(replica_pids())
+    assert front.server.post("/v2/repository/models/half/load").status_code == 200
+    assert [_half_infers(front) for _ in range(20)] == [200] * 20
+    loaded = "Successfully loaded servable version {name: half version: 1}"
+    wait_until(lambda: _replicas_that_logged(front, loaded) >= replicas, 30)
+
+    client = triton_grpc.InferenceServerClient(url=f"127.0.0.1:{front.grpc_port}")
+    try:
+        index = client.get_model_repository_index(as_json=True)["models"]
+        assert {"name": "half", "version": "1", "state": "READY"} in index
+        client.unload_model("half")
+        assert not any(client.is_model_ready("half") for _ in range(20))
+        assert client.is_model_ready("ViT")
+    finally:
+        client.close()
+    assert [_half_infers(front) for _ in range(20)] == [404] * 20
+    unloaded = "Unloaded servable version {name: half version: 1}"
+    wait_until(lambda: _replicas_that_logged(front, unloaded) >= replicas, 30)
+
+
+def test_a_failed_repository_load_says_why_and_is_undone_on_every_replica(front: Front) -> None:
+    """The error is the repository's (the versions' errors); every replica tried the load, and
+    the config is put back on all of them."""
+    failed = front.server.post("/v2/repository/models/broken/load")
+    assert failed.status_code == 400, failed.text
+    assert "failed to load model 'broken'" in failed.json()["error"]
+    tried = "Servable version {name: broken version: 1} failed"
+    wait_until(lambda: _replicas_that_logged(front, tried) >= set(replica_pids()), 30)
+    index = front.server.post("/v2/repository/index", {"ready": True}).json()
+    assert "broken" not in {row["name"] for row in index}
+    # A replica that still had 'broken' in its config would not be ready (a model it is asked
+    # to serve has no AVAILABLE version): every answer, from either replica, says ready.
+    assert [front.server.get("/v2/health/ready").status_code for _ in range(20)] == [200] * 20
+    assert not any(
+        front.server.get("/v2/models/broken/ready").status_code == 200 for _ in range(20)
+    )
+
+
 class Load:
     """Threads sending predicts (REST and gRPC by turns) until stopped; every failure is kept."""
 
@@ -357,6 +438,54 @@ def test_a_second_front_end_attaches_to_the_running_replicas(
         assert second.stop() == 0, second.logs()
     assert replica_pids() == replicas
     assert front.server.get("/v1/models/ViT").status_code == 200
+
+
+def test_a_front_end_with_tls_and_a_token_forwards_to_the_replicas(
+    front: Front, ray_address: str, tmp_path: Path
+) -> None:
+    """``--ssl_config_file`` and ``--auth_token_file`` hold on a ``--ray`` front end's ports (it
+    attaches to the running replicas: they are the front end's): an HTTPS predict, a TLS gRPC
+    predict with the token, and one without it refused."""
+    authority = Authority()
+    (tmp_path / "ca.pem").write_text(authority.cert)
+    ssl_config = tmp_path / "ssl.conf"
+    ssl_config.write_text(ssl_config_text(authority.issue("127.0.0.1", server=True)))
+    tokens = tmp_path / "tokens"
+    tokens.write_text("cluster-token\n")
+    grpc_port = free_port()
+    secure = ServerProcess(
+        [
+            *("--ray", f"--ray_address={ray_address}", "--model_base_path=/not/used"),
+            *(f"--port={grpc_port}", f"--ssl_config_file={ssl_config}"),
+            f"--auth_token_file={tokens}",
+        ],
+        tmp_path / "secure.log",
+        tls={"verify": str(tmp_path / "ca.pem")},
+    )
+    try:
+        secure.wait_ready(timeout=120)
+        images = _images()
+        rest = secure.post("/v1/models/ViT:predict", {"instances": images.tolist()})
+        assert rest.status_code == 200, rest.text
+        credentials = grpc.ssl_channel_credentials(root_certificates=authority.cert.encode())
+        with grpc.secure_channel(f"127.0.0.1:{grpc_port}", credentials) as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            request = predict_pb2.PredictRequest()
+            request.model_spec.name = "ViT"
+            request.inputs["images"].CopyFrom(tf.make_tensor_proto(images))
+            token = [("authorization", "Bearer cluster-token")]
+            answer = stub.Predict(request, metadata=token, timeout=30)
+            np.testing.assert_allclose(
+                tf.make_ndarray(answer.outputs["probabilities"]),
+                rest.json()["predictions"],
+                atol=1e-6,
+            )
+            with pytest.raises(grpc.RpcError) as caught:
+                stub.Predict(request, timeout=30)
+            assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert "REST requests are checked by the replicas" in secure.logs()
+    finally:
+        assert secure.stop() == 0, secure.logs()
 
 
 def test_a_replica_killed_under_load_fails_no_request(front: Front) -> None:

@@ -4,13 +4,14 @@ what it lists, loading and unloading by name, failures, and no failed request wh
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from shiba.core.errors import FailedPrecondition, NotFound
+from shiba.core.errors import Code, FailedPrecondition, NotFound, ShibaError
 from shiba.core.ids import ModelSpec
 from shiba.core.lifecycle.manager import Manager, ManagerOptions
 from shiba.core.lifecycle.source import AspiredVersion, FileSystemSource, ModelConfig
@@ -30,10 +31,19 @@ def _model(root: Path, name: str, *versions: int) -> Path:
     return folder
 
 
-@pytest.fixture
-def parts(tmp_path: Path) -> Iterator[tuple[Repository, Manager]]:
+@dataclass
+class Parts:
     """Configured model ``a`` (outside the folder); the folder holds ``b`` (version 1), ``c``
     (no versions) and ``d`` (a version that fails to load)."""
+
+    manager: Manager
+    applier: ConfigApplier
+    configured: list[ModelConfig]
+    folder: Path
+
+
+@pytest.fixture
+def built(tmp_path: Path) -> Iterator[Parts]:
     a = _model(tmp_path / "config", "a", 1)
     folder = tmp_path / "repository"
     _model(folder, "b", 1)
@@ -50,8 +60,15 @@ def parts(tmp_path: Path) -> Iterator[tuple[Repository, Manager]]:
     applier = ConfigApplier(source, manager)
     configured = [ModelConfig("a", a)]
     applier.apply(configured)
-    yield Repository(applier, manager, configured, folder), manager
+    yield Parts(manager, applier, configured, folder)
     manager.close()
+
+
+@pytest.fixture
+def parts(built: Parts) -> tuple[Repository, Manager]:
+    """The repository over ``built``, applying with the applier itself."""
+    repository = Repository(built.applier, built.manager, built.configured, built.folder)
+    return repository, built.manager
 
 
 def test_the_index_lists_configured_and_folder_models(parts: tuple[Repository, Manager]) -> None:
@@ -131,3 +148,46 @@ def test_no_request_fails_while_models_are_loaded_and_unloaded(
         thread.join()
     assert errors == []
     assert served[0] > 0
+
+
+class _Recorded:
+    """An ``apply`` that records each model list before the applier applies it (as a Ray replica's
+    publishes it before every replica applies it), or refuses every list with ``error``."""
+
+    def __init__(self, applier: ConfigApplier, error: ShibaError | None = None) -> None:
+        self.applier = applier
+        self.error = error
+        self.lists: list[list[str]] = []
+
+    def __call__(self, models: Sequence[ModelConfig]) -> None:
+        self.lists.append([m.name for m in models])
+        if self.error is not None:
+            raise self.error
+        self.applier.apply(models)
+
+
+def _with_apply(built: Parts, apply: _Recorded) -> Repository:
+    return Repository(built.applier, built.manager, built.configured, built.folder, apply=apply)
+
+
+def test_loads_and_unloads_go_through_the_given_apply(built: Parts) -> None:
+    """Every change, the revert of a failed load included, is one call of ``apply``."""
+    apply = _Recorded(built.applier)
+    repository = _with_apply(built, apply)
+    repository.load("b")
+    repository.unload("b")
+    with pytest.raises(FailedPrecondition, match="d is broken"):
+        repository.load("d")
+    assert apply.lists == [["a", "b"], ["a"], ["a", "d"], ["a"]]
+    assert repository.served() == ["a"]
+
+
+def test_an_apply_that_refuses_leaves_the_config_and_says_why(built: Parts) -> None:
+    refusal = ShibaError("changed elsewhere; send it again", code=Code.ABORTED)
+    apply = _Recorded(built.applier, refusal)
+    repository = _with_apply(built, apply)
+    with pytest.raises(ShibaError, match="send it again") as caught:
+        repository.load("b")
+    assert caught.value.code is Code.ABORTED
+    assert apply.lists == [["a", "b"]]
+    assert repository.served() == ["a"]

@@ -14,9 +14,13 @@ reload that changes it applies to versions loaded afterwards, as a changed ``bas
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from google.protobuf import text_format
+
+from shiba import _proto
 from shiba.config._textproto import Message, Scalar, parse_config
 from shiba.config.errors import ConfigError, read_config_file
 from shiba.core.engines import ENGINE_SETTINGS
@@ -32,6 +36,7 @@ __all__ = [
     "model_configs_from_file",
     "model_configs_from_proto",
     "read_model_config_file",
+    "model_config_text",
 ]
 
 _CONFIG_FIELDS = {
@@ -187,6 +192,28 @@ def model_configs_from_file(path: Path) -> tuple[ModelConfig, ...]:
 def model_configs_from_proto(message: ProtoMessage) -> tuple[ModelConfig, ...]:
     """A ModelServerConfig message (HandleReloadConfigRequest's) -> models, by its text form, so
     that an RPC's config is checked by exactly the rules of a config file."""
-    from google.protobuf import text_format
-
     return model_configs_from_text(text_format.MessageToString(message), "reload request")
+
+
+def model_config_text(models: Sequence[ModelConfig]) -> str:
+    """``models`` as a text-format ModelServerConfig that ``model_configs_from_text`` reads back
+    as the same records (for a config sent as text, as the Ray replicas' model config board
+    carries it). The policy is always written out, so the default ``latest`` reads back equal."""
+    config = _proto.ModelServerConfig()
+    for model in models:
+        entry = config.model_config_list.config.add(
+            name=model.name, base_path=str(model.base_path), model_platform=model.platform or ""
+        )
+        policy = entry.model_version_policy
+        match model.version_policy:
+            case Latest(num_versions=num):
+                policy.latest.num_versions = num
+            case All():
+                policy.all.SetInParent()
+            case Specific(versions=versions):
+                policy.specific.versions.extend(sorted(versions))
+        entry.version_labels.update(model.version_labels)
+        entry.tensorflow_engine = model.engine or ""
+    if not models:  # an empty list still says model_config_list: every model goes
+        config.model_config_list.SetInParent()
+    return text_format.MessageToString(config)

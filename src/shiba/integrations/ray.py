@@ -21,8 +21,9 @@ Guarantees: a replica is routed to only once its first loads are done (``__init_
 them). A new version reaches every replica because each polls the model folders and, as in one
 process, serves the new version before unloading the old one. A request whose replica dies before
 answering (the actor is gone) is sent again to a live one (``ray_front_end``); Ray starts a new
-replica in its place. ``HandleReloadConfigRequest`` answers once every replica applied the new
-config (``ray_config``), and a ``--model_config_file`` polled with
+replica in its place. ``HandleReloadConfigRequest`` and the model repository's loads and unloads
+(``/v2/repository/models/{m}/load``, ``RepositoryModelLoad``) answer once every replica applied the
+new config (``ray_config``), and a ``--model_config_file`` polled with
 ``--model_config_file_poll_wait_seconds`` is polled by every replica.
 """
 
@@ -77,16 +78,21 @@ class ShibaReplica:
 
     def __init__(self, settings: ServerSettings, sync_config: bool = False) -> None:
         configure_logging(settings.log_level)
-        self._components: Components | None = compose(settings)
-        self._components.start()
         self._sync: ConfigSync | None = None
-        if sync_config:  # on a cluster, with deploy's ConfigBoard: reloads reach every replica
+        if sync_config:  # on a cluster, with deploy's ConfigBoard: changes reach every replica
             try:
-                self._sync = ConfigSync(self._components.applier)
+                self._sync = ConfigSync()
             except ValueError as exc:  # no board: the front end that deployed shiba is gone
-                log.warning("HandleReloadConfigRequest is off on this replica: %s", exc)
-            else:
-                self._sync.start()
+                log.warning(
+                    "HandleReloadConfigRequest is off, and model repository loads and unloads"
+                    " reach only the replica that receives them: %s",
+                    exc,
+                )
+        apply_models = self._sync.apply_models if self._sync is not None else None
+        self._components: Components | None = compose(settings, apply_models=apply_models)
+        self._components.start()
+        if self._sync is not None:
+            self._sync.start(self._components.applier)
         self._app = self._components.rest_app
         table = tfserving_handlers(
             self._components.service,
@@ -218,7 +224,7 @@ def serve_on_ray(settings: ServerSettings) -> int:
         )
         return 1
     try:
-        handle = _running_application()
+        handle = _running_application(settings)
         deployed = handle is None
         board = None  # the model config board lives as long as this process holds it
         if handle is None:
@@ -243,7 +249,7 @@ def serve_on_ray(settings: ServerSettings) -> int:
         ray.shutdown()
 
 
-def _running_application() -> DeploymentHandle[Any] | None:
+def _running_application(settings: ServerSettings) -> DeploymentHandle[Any] | None:
     """The handle of the application ``shiba`` when another front end runs it, else None."""
     application = serve.status().applications.get(APP_NAME)
     if application is None or application.status != ApplicationStatus.RUNNING:
@@ -254,5 +260,11 @@ def _running_application() -> DeploymentHandle[Any] | None:
         " deletes it when it stops)",
         APP_NAME,
     )
+    if settings.auth is not None:
+        log.warning(
+            "--auth_token_file guards this front end's gRPC port; REST requests are checked by"
+            " the replicas, against the --auth_token_file of the front end that deployed them"
+            " (none if it had none): give that front end the same flag"
+        )
     handle: DeploymentHandle[Any] = serve.get_app_handle(APP_NAME)
     return handle

@@ -1,14 +1,17 @@
-"""``HandleReloadConfigRequest`` on Ray Serve: one new model config, applied by every replica.
+"""Model config changes on Ray Serve: one new model config, applied by every replica.
 
-A request reaches one replica, so that replica does not apply the config alone: it publishes it
-on the :class:`ConfigBoard` (a Ray actor the deploying front end owns) and waits until every live
-replica has applied it. Each replica's :class:`ConfigSync` reports to the board every
-``_POLL_SECONDS`` (which generation of the config it has applied, and that application's error)
-and applies a newer generation on its own thread, as ``shiba serve`` applies a reload
-(``ConfigApplier.apply``: new models loaded before the call returns). A replica that stops
+Two kinds of request change the config: ``HandleReloadConfigRequest``, and the Open Inference
+Protocol's model repository load and unload (``server.repository``, whose ``apply`` is the
+replica's :meth:`ConfigSync.apply_models`). A request reaches one replica, so that replica does
+not apply the config alone: it publishes it on the :class:`ConfigBoard` (a Ray actor the
+deploying front end owns) and waits until every live replica has applied it. Each replica's
+:class:`ConfigSync` reports to the board every ``_POLL_SECONDS`` (which generation of the config
+it has applied, and that application's error) and applies a newer generation on its own thread,
+as ``shiba serve`` applies a reload (``ConfigApplier.apply``: new models loaded before the call
+returns, a replaced version unloaded only once its successor is AVAILABLE). A replica that stops
 reporting for ``_LIVE_SECONDS`` (it died) is no longer waited for; a replica that starts (a
-replacement, or autoscaling) applies the board's config before it is routed to. The RPC answers
-OK once every live replica applied the config, or the first replica's error (TF Serving's).
+replacement, or autoscaling) applies the board's config before it is routed to. The request
+answers once every live replica applied the config, or with the first replica's error.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import ray
@@ -25,8 +29,9 @@ from google.protobuf import text_format
 
 from shiba._proto import ModelServerConfig
 from shiba.config.errors import ConfigError
-from shiba.config.model_config import model_configs_from_text
+from shiba.config.model_config import model_config_text, model_configs_from_text
 from shiba.core.errors import Code, DeadlineExceeded, InvalidArgument, ShibaError
+from shiba.core.lifecycle.source import ModelConfig
 from shiba.server.reload import ConfigApplier
 
 __all__ = ["BOARD_NAME", "BOARD_NAMESPACE", "ConfigBoard", "ConfigSync", "create_board"]
@@ -57,9 +62,17 @@ class ConfigBoard:
         self._reports[replica] = (report, time.monotonic())
         return self._generation, self._text
 
-    def publish(self, text: str) -> int:
+    def publish(self, text: str, based_on: int | None = None) -> int:
+        """Makes ``text`` the latest generation and returns its number; with ``based_on``, only
+        if that is the latest generation now (else nothing changes, and it returns 0)."""
+        if based_on is not None and based_on != self._generation:
+            return 0
         self._generation += 1
         self._text = text
+        return self._generation
+
+    def latest(self) -> int:
+        """The latest generation's number (0: nothing published yet)."""
         return self._generation
 
     def leave(self, replica: str) -> None:
@@ -85,31 +98,36 @@ def create_board() -> Any:
 
 
 class ConfigSync:
-    """A replica's side: applies the board's config, and publishes the reloads it receives."""
+    """A replica's side of the board: applies each newer generation, and publishes the config
+    changes the replica receives (``reload``, and ``apply_models`` for the model repository).
 
-    def __init__(self, applier: ConfigApplier) -> None:
+    Made before the replica's parts (``compose`` takes ``apply_models``), started with their
+    applier once the start-up config is loaded; raises ValueError if there is no board.
+    """
+
+    def __init__(self) -> None:
         self._board = ray.get_actor(BOARD_NAME, namespace=BOARD_NAMESPACE)
-        self._applier = applier
         self._id = uuid.uuid4().hex
         self._report: Report = (0, None)
         self._applying = threading.Lock()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="shiba-ray-config", daemon=True)
 
-    def start(self) -> None:
+    def start(self, applier: ConfigApplier) -> None:
         """Applies the board's config now (before the replica is routed to), then keeps up."""
         generation: int
         text: str
         generation, text = ray.get(self._board.poll.remote(self._id, self._report), timeout=60)
         if generation:
-            self._apply(generation, text)
-        self._thread.start()
+            self._apply(applier, generation, text)
+        threading.Thread(
+            target=self._run, args=(applier,), name="shiba-ray-config", daemon=True
+        ).start()
 
     def stop(self) -> None:
         self._stop.set()
         self._board.leave.remote(self._id)
 
-    def _run(self) -> None:
+    def _run(self, applier: ConfigApplier) -> None:
         while not self._stop.wait(_POLL_SECONDS):
             generation: int
             text: str
@@ -123,14 +141,14 @@ class ConfigSync:
             if generation > self._report[0] and not self._applying.locked():
                 # On its own thread, so that this one keeps reporting while models load.
                 threading.Thread(
-                    target=self._apply, args=(generation, text), name="shiba-ray-reload"
+                    target=self._apply, args=(applier, generation, text), name="shiba-ray-reload"
                 ).start()
 
-    def _apply(self, generation: int, text: str) -> None:
+    def _apply(self, applier: ConfigApplier, generation: int, text: str) -> None:
         with self._applying:
             error: tuple[int, str] | None = None
             try:
-                self._applier.apply(model_configs_from_text(text, "reload request"))
+                applier.apply(model_configs_from_text(text, "reload request"))
             except ConfigError as exc:
                 error = (Code.INVALID_ARGUMENT, str(exc))
             except ShibaError as exc:
@@ -150,13 +168,57 @@ class ConfigSync:
         generation: int = await self._board.publish.remote(text)
         deadline = time.monotonic() + _RELOAD_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
-            done, error = await self._board.outcome.remote(generation)
-            if error is not None:
-                raise ShibaError(error[1], code=Code(error[0]))
-            if done:
+            if _settled(await self._board.outcome.remote(generation)):
                 return
             await asyncio.sleep(_POLL_SECONDS / 2)
-        raise DeadlineExceeded(
-            f"the new model config was not applied by every replica in"
-            f" {_RELOAD_TIMEOUT_SECONDS:.0f} s"
+        raise _timed_out()
+
+    def apply_models(self, models: Sequence[ModelConfig]) -> None:
+        """The model repository's ``ApplyModels`` (blocking; it runs off the event loop): every
+        live replica serves exactly ``models`` when it returns; raises the first replica's error.
+
+        ``models`` was made from the config this replica applied last, so it is published only
+        if that is still the board's latest, and it returns only if it is still the latest once
+        every replica applied it (the repository then reads this replica's model states, and
+        may put the config back): a change another replica published meanwhile is neither
+        overwritten nor reported as this one's, and the call fails with ABORTED (send it again).
+        """
+        text = model_config_text(models)
+        published: Any = ray.get(
+            self._board.publish.remote(text, based_on=self._report[0]), timeout=60
         )
+        generation = int(published)
+        if not generation:
+            raise _aborted()
+        deadline = time.monotonic() + _RELOAD_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if _settled(ray.get(self._board.outcome.remote(generation), timeout=60)):
+                latest: Any = ray.get(self._board.latest.remote(), timeout=60)
+                if int(latest) != generation:
+                    raise _aborted()
+                return
+            time.sleep(_POLL_SECONDS / 2)
+        raise _timed_out()
+
+
+def _aborted() -> ShibaError:
+    return ShibaError(
+        "the model config changed on another replica while this one changed it (a model"
+        " repository load or unload, or a config reload, at the same time); send the request"
+        " again",
+        code=Code.ABORTED,
+    )
+
+
+def _settled(outcome: tuple[bool, tuple[int, str] | None]) -> bool:
+    """Whether every live replica applied a generation (``ConfigBoard.outcome``'s answer);
+    raises the first replica's error applying it."""
+    done, error = outcome
+    if error is not None:
+        raise ShibaError(error[1], code=Code(error[0]))
+    return done
+
+
+def _timed_out() -> DeadlineExceeded:
+    seconds = f"{_RELOAD_TIMEOUT_SECONDS:.0f} s"
+    return DeadlineExceeded(f"the new model config was not applied by every replica in {seconds}")

@@ -43,8 +43,8 @@ __all__ = ["RPCS", "Forwarder", "run_front_end"]
 log = logging.getLogger("shiba.ray")
 
 #: The RPCs of TensorFlow Serving's services and of the Open Inference Protocol's, each forwarded
-#: to one replica (a config reload reaches the others through that replica: ``ray_config``;
-#: RepositoryModelLoad/Unload act on that replica only, as a REST ``/v2/repository`` call does).
+#: to one replica (a config reload and RepositoryModelLoad/Unload, as a REST ``/v2/repository``
+#: load or unload, reach the others through that replica: ``ray_config``).
 #: ModelStreamInfer is served here, each request of a stream forwarded as a ModelInfer call.
 RPCS: dict[str, tuple[str, ...]] = {
     _proto.PREDICTION_SERVICE: (

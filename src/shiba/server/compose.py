@@ -37,7 +37,7 @@ from shiba.runtimes import openvino, registry
 from shiba.runtimes.base import RuntimeOptions
 from shiba.server.heap import HeapFreezer
 from shiba.server.reload import ConfigApplier, ConfigFilePoller
-from shiba.server.repository import Repository
+from shiba.server.repository import ApplyModels, Repository
 from shiba.server.warmup import WARMUP_FILE, warmup_records
 
 __all__ = ["Components", "compose"]
@@ -104,7 +104,10 @@ def _log_state(state: ServableState) -> None:
         log.info("Unloaded servable version %s", sid)
 
 
-def compose(settings: ServerSettings) -> Components:
+def compose(settings: ServerSettings, *, apply_models: ApplyModels | None = None) -> Components:
+    """Builds the server's parts (nothing loads until ``Components.start``). ``apply_models``
+    applies the model repository's loads and unloads (default: the applier's ``apply``; a Ray
+    replica gives one that reaches every replica)."""
     runtime_options = settings.runtime
 
     batching = settings.batching
@@ -181,7 +184,9 @@ def compose(settings: ServerSettings) -> Components:
         settings,
         service,
         engines,
-        Repository(applier, manager, settings.models, settings.model_repository),
+        Repository(
+            applier, manager, settings.models, settings.model_repository, apply=apply_models
+        ),
     )
     routes: list[Routes] = [
         TFServingRoutes(service, settings.rest, metrics=metrics),

@@ -14,12 +14,16 @@ fails), unloading waits for the requests in flight. A load that leaves no versio
 with the versions' errors and takes a model that was not served before out of the config again.
 A later change of ``--model_config_file`` replaces what the repository loaded, as it replaces any
 config.
+
+The repository decides the new model list; a function applies it: the applier's ``apply`` in one
+process, or, on Ray Serve, one that has every replica apply it and returns once all did
+(``integrations.ray_config``), so that a load or unload reaches every replica.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from shiba.core.errors import FailedPrecondition, NotFound
@@ -29,7 +33,11 @@ from shiba.core.lifecycle.states import ManagerState
 from shiba.protocols.v2.repository import RepositoryModel
 from shiba.server.reload import ConfigApplier
 
-__all__ = ["Repository"]
+__all__ = ["ApplyModels", "Repository"]
+
+#: Serves exactly the given models, returning once their loads are done (``ConfigApplier.apply``'s
+#: contract); raises ``ShibaError`` if the config cannot be applied.
+ApplyModels = Callable[[Sequence[ModelConfig]], None]
 
 #: Triton's words for shiba's version states.
 _STATES = {
@@ -44,7 +52,9 @@ _STATES = {
 class Repository:
     """A :class:`~shiba.protocols.v2.repository.ModelRepository` over the applier's config.
 
-    Thread-safe: loads and unloads are applied one at a time.
+    Thread-safe: loads and unloads are applied one at a time. ``apply`` applies a new model list
+    (default: ``applier.apply``); whatever it does, ``applier`` must serve that list when it
+    returns, as the repository then reads the applier's models and the manager's states.
     """
 
     def __init__(
@@ -53,8 +63,11 @@ class Repository:
         manager: Manager,
         configured: Sequence[ModelConfig],
         directory: Path | None = None,
+        *,
+        apply: ApplyModels | None = None,
     ) -> None:
         self._applier = applier
+        self._apply: ApplyModels = apply if apply is not None else applier.apply
         self._manager = manager
         self._configured = {model.name: model for model in configured}
         self._directory = directory
@@ -107,12 +120,12 @@ class Repository:
             wanted = [model if m.name == name else m for m in current]
             if not was_served:
                 wanted.append(model)
-            self._applier.apply(wanted)
+            self._apply(wanted)
             states = self._manager.model_states(name)
             if any(s.state is ManagerState.AVAILABLE for s in states):
                 return
             if not was_served:
-                self._applier.apply(current)
+                self._apply(current)
             errors = "; ".join(s.error_message for s in states if s.error_message)
             raise FailedPrecondition(
                 f"failed to load model '{name}' from {model.base_path}: "
@@ -127,7 +140,7 @@ class Repository:
                 raise NotFound(f"model '{name}' is not in the model repository{self._where()}")
             current = list(self._applier.models)
             if any(m.name == name for m in current):
-                self._applier.apply([m for m in current if m.name != name])
+                self._apply([m for m in current if m.name != name])
 
     def _where(self) -> str:
         if self._directory is None:
