@@ -14,6 +14,7 @@ from shiba.client import (
     ServerError,
     V2Client,
     V2GrpcClient,
+    V2RepositoryModel,
     V2Tensor,
 )
 from shiba.core.errors import Code
@@ -88,3 +89,17 @@ def test_async_grpc_client(zoo: Zoo) -> None:
         return [float(a["y"][0, 0]) for a in answers]
 
     assert asyncio.run(run()) == [2.0, 2.5, 3.0]
+
+
+def test_repository_index(zoo: Zoo) -> None:
+    with V2Client(zoo.rest) as rest, V2GrpcClient(zoo.grpc) as grpc_client:
+        over_rest = rest.repository_index()
+        assert over_rest == grpc_client.repository_index(ready=True)
+    assert V2RepositoryModel("half", "1", "READY", "") in over_rest
+    assert sorted(row.name for row in over_rest) == ["ViT", "echo", "grey", "half"]
+
+    async def run() -> tuple[list[V2RepositoryModel], list[V2RepositoryModel]]:
+        async with AsyncV2Client(zoo.rest) as rest, AsyncV2GrpcClient(zoo.grpc) as grpc_client:
+            return await rest.repository_index(), await grpc_client.repository_index()
+
+    assert asyncio.run(run()) == (over_rest, over_rest)

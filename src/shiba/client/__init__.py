@@ -10,7 +10,8 @@
 :class:`Client`/:class:`AsyncClient` speak REST (httpx), :class:`GrpcClient`/:class:`AsyncGrpcClient`
 gRPC; all four have ``status``, ``metadata``, ``signature`` and ``predict``, the REST ones also
 shiba's own ``models`` and ``labels``. :class:`V2Client`/:class:`AsyncV2Client` speak the Open
-Inference Protocol's REST API (``server_ready``, ``model_ready``, ``model_metadata``, ``infer``),
+Inference Protocol's REST API (``server_ready``, ``model_ready``, ``model_metadata``, ``infer``,
+``repository_index``),
 :class:`V2GrpcClient`/:class:`AsyncV2GrpcClient` its gRPC service. Errors are :mod:`shiba.client.errors`. The client imports no
 ML framework.
 """
@@ -31,7 +32,7 @@ from shiba.client.errors import (
 from shiba.client.grpc import AsyncGrpcClient, GrpcClient
 from shiba.client.image import image_layout, load_image
 from shiba.client.rest import AsyncClient, Client
-from shiba.client.v2 import AsyncV2Client, V2Client, V2ModelMetadata, V2Tensor
+from shiba.client.v2 import AsyncV2Client, V2Client, V2ModelMetadata, V2RepositoryModel, V2Tensor
 from shiba.client.v2_grpc import AsyncV2GrpcClient, V2GrpcClient
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "V2GrpcClient",
     "AsyncV2GrpcClient",
     "V2ModelMetadata",
+    "V2RepositoryModel",
     "V2Tensor",
     "ModelMetadata",
     "ModelRef",

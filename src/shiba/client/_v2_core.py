@@ -25,9 +25,11 @@ from shiba.core.errors import InvalidArgument
 __all__ = [
     "V2Tensor",
     "V2ModelMetadata",
+    "V2RepositoryModel",
     "model_path",
     "ready_call",
     "model_metadata_call",
+    "repository_index_call",
     "infer_call",
     "input_array",
 ]
@@ -51,6 +53,18 @@ class V2ModelMetadata:
     platform: str
     inputs: tuple[V2Tensor, ...]
     outputs: tuple[V2Tensor, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class V2RepositoryModel:
+    """One row of the model_repository extension's index: a model, one of its versions (or
+    ``""``), that version's state (Triton's words: ``READY``, ``LOADING``, ``UNAVAILABLE``...;
+    ``""`` when the server gives none) and why it is in that state (``""`` when all is well)."""
+
+    name: str
+    version: str = ""
+    state: str = ""
+    reason: str = ""
 
 
 def model_path(model: str, version: int | None) -> str:
@@ -89,6 +103,29 @@ def model_metadata_call(model: str, version: int | None) -> Call[V2ModelMetadata
         )
 
     return Call("GET", model_path(model, version), None, True, parse)
+
+
+def repository_index_call(ready: bool) -> Call[list[V2RepositoryModel]]:
+    """``POST /v2/repository/index`` (the model_repository extension): every model of the
+    server's repository, or only those ready to serve with ``ready``. A server without the
+    extension answers an error (``NotFoundError`` from a route table that has no such route)."""
+
+    def parse(status: int, body: bytes) -> list[V2RepositoryModel]:
+        document = _json(status, body)
+        if not isinstance(document, list):
+            raise ValueError(f"the server's repository index is not a JSON array: {document!r}")
+        return [
+            V2RepositoryModel(
+                str(entry["name"]),
+                str(entry.get("version", "")),
+                str(entry.get("state", "")),
+                str(entry.get("reason", "")),
+            )
+            for entry in document
+        ]
+
+    body = orjson.dumps({"ready": ready})
+    return Call("POST", "/v2/repository/index", body, True, parse)
 
 
 def input_array(name: str, value: npt.ArrayLike, known: V2Tensor | None) -> npt.NDArray[Any]:

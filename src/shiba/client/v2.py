@@ -17,10 +17,10 @@ from typing import Any
 import numpy.typing as npt
 
 from shiba.client import _v2_core as core
-from shiba.client._v2_core import V2ModelMetadata, V2Tensor
+from shiba.client._v2_core import V2ModelMetadata, V2RepositoryModel, V2Tensor
 from shiba.client.rest import AsyncHttp, SyncHttp
 
-__all__ = ["V2Client", "AsyncV2Client", "V2ModelMetadata", "V2Tensor"]
+__all__ = ["V2Client", "AsyncV2Client", "V2ModelMetadata", "V2RepositoryModel", "V2Tensor"]
 
 
 class V2Client(SyncHttp):
@@ -39,6 +39,12 @@ class V2Client(SyncHttp):
         if key not in self._v2_metadata:
             self._v2_metadata[key] = self._send(core.model_metadata_call(model, version))
         return self._v2_metadata[key]
+
+    def repository_index(self, *, ready: bool = False) -> list[V2RepositoryModel]:
+        """``POST /v2/repository/index``: the models of the server's repository, each version
+        with its state (only the ready ones with ``ready``); an error from a server without the
+        model_repository extension."""
+        return self._send(core.repository_index_call(ready))
 
     def infer(
         self,
@@ -67,6 +73,9 @@ class AsyncV2Client(AsyncHttp):
         if key not in self._v2_metadata:
             self._v2_metadata[key] = await self._send(core.model_metadata_call(model, version))
         return self._v2_metadata[key]
+
+    async def repository_index(self, *, ready: bool = False) -> list[V2RepositoryModel]:
+        return await self._send(core.repository_index_call(ready))
 
     async def infer(
         self,

@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from shiba._proto.v2 import inference_pb2 as pb
 from shiba.client._grpc_shell import AsyncGrpc, SyncGrpc, methods
-from shiba.client._v2_core import V2ModelMetadata, V2Tensor, input_array
+from shiba.client._v2_core import V2ModelMetadata, V2RepositoryModel, V2Tensor, input_array
 from shiba.codecs.v2 import tensors
 
 __all__ = ["V2GrpcClient", "AsyncV2GrpcClient", "infer_request"]
@@ -30,6 +30,7 @@ _METHODS = methods(
         "ModelReady": pb.ModelReadyResponse,
         "ModelMetadata": pb.ModelMetadataResponse,
         "ModelInfer": pb.ModelInferResponse,
+        "RepositoryIndex": pb.RepositoryIndexResponse,
     },
 )
 
@@ -67,6 +68,10 @@ def _outputs(response: pb.ModelInferResponse) -> dict[str, npt.NDArray[Any]]:
     return results
 
 
+def _index(response: pb.RepositoryIndexResponse) -> list[V2RepositoryModel]:
+    return [V2RepositoryModel(m.name, m.version, m.state, m.reason) for m in response.models]
+
+
 def _metadata(response: pb.ModelMetadataResponse) -> V2ModelMetadata:
     def tensor(entry: Any) -> V2Tensor:
         return V2Tensor(entry.name, entry.datatype, tuple(int(d) for d in entry.shape))
@@ -100,6 +105,13 @@ class V2GrpcClient(SyncGrpc):
             self._v2_metadata[key] = _metadata(self._call("ModelMetadata", request, True))
         return self._v2_metadata[key]
 
+    def repository_index(self, *, ready: bool = False) -> list[V2RepositoryModel]:
+        """``RepositoryIndex``: the models of the server's repository, each version with its
+        state (only the ready ones with ``ready``); ``UNIMPLEMENTED`` from a server without the
+        model_repository extension."""
+        request = pb.RepositoryIndexRequest(ready=ready)
+        return _index(self._call("RepositoryIndex", request, True))
+
     def infer(
         self,
         model: str,
@@ -132,6 +144,10 @@ class AsyncV2GrpcClient(AsyncGrpc):
             request = pb.ModelMetadataRequest(name=model, version=_version(version))
             self._v2_metadata[key] = _metadata(await self._call("ModelMetadata", request, True))
         return self._v2_metadata[key]
+
+    async def repository_index(self, *, ready: bool = False) -> list[V2RepositoryModel]:
+        request = pb.RepositoryIndexRequest(ready=ready)
+        return _index(await self._call("RepositoryIndex", request, True))
 
     async def infer(
         self,
