@@ -13,11 +13,21 @@ import ssl
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import grpc
 from rich.console import Console
 
-from shiba.client import Client, ClientError, GrpcClient, ServerError
+from shiba.client import (
+    Client,
+    ClientError,
+    GrpcClient,
+    ServerError,
+    V2Client,
+    V2GrpcClient,
+)
+from shiba.client._grpc_shell import SyncGrpc
+from shiba.client.rest import SyncHttp
 from shiba.core.tensors import DEFAULT_SIGNATURE
 
 __all__ = [
@@ -28,12 +38,14 @@ __all__ = [
     "DEFAULT_SERVER",
     "UsageError",
     "add_server_options",
+    "add_protocol_option",
     "add_input_options",
     "read_file",
     "check_server",
     "ssl_context",
     "grpc_credentials",
     "connect",
+    "connect_v2",
     "run",
     "console",
     "errors",
@@ -80,6 +92,17 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
         help="PEM client certificate, for mutual TLS (with --key)",
     )
     parser.add_argument("--key", type=Path, metavar="FILE", help="PEM key of --cert")
+
+
+def add_protocol_option(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--protocol tfserving|v2`` (as ``shiba bench`` names it): which API ``what`` uses."""
+    parser.add_argument(
+        "--protocol",
+        choices=("tfserving", "v2"),
+        default="tfserving",
+        help=f"TensorFlow Serving's API (default) or the Open Inference Protocol's (KServe v2: "
+        f"Triton, MLServer, OpenVINO Model Server, KServe) for {what}",
+    )
 
 
 def add_input_options(parser: argparse.ArgumentParser, *, body: str | None = None) -> None:
@@ -148,14 +171,16 @@ def grpc_credentials(args: argparse.Namespace) -> grpc.ChannelCredentials:
     )
 
 
-def connect(args: argparse.Namespace) -> Client | GrpcClient:
-    """The client for ``--server``: gRPC for ``grpc://`` (``grpcs://``: with TLS), else REST;
-    ``--ca``, ``--cert`` and ``--key`` for TLS (a file that cannot be used is a usage error)."""
+_Rest = TypeVar("_Rest", bound=SyncHttp)
+_Grpc = TypeVar("_Grpc", bound=SyncGrpc)
+
+
+def _open(args: argparse.Namespace, rest: type[_Rest], grpc_class: type[_Grpc]) -> _Rest | _Grpc:
     server: str = args.server
     ca: Path | None = args.ca
     scheme = check_server(args)
     if scheme in ("grpc", "grpcs"):
-        return GrpcClient(
+        return grpc_class(
             server.split("://", 1)[1].rstrip("/"),
             timeout=args.timeout,
             token=args.token,
@@ -166,7 +191,7 @@ def connect(args: argparse.Namespace) -> Client | GrpcClient:
         )
     cert = (str(args.cert), str(args.key)) if args.cert else None
     try:
-        return Client(
+        return rest(
             server,
             timeout=args.timeout,
             token=args.token,
@@ -175,6 +200,18 @@ def connect(args: argparse.Namespace) -> Client | GrpcClient:
         )
     except ClientError as exc:
         raise UsageError(exc.message) from None
+
+
+def connect(args: argparse.Namespace) -> Client | GrpcClient:
+    """The TensorFlow Serving client for ``--server``: gRPC for ``grpc://`` (``grpcs://``: with
+    TLS), else REST; ``--ca``, ``--cert`` and ``--key`` for TLS (a file that cannot be used is a
+    usage error)."""
+    return _open(args, Client, GrpcClient)
+
+
+def connect_v2(args: argparse.Namespace) -> V2Client | V2GrpcClient:
+    """The Open Inference Protocol client for ``--server``, as :func:`connect` chooses."""
+    return _open(args, V2Client, V2GrpcClient)
 
 
 def run(command: Callable[[], int]) -> int:

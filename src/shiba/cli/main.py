@@ -21,7 +21,8 @@ commands:
   bench     load a server with requests; throughput, latency percentiles, PNG plots
   version   print the version
 
-Every command takes --help.
+Every command takes --help. predict, models, metadata and bench take --protocol v2 to speak the
+Open Inference Protocol (Triton, MLServer, OpenVINO Model Server, KServe) instead of TF Serving's.
 """
 
 

@@ -1,4 +1,9 @@
-"""``shiba models`` and ``shiba metadata MODEL``: what a server serves, as tables."""
+"""``shiba models`` and ``shiba metadata MODEL``: what a server serves, as tables.
+
+With ``--protocol tfserving`` (the default) ``models`` reads shiba's own REST route and
+``metadata`` TensorFlow Serving's model metadata; with ``--protocol v2`` ``models`` reads the Open
+Inference Protocol's repository index (the model_repository extension, which Triton and shiba
+offer) and ``metadata`` the protocol's model metadata, over REST or gRPC."""
 
 from __future__ import annotations
 
@@ -10,12 +15,15 @@ from rich.table import Table
 from shiba.cli._common import (
     EXIT_OK,
     UsageError,
+    add_protocol_option,
     add_server_options,
     connect,
+    connect_v2,
     console,
     run,
 )
-from shiba.client import Client
+from shiba.cli._v2 import without_repository
+from shiba.client import Client, ServerError
 
 __all__ = ["models_main", "metadata_main"]
 
@@ -24,12 +32,16 @@ def models_main(argv: Sequence[str], prog: str = "shiba models") -> int:
     parser = argparse.ArgumentParser(
         prog=prog,
         description="List every model a shiba server serves: versions, states, engines, labels "
-        "(shiba's own REST route /shiba/v1/models).",
+        "(shiba's own REST route /shiba/v1/models); with --protocol v2, the models of any Open "
+        "Inference Protocol server's repository, with their states.",
     )
+    add_protocol_option(parser, "the list (v2: the model_repository extension's index)")
     add_server_options(parser)
     args = parser.parse_args(argv)
 
     def command() -> int:
+        if args.protocol == "v2":
+            return _models_v2(args)
         with connect(args) as client:
             if not isinstance(client, Client):
                 raise UsageError("`shiba models` needs the REST API (an http:// --server)")
@@ -53,6 +65,21 @@ def models_main(argv: Sequence[str], prog: str = "shiba models") -> int:
     return run(command)
 
 
+def _models_v2(args: argparse.Namespace) -> int:
+    with connect_v2(args) as client:
+        try:
+            index = client.repository_index()
+        except ServerError as exc:
+            raise without_repository(exc, args.server) from None
+    table = Table(title=f"models at {args.server}")
+    for column in ("model", "version", "state", "reason"):
+        table.add_column(column)
+    for row in index:
+        table.add_row(row.name, row.version or "-", row.state or "-", row.reason)
+    console.print(table if index else f"no models in the repository of {args.server}")
+    return EXIT_OK
+
+
 def metadata_main(argv: Sequence[str], prog: str = "shiba metadata") -> int:
     parser = argparse.ArgumentParser(
         prog=prog, description="Show a model's signatures: each input and output's type and shape."
@@ -60,10 +87,13 @@ def metadata_main(argv: Sequence[str], prog: str = "shiba metadata") -> int:
     parser.add_argument("model", help="the model's name")
     parser.add_argument("--version", type=int, help="a version number (default: the latest)")
     parser.add_argument("--label", help="a version label, instead of --version")
+    add_protocol_option(parser, "the metadata")
     add_server_options(parser)
     args = parser.parse_args(argv)
 
     def command() -> int:
+        if args.protocol == "v2":
+            return _metadata_v2(args)
         with connect(args) as client:
             metadata = client.metadata(args.model, version=args.version, label=args.label)
         console.print(f"[bold]{metadata.name}[/] version {metadata.version}")
@@ -79,3 +109,25 @@ def metadata_main(argv: Sequence[str], prog: str = "shiba metadata") -> int:
         return EXIT_OK
 
     return run(command)
+
+
+def _metadata_v2(args: argparse.Namespace) -> int:
+    if args.label is not None:
+        raise UsageError(
+            "the Open Inference Protocol has no version labels: give --version, or use "
+            "--protocol tfserving"
+        )
+    with connect_v2(args) as client:
+        metadata = client.model_metadata(args.model, version=args.version)
+    versions = ", ".join(metadata.versions) or "-"
+    console.print(
+        f"[bold]{metadata.name}[/] versions {versions}, platform {metadata.platform or '-'}"
+    )
+    table = Table(title="inputs and outputs", title_justify="left")
+    for column in ("", "name", "datatype", "shape"):
+        table.add_column(column)
+    for kind, tensors in (("input", metadata.inputs), ("output", metadata.outputs)):
+        for tensor in tensors:
+            table.add_row(kind, tensor.name, tensor.datatype, str(list(tensor.shape)))
+    console.print(table)
+    return EXIT_OK

@@ -3,9 +3,12 @@
 ``--image`` lays the file out as the signature's image input wants it (``shiba.client.image``);
 ``--npy`` reads a ``.npy`` array (the one input) or a ``.npz`` (arrays by input name); ``--json``
 reads a TF Serving request body (``{"inputs": ...}`` or ``{"instances": ...}``) or a bare value
-(an array, or arrays by input name). ``--top K`` prints the K best classes of each example, with
-the model's class names when it has them (``assets.extra/labels.txt``); otherwise every output is
-printed whole.
+(an array, or arrays by input name). ``--protocol v2`` sends the Open Inference Protocol's infer
+instead, each input in the model's v2 datatype (from its v2 metadata); ``--json`` then also reads
+a v2 request body (``{"inputs": [{"name", "shape", "datatype", "data"}]}``, as ``tritonclient``
+writes it). ``--top K`` prints the K best classes of each example, with class names from
+``--labels FILE`` or, over REST, from the server when it is shiba (``assets.extra/labels.txt``,
+read by shiba's own route); otherwise every output is printed whole.
 """
 
 from __future__ import annotations
@@ -26,12 +29,25 @@ from shiba.cli._common import (
     EXIT_OK,
     UsageError,
     add_input_options,
+    add_protocol_option,
     add_server_options,
     connect,
+    connect_v2,
     console,
+    read_file,
     run,
 )
-from shiba.client import Client, SignatureInfo, image_layout, load_image
+from shiba.cli._v2 import is_v2_inputs, signature_of, v2_inputs
+from shiba.client import (
+    Client,
+    ServerError,
+    SignatureInfo,
+    V2Client,
+    image_layout,
+    load_image,
+)
+from shiba.client._rest_core import as_arrays
+from shiba.core.tensors import DEFAULT_SIGNATURE
 
 __all__ = ["predict_main", "read_inputs", "top_classes", "scores_output"]
 
@@ -42,6 +58,8 @@ def _json_inputs(text: str, where: str) -> Any:
     except json.JSONDecodeError as exc:
         raise UsageError(f"{where}: not JSON ({exc})") from None
     if isinstance(body, dict) and "inputs" in body:
+        if is_v2_inputs(body["inputs"]):
+            return v2_inputs(body["inputs"], where)
         return body["inputs"]
     if isinstance(body, dict) and "instances" in body:
         rows = body["instances"]
@@ -115,39 +133,98 @@ def predict_main(argv: Sequence[str], prog: str = "shiba predict") -> int:
         "--top K the K best classes (named when the model has labels).",
     )
     add_input_options(parser)
+    add_protocol_option(parser, "the request (v2 runs the model's serving_default)")
     parser.add_argument("--top", type=int, metavar="K", help="print the K best classes")
+    parser.add_argument(
+        "--labels",
+        type=Path,
+        metavar="FILE",
+        help="class names for --top, one a line (as assets.extra/labels.txt); default: over "
+        "REST, the server's when it is shiba",
+    )
     add_server_options(parser)
     args = parser.parse_args(argv)
     if args.top is not None and args.top < 1:
         parser.error("--top needs a number of classes of at least 1")
 
     def command() -> int:
+        if args.protocol == "v2" and args.signature != DEFAULT_SIGNATURE:
+            raise UsageError(
+                "the Open Inference Protocol has no signatures (a model answers with its "
+                "serving_default): drop --signature, or use --protocol tfserving"
+            )
+        given = _read_labels(args.labels) if args.labels is not None else None
         try:
-            with connect(args) as client:
-                signature = client.signature(args.model, args.signature, version=args.version)
-                inputs = read_inputs(args, signature)
-                start = time.perf_counter()
-                outputs = client.predict(
-                    args.model, inputs, signature=args.signature, version=args.version
-                )
-                seconds = time.perf_counter() - start
-                labels = (
-                    client.labels(args.model, version=args.version)
-                    if isinstance(client, Client) and args.top
-                    else []
-                )
+            if args.protocol == "v2":
+                outputs, seconds, labels = _infer_v2(args)
+            else:
+                outputs, seconds, labels = _predict(args)
         except KeyError as exc:  # no such signature: the message names those there are
             raise UsageError(str(exc.args[0])) from None
         if args.top:
-            _print_top(outputs, labels, args.top)
+            _print_top(outputs, labels if given is None else given, args.top)
         else:
             for name, array in outputs.items():
                 console.print(f"[bold]{name}[/] {array.dtype} {list(array.shape)}")
-                console.print(np.array2string(array, threshold=200, precision=6))
+                console.print(np.array2string(array, threshold=200, precision=6), markup=False)
         console.print(f"[dim]{seconds * 1000:.1f} ms[/]")
         return EXIT_OK
 
     return run(command)
+
+
+_Answer = tuple[dict[str, npt.NDArray[Any]], float, list[str]]
+
+
+def _predict(args: argparse.Namespace) -> _Answer:
+    """TensorFlow Serving's predict: the outputs, the seconds it took, the server's labels when
+    ``--top`` wants them and the server can tell (shiba's REST route)."""
+    with connect(args) as client:
+        signature = client.signature(args.model, args.signature, version=args.version)
+        inputs = read_inputs(args, signature)
+        start = time.perf_counter()
+        outputs = client.predict(args.model, inputs, signature=args.signature, version=args.version)
+        seconds = time.perf_counter() - start
+        labels: list[str] = []
+        if isinstance(client, Client) and args.top and args.labels is None:
+            labels = client.labels(args.model, version=args.version)
+    return outputs, seconds, labels
+
+
+def _infer_v2(args: argparse.Namespace) -> _Answer:
+    """The Open Inference Protocol's infer, each input in the model's v2 datatype; over REST,
+    the labels of shiba's own route when ``--top`` wants them and the server is shiba."""
+    with connect_v2(args) as client:
+        signature = signature_of(client.model_metadata(args.model, version=args.version))
+        try:
+            arrays = as_arrays(signature, read_inputs(args, signature))
+        except ValueError as exc:  # one array for a model of several inputs
+            raise UsageError(str(exc)) from None
+        start = time.perf_counter()
+        outputs = client.infer(args.model, arrays, version=args.version)
+        seconds = time.perf_counter() - start
+        labels: list[str] = []
+    if isinstance(client, V2Client) and args.top and args.labels is None:
+        with connect(args) as same_server:  # REST too, with the same TLS files and token
+            try:
+                if isinstance(same_server, Client):
+                    labels = same_server.labels(args.model, version=args.version)
+            except ServerError:  # not shiba (the model answered): no route of shiba's, no labels
+                labels = []
+    return outputs, seconds, labels
+
+
+def _read_labels(path: Path) -> list[str]:
+    """The class names in ``path``, one a line (line ends and trailing blank lines dropped, as
+    the server reads ``assets.extra/labels.txt``); ``UsageError`` when it is not text."""
+    try:
+        text = read_file(path).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: not UTF-8 text of class names ({exc})") from None
+    names = [line.rstrip("\r") for line in text.split("\n")]
+    while names and not names[-1].strip():
+        names.pop()
+    return names
 
 
 def _print_top(outputs: Mapping[str, npt.NDArray[Any]], labels: Sequence[str], k: int) -> None:
