@@ -123,6 +123,9 @@ def test_bad_input(
     assert code == 1 and "error from the server (INVALID_ARGUMENT)" in err and "'x'" in err
     code, _, err = v2(zoo, capsys, transport, "predict", "half", "--json", body, "--signature", "s")
     assert code == 2 and "the Open Inference Protocol has no signatures" in err
+    bench = ["bench", "half", "--json", body, "-n", "1", "--out", str(tmp_path), "--signature", "s"]
+    code, _, err = v2(zoo, capsys, transport, *bench)
+    assert code == 2 and "the Open Inference Protocol has no signatures" in err
     code, _, err = v2(zoo, capsys, transport, "metadata", "half", "--label", "stable")
     assert code == 2 and "no version labels" in err
     bad = write_json(

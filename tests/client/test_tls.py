@@ -211,6 +211,24 @@ def test_predict_command_over_https_and_grpcs(secured: Secured) -> None:
     assert half_pair.returncode == 2 and "--cert and --key go together" in half_pair.stderr
 
 
+def test_v2_commands_over_https_and_grpcs_with_a_token(
+    secured: Secured, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = tmp_path / "body.json"
+    body.write_text(json.dumps({"inputs": {"x": [[2.0]], "k": [[3]]}}))
+    tls = ["--ca", secured.ca_file, "--cert", secured.cert[0], "--key", secured.cert[1]]
+    for server in (secured.rest, f"grpcs://{secured.grpc}"):
+        v2 = ["--protocol", "v2", "--server", server, "--token", TOKEN, *tls]
+        assert main(["predict", "half", "--json", str(body), *v2]) == 0
+        assert "[[6.]]" in capsys.readouterr().out
+        assert main(["models", *v2]) == 0
+        assert "│ half " in capsys.readouterr().out
+        assert main(["metadata", "half", *v2]) == 0
+        assert "INT64" in capsys.readouterr().out
+        assert main(["models", *v2[:4], *tls]) == 1  # no token
+        assert "(UNAUTHENTICATED)" in capsys.readouterr().err
+
+
 def test_bench_command_over_https_and_grpcs_with_a_token(
     secured: Secured, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -17,7 +17,7 @@ from shiba.codecs.v2.tensors import DATATYPES
 from shiba.core.errors import Code
 from shiba.core.tensors import DEFAULT_SIGNATURE, DType
 
-__all__ = ["signature_of", "is_v2_inputs", "v2_inputs", "without_repository"]
+__all__ = ["no_signature", "signature_of", "is_v2_inputs", "v2_inputs", "without_repository"]
 
 
 def _info(name: str, datatype: str, shape: tuple[int, ...]) -> TensorInfo:
@@ -26,6 +26,15 @@ def _info(name: str, datatype: str, shape: tuple[int, ...]) -> TensorInfo:
     except TypeError:  # a datatype shiba has no name for (BF16...): sent as numpy reads it
         dtype = DType.DT_INVALID
     return TensorInfo(name, dtype, shape)
+
+
+def no_signature(signature: str) -> None:
+    """``UsageError`` when ``--signature`` names another signature than a v2 model answers with."""
+    if signature != DEFAULT_SIGNATURE:
+        raise UsageError(
+            "the Open Inference Protocol has no signatures (a model answers with its "
+            f"{DEFAULT_SIGNATURE}): drop --signature, or use --protocol tfserving"
+        )
 
 
 def signature_of(metadata: V2ModelMetadata) -> SignatureInfo:

@@ -31,6 +31,7 @@ from shiba.cli._common import (
     add_server_options,
     check_server,
     connect,
+    connect_v2,
     console,
     errors,
     grpc_credentials,
@@ -38,8 +39,9 @@ from shiba.cli._common import (
     run,
     ssl_context,
 )
+from shiba.cli._v2 import no_signature, signature_of
 from shiba.cli.predict import read_inputs
-from shiba.client import Client, ModelRef, SignatureInfo
+from shiba.client import Client, ModelRef, SignatureInfo, V2Client
 from shiba.client import _v2_core as v2_core
 from shiba.client._rest_core import as_arrays, encode_inputs, model_path
 from shiba.client.grpc import predict_request
@@ -118,14 +120,18 @@ def _target(args: argparse.Namespace) -> _load.Target:
         if args.protocol == "v2":
             path = v2_core.model_path(args.model, args.version) + "/infer"
         return _rest(args, path, body)
+    if args.protocol == "v2":  # the v2 metadata: the server may speak nothing else
+        no_signature(args.signature)
+        with connect_v2(args) as v2_client:
+            signature = signature_of(v2_client.model_metadata(args.model, version=args.version))
+            inputs = read_inputs(args, signature)
+        return _v2_target(args, signature, inputs, rest=isinstance(v2_client, V2Client))
     try:
         with connect(args) as client:
             signature = client.signature(args.model, args.signature, version=args.version)
             inputs = read_inputs(args, signature)
     except KeyError as exc:
         raise UsageError(str(exc.args[0])) from None
-    if args.protocol == "v2":
-        return _v2_target(args, signature, inputs, rest=isinstance(client, Client))
     if isinstance(client, Client):
         body = encode_inputs(signature, inputs)
         return _rest(args, model_path(model) + ":predict", body)
@@ -148,7 +154,8 @@ def _grpc(args: argparse.Namespace, method: str, request: Any) -> _load.Target:
 def _v2_target(
     args: argparse.Namespace, signature: SignatureInfo, inputs: Any, *, rest: bool
 ) -> _load.Target:
-    """The Open Inference Protocol's infer request for ``inputs`` (in the signature's dtypes)."""
+    """The Open Inference Protocol's infer request for ``inputs`` (in the model's v2 datatypes,
+    ``signature`` being its v2 metadata read by ``signature_of``)."""
     try:
         arrays = as_arrays(signature, inputs)
     except ValueError as exc:  # one array for a signature of several inputs

@@ -37,7 +37,7 @@ from shiba.cli._common import (
     read_file,
     run,
 )
-from shiba.cli._v2 import is_v2_inputs, signature_of, v2_inputs
+from shiba.cli._v2 import is_v2_inputs, no_signature, signature_of, v2_inputs
 from shiba.client import (
     Client,
     ServerError,
@@ -47,7 +47,6 @@ from shiba.client import (
     load_image,
 )
 from shiba.client._rest_core import as_arrays
-from shiba.core.tensors import DEFAULT_SIGNATURE
 
 __all__ = ["predict_main", "read_inputs", "top_classes", "scores_output"]
 
@@ -148,11 +147,8 @@ def predict_main(argv: Sequence[str], prog: str = "shiba predict") -> int:
         parser.error("--top needs a number of classes of at least 1")
 
     def command() -> int:
-        if args.protocol == "v2" and args.signature != DEFAULT_SIGNATURE:
-            raise UsageError(
-                "the Open Inference Protocol has no signatures (a model answers with its "
-                "serving_default): drop --signature, or use --protocol tfserving"
-            )
+        if args.protocol == "v2":
+            no_signature(args.signature)
         given = _read_labels(args.labels) if args.labels is not None else None
         try:
             if args.protocol == "v2":
