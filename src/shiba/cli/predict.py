@@ -40,6 +40,7 @@ from shiba.cli._common import (
 from shiba.cli._v2 import is_v2_inputs, no_signature, signature_of, v2_inputs
 from shiba.client import (
     Client,
+    GrpcClient,
     ServerError,
     SignatureInfo,
     V2Client,
@@ -181,9 +182,8 @@ def _predict(args: argparse.Namespace) -> _Answer:
         start = time.perf_counter()
         outputs = client.predict(args.model, inputs, signature=args.signature, version=args.version)
         seconds = time.perf_counter() - start
-        labels: list[str] = []
-        if isinstance(client, Client) and args.top and args.labels is None:
-            labels = client.labels(args.model, version=args.version)
+        wanted = isinstance(client, Client) and args.top and args.labels is None
+        labels = _server_labels(client, args) if wanted else []
     return outputs, seconds, labels
 
 
@@ -199,15 +199,22 @@ def _infer_v2(args: argparse.Namespace) -> _Answer:
         start = time.perf_counter()
         outputs = client.infer(args.model, arrays, version=args.version)
         seconds = time.perf_counter() - start
-        labels: list[str] = []
+    labels: list[str] = []
     if isinstance(client, V2Client) and args.top and args.labels is None:
         with connect(args) as same_server:  # REST too, with the same TLS files and token
-            try:
-                if isinstance(same_server, Client):
-                    labels = same_server.labels(args.model, version=args.version)
-            except ServerError:  # not shiba (the model answered): no route of shiba's, no labels
-                labels = []
+            labels = _server_labels(same_server, args)
     return outputs, seconds, labels
+
+
+def _server_labels(client: Client | GrpcClient, args: argparse.Namespace) -> list[str]:
+    """The model's class names from shiba's REST route; none over gRPC, or when the server is
+    not shiba (its model answered, so an error here means it has no such route)."""
+    if not isinstance(client, Client):
+        return []
+    try:
+        return client.labels(args.model, version=args.version)
+    except ServerError:
+        return []
 
 
 def _read_labels(path: Path) -> list[str]:
