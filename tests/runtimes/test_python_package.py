@@ -79,6 +79,10 @@ def loader_of(
 @pytest.mark.parametrize(
     ("files", "imports"),
     [
+        (
+            {"preprocess.py": "def scale():\n    return 3.0\n"},
+            "import importlib\nscale = importlib.import_module('.preprocess', __package__).scale",
+        ),
         ({"preprocess.py": "def scale():\n    return 3.0\n"}, "from preprocess import scale"),
         (
             {"preprocess.py": "def scale():\n    return 3.0\n"},
@@ -131,6 +135,7 @@ def loader_of(
         ),
     ],
     ids=[
+        "import-module",
         "from-sibling",
         "import-sibling",
         "relative",
