@@ -89,7 +89,7 @@ class PythonLoader(VersionLoader["PythonServable"]):
                 raise
             except Exception as err:
                 raise FailedPrecondition(
-                    f"{path}: loading the model raised {_describe(err, self.version_dir)}"
+                    f"{path}: loading the model raised {self._describe(err)}"
                 ) from err
             signature = _signature(model, self.version_dir)
         except BaseException:
@@ -103,9 +103,16 @@ class PythonLoader(VersionLoader["PythonServable"]):
         try:
             return self._package.import_module(Path(MODEL_FILE).stem)
         except Exception as err:
-            raise FailedPrecondition(
-                f"{path} failed to import: {_describe(err, self.version_dir)}"
-            ) from err
+            raise FailedPrecondition(f"{path} failed to import: {self._describe(err)}") from err
+
+    def _describe(self, err: BaseException) -> str:
+        """``_describe``, with the folder's modules named as its files import them (``mypkg.sub``,
+        not ``<package>.mypkg.sub``) and the package itself as the folder."""
+        text = _describe(err, self.version_dir)
+        if self._package is None:
+            return text
+        name = self._package.name
+        return text.replace(f"{name}.", "").replace(name, str(self.version_dir))
 
     def _forget(self) -> None:
         package, self._package = self._package, None
