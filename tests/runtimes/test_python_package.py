@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pickle
 import sys
 import textwrap
 import threading
+import types
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -192,6 +194,41 @@ def test_a_folder_module_wins_over_an_installed_one_only_inside_the_folder(
         MODEL.format(imports="import numpy\nscale = lambda: numpy.float32(2.0)")
     )
     assert answer(loader_of(loaders, version_dir, v=2)) == 2.0
+
+
+SCALER = "class Scaler:\n    def __init__(self, factor):\n        self.factor = factor\n"
+
+UNPICKLE = """
+import os
+import pickle
+
+
+class _Unpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        if module == "scaler_here":
+            module = __package__ + "." + module
+        return super().find_class(module, name)
+
+
+with open(os.path.join(os.path.dirname(__file__), "scaler.pkl"), "rb") as f:
+    _SCALER = _Unpickler(f).load()
+scale = lambda: _SCALER.factor
+"""
+
+
+def test_a_pickle_of_a_folder_class_reads_with_the_documented_unpickler(
+    tmp_path: Path, loaders: list[PythonLoader]
+) -> None:
+    made = types.ModuleType("scaler_here")  # as the class was pickled where it was written
+    exec(SCALER, made.__dict__)
+    sys.modules["scaler_here"] = made
+    try:
+        data = pickle.dumps(made.Scaler(3.0))
+    finally:
+        del sys.modules["scaler_here"]
+    version_dir = folder(tmp_path / "1", {"scaler_here.py": SCALER}, UNPICKLE)
+    (version_dir / "scaler.pkl").write_bytes(data)
+    assert answer(loader_of(loaders, version_dir)) == 3.0
 
 
 def test_two_versions_with_different_helpers_loaded_at_once(

@@ -13,7 +13,8 @@ package's modules, so within them:
   installed has the name. Other names import as usual. ``sys.path`` is never changed: the folder's
   own modules see it through a ``__builtins__`` of their own whose ``__import__`` knows the
   package (the ``import`` statement uses it; ``importlib.import_module`` does not, so code that
-  calls it names folder modules relatively: ``import_module(".preprocess", __package__)``).
+  calls it names folder modules relatively: ``import_module(".preprocess", __package__)``; so does
+  ``pickle``, which finds a class's module in ``sys.modules`` by the name it was pickled under).
 
 Two loads never share a module, also when they run at once: version 1's ``helpers`` is
 ``<package 1>.helpers``, version 2's ``<package 2>.helpers``. :meth:`VersionPackage.close` drops
