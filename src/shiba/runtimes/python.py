@@ -78,9 +78,10 @@ class PythonLoader(VersionLoader["PythonServable"]):
         if not path.is_file():
             raise NotFound(f"no {MODEL_FILE} in {self.version_dir}")
         stem = re.sub(r"\W", "_", f"{self.servable_id.name}_{self.servable_id.version}")
-        self._package = VersionPackage(f"{_PREFIX}_{stem}_{next(_loads)}", self.version_dir)
+        package = VersionPackage(f"{_PREFIX}_{stem}_{next(_loads)}", self.version_dir)
+        self._package = package
         try:
-            module = self._import(path)
+            module = self._import(package, path)
             cls = _model_class(module, path)
             model = cls()
             try:
@@ -98,10 +99,9 @@ class PythonLoader(VersionLoader["PythonServable"]):
         self._servable = PythonServable(model, signature)
         return self._servable
 
-    def _import(self, path: Path) -> ModuleType:
-        assert self._package is not None
+    def _import(self, package: VersionPackage, path: Path) -> ModuleType:
         try:
-            return self._package.import_module(Path(MODEL_FILE).stem)
+            return package.import_module(Path(MODEL_FILE).stem)
         except Exception as err:
             raise FailedPrecondition(f"{path} failed to import: {self._describe(err)}") from err
 
