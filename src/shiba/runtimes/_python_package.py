@@ -95,6 +95,7 @@ class VersionPackage:
         self.name = name
         self.folder = Path(folder).absolute()
         self._finders: dict[str, importlib.machinery.FileFinder] = {}
+        self._holds: dict[str, bool] = {}
         self.builtins: Mapping[str, Any] = {**vars(builtins), "__import__": self._import}
         spec = importlib.machinery.ModuleSpec(name, None, origin=str(self.folder), is_package=True)
         spec.submodule_search_locations = [str(self.folder)]
@@ -122,7 +123,15 @@ class VersionPackage:
             found.invalidate_caches()
 
     def holds(self, top: str) -> bool:
-        """Whether ``import top`` in the folder's code means the folder's own ``top``."""
+        """Whether ``import top`` in the folder's code means the folder's own ``top``: decided at
+        the first import of ``top`` by the folder's code and kept for the package's life (an
+        ``import`` in ``predict`` costs a dict look-up more than a plain one)."""
+        known = self._holds.get(top)
+        if known is None:
+            known = self._holds.setdefault(top, self._find(top))
+        return known
+
+    def _find(self, top: str) -> bool:
         if f"{self.name}.{top}" in sys.modules:
             return True
         spec = self.finder(str(self.folder)).find_spec(f"{self.name}.{top}")
