@@ -36,8 +36,9 @@ SCRIPT_SIGNATURE = {
 _PYTHON_MODEL = '''\
 """Pre-processing around a TorchScript model: uint8 HWC pixels in, scores and a label out."""
 
-import numpy as np
 import torch
+
+from preprocess import to_image  # a file beside model.py
 
 
 class ImageClassifier:
@@ -55,10 +56,20 @@ class ImageClassifier:
     def predict(self, inputs):
         if (inputs["pixels"] == 255).all():
             raise ValueError("an all-white image shows nothing to classify")
-        image = inputs["pixels"].astype(np.float32).transpose(0, 3, 1, 2) / 255.0
         with torch.inference_mode():
-            scores = self.net(torch.from_numpy(np.ascontiguousarray(image))).numpy()
+            scores = self.net(torch.from_numpy(to_image(inputs["pixels"]))).numpy()
         return {"scores": scores, "label": scores.argmax(axis=1)}
+'''
+
+_PREPROCESS = '''\
+"""uint8 HWC pixels -> the float CHW image in [0, 1] the net takes."""
+
+import numpy as np
+
+
+def to_image(pixels):
+    image = pixels.astype(np.float32).transpose(0, 3, 1, 2) / 255.0
+    return np.ascontiguousarray(image)
 '''
 
 
@@ -114,10 +125,11 @@ def build_torch_export(dest_dir: Path, version: int = 1, seed: int = 0) -> Path:
 
 
 def build_python_model(dest_dir: Path, version: int = 1, seed: int = 0) -> Path:
-    """Writes ``model.py`` (:data:`_PYTHON_MODEL`: pixels -> scores, label) beside the traced conv
-    net it wraps; returns the folder."""
+    """Writes ``model.py`` (:data:`_PYTHON_MODEL`: pixels -> scores, label) and the
+    ``preprocess.py`` it imports beside the traced conv net it wraps; returns the folder."""
     out = build_torch_script(dest_dir, version, seed, signature=False)
     (out / "model.py").write_text(textwrap.dedent(_PYTHON_MODEL))
+    (out / "preprocess.py").write_text(_PREPROCESS)
     return out
 
 

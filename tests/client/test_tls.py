@@ -1,7 +1,8 @@
 """The clients and ``shiba predict`` against a real server with mutual TLS and a bearer token
 (``--ssl_config_file`` with ``client_verify``, ``--auth_token_file``), one server for the module:
-the test CA and client certificate work over REST (sync, async, v2) and gRPC; a foreign CA, a
-missing client certificate, a missing or wrong token each fail with the client's typed error."""
+the test CA and client certificate work over REST (sync, async, v2) and gRPC (sync and asyncio, TF
+Serving's API and v2); a foreign CA, a missing client certificate, a missing or wrong token each
+fail with the client's typed error."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ import pytest
 from shiba.cli.main import main
 from shiba.client import (
     AsyncClient,
+    AsyncGrpcClient,
+    AsyncV2GrpcClient,
     Client,
     ClientError,
     ConnectionFailed,
@@ -194,6 +197,58 @@ def test_grpc_client_over_mutual_tls_and_its_refusals(secured: Secured) -> None:
         assert failed.value.message.startswith("cannot connect to " + secured.grpc)
     with pytest.raises(ValueError, match="together"):
         GrpcClient(secured.grpc, private_key=key)
+
+
+def test_async_grpc_clients_over_mutual_tls_and_their_refusals(secured: Secured) -> None:
+    ca, key, chain = secured.ca, secured.key, secured.chain
+
+    def tls(root: bytes = ca, private_key: bytes | None = key) -> dict[str, Any]:
+        chained = chain if private_key is not None else None
+        return {"root_certificates": root, "private_key": private_key, "certificate_chain": chained}
+
+    async def served() -> None:
+        async with AsyncGrpcClient(secured.grpc, token=TOKEN, **tls()) as client:
+            assert (await client.status("half"))[0].state == "AVAILABLE"
+            # Concurrent calls share the one TLS channel.
+            answers = await asyncio.gather(*(client.predict("half", HALF) for _ in range(4)))
+            for outputs in answers:
+                _check_half(outputs)
+        async with AsyncV2GrpcClient(secured.grpc, token=TOKEN, **tls()) as v2:
+            assert await v2.server_ready() and await v2.model_ready("half")
+            outputs = await v2.infer("half", {"x": [[2.0]], "k": [[3]]})
+            np.testing.assert_array_equal(outputs["z"], [[6.0]])
+
+    async def refused(token: str | None) -> list[UnauthenticatedError]:
+        errors = []
+        async with AsyncGrpcClient(secured.grpc, token=token, **tls()) as client:
+            with pytest.raises(UnauthenticatedError) as info:
+                await client.status("half")
+            errors.append(info.value)
+        async with AsyncV2GrpcClient(secured.grpc, token=token, **tls()) as v2:
+            with pytest.raises(UnauthenticatedError) as info:
+                await v2.model_ready("half")
+            errors.append(info.value)
+        return errors
+
+    async def unreachable(root: bytes, private_key: bytes | None) -> ConnectionFailed:
+        async with AsyncGrpcClient(
+            secured.grpc, token=TOKEN, retries=0, timeout=10, **tls(root, private_key)
+        ) as client:
+            with pytest.raises(ConnectionFailed) as info:
+                await client.predict("half", HALF)
+        return info.value
+
+    asyncio.run(served())
+    for token in (None, "wrong-token"):
+        for error in asyncio.run(refused(token)):
+            assert "authorization" in error.message and error.http_status is None
+    foreign = Path(secured.foreign_ca_file).read_bytes()
+    for root, private_key in ((foreign, key), (ca, None)):  # a stranger's server; no client cert
+        failed = asyncio.run(unreachable(root, private_key))
+        assert failed.code is Code.UNAVAILABLE
+        assert failed.message.startswith("cannot connect to " + secured.grpc)
+    # The server keeps serving the right client after the refusals.
+    asyncio.run(served())
 
 
 def test_predict_command_over_https_and_grpcs(secured: Secured) -> None:

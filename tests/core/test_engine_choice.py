@@ -381,6 +381,7 @@ def reference_loader(signatures: Mapping[str, Signature] = SIGNATURES) -> FakeLo
 
 
 def test_the_loader_logs_and_records_each_decision(caplog: pytest.LogCaptureFixture) -> None:
+    live_before = FakeLoader.live
     inner = reference_loader()
     builder = Builder(("serving_default", "other"), compute=off_by(1e-2, "other"))
     seen: list[Mapping[str, EngineDecision]] = []
@@ -400,7 +401,7 @@ def test_the_loader_logs_and_records_each_decision(caplog: pytest.LogCaptureFixt
     loader.unload()
     assert builder.built[0].closed
     assert inner.unloads == 1
-    assert FakeLoader.live == 0
+    assert FakeLoader.live == live_before
 
 
 def test_auto_without_the_engine_serves_on_the_reference(
@@ -422,6 +423,7 @@ def test_auto_without_the_engine_serves_on_the_reference(
 
 
 def test_forced_without_the_engine_is_a_load_error() -> None:
+    live_before = FakeLoader.live
     inner = reference_loader()
     missing = FailedPrecondition("the openvino engine needs the openvino package")
     loader = EngineChoiceLoader(
@@ -434,10 +436,11 @@ def test_forced_without_the_engine_is_a_load_error() -> None:
         "package"
     )
     assert inner.unloads == 1
-    assert FakeLoader.live == 0
+    assert FakeLoader.live == live_before
 
 
 def test_forced_fails_when_a_numeric_predict_signature_stays_behind() -> None:
+    live_before = FakeLoader.live
     inner = reference_loader()
     builder = Builder(("serving_default", "other"), compute=off_by(1e-2, "other"))
     loader = EngineChoiceLoader(inner, builder, servable_id=SID, require_candidate=True)
@@ -451,7 +454,7 @@ def test_forced_fails_when_a_numeric_predict_signature_stays_behind() -> None:
     assert "strings" not in caught.value.message
     assert builder.built[0].closed
     assert inner.unloads == 1
-    assert FakeLoader.live == 0
+    assert FakeLoader.live == live_before
 
 
 def test_forced_succeeds_when_only_string_signatures_stay() -> None:
@@ -568,6 +571,7 @@ def test_errors_on_warm_up_inputs_keep_the_reference() -> None:
 
 
 def test_the_loader_asks_for_warm_up_inputs_with_the_references_signatures() -> None:
+    live_before = FakeLoader.live
     asked: list[Mapping[str, Signature]] = []
 
     def extra(signatures: Mapping[str, Signature]) -> dict[str, list[VerificationInput]]:
@@ -584,10 +588,12 @@ def test_the_loader_asks_for_warm_up_inputs_with_the_references_signatures() -> 
     )
     assert loader.decisions["other"].engine == "openvino"
     loader.unload()
-    assert FakeLoader.live == 0
+    assert FakeLoader.live == live_before
 
 
 def test_unreadable_warm_up_inputs_fail_the_load() -> None:
+    live_before = FakeLoader.live
+
     def extra(signatures: Mapping[str, Signature]) -> dict[str, list[VerificationInput]]:
         raise InvalidArgument("Failed to parse warmup record 0 from f")
 
@@ -598,4 +604,4 @@ def test_unreadable_warm_up_inputs_fail_the_load() -> None:
         loader.load()
     assert builder.built == []
     assert inner.unloads == 1
-    assert FakeLoader.live == 0
+    assert FakeLoader.live == live_before

@@ -200,6 +200,7 @@ def test_the_platform_is_recorded_while_loaded() -> None:
 
 
 def test_the_engine_choice_is_recorded_as_decided() -> None:
+    live_before = FakeLoader.live
     engines = ServingEngines()
     choice = EngineChoiceLoader(reference(), candidate, servable_id=SID)
     loader = engines.tracked(choice, SID)
@@ -213,7 +214,7 @@ def test_the_engine_choice_is_recorded_as_decided() -> None:
     assert recorded["strings"] == EngineDecision("tensorflow", "only numeric signatures")
     loader.unload()
     assert engines.snapshot() == {}
-    assert FakeLoader.live == 0
+    assert FakeLoader.live == live_before
 
 
 def test_a_failed_load_records_nothing() -> None:

@@ -187,6 +187,7 @@ def test_a_model_error_keeps_its_code_and_anything_else_is_internal() -> None:
 
 
 def test_the_loader_replays_before_returning(caplog: pytest.LogCaptureFixture) -> None:
+    live_before = FakeLoader.live
     fake = servable()
     inner = FakeLoader(lambda: fake)
     reads: list[int] = []
@@ -209,10 +210,11 @@ def test_the_loader_replays_before_returning(caplog: pytest.LogCaptureFixture) -
     assert line.endswith(".")
     loader.unload()
     assert inner.unloads == 1
-    assert FakeLoader.live == 0
+    assert FakeLoader.live == live_before
 
 
 def test_a_failing_record_fails_the_load_and_unloads_the_inner_loader() -> None:
+    live_before = FakeLoader.live
     inner = FakeLoader(servable)
     records = [RECORDS[0], PredictRecord("nope", {"x": x(1.0)})]
     loader = WarmupLoader(inner, lambda: records, path=SOURCE)
@@ -220,10 +222,11 @@ def test_a_failing_record_fails_the_load_and_unloads_the_inner_loader() -> None:
         loader.load()
     assert inner.loads == 1
     assert inner.unloads == 1
-    assert FakeLoader.live == 0
+    assert FakeLoader.live == live_before
 
 
 def test_a_failing_read_fails_the_load_and_unloads_the_inner_loader() -> None:
+    live_before = FakeLoader.live
     inner = FakeLoader(servable)
 
     def read() -> Sequence[WarmupRecord]:
@@ -232,7 +235,7 @@ def test_a_failing_read_fails_the_load_and_unloads_the_inner_loader() -> None:
     with pytest.raises(InvalidArgument, match="exceeds the maximum"):
         WarmupLoader(inner, read).load()
     assert inner.unloads == 1
-    assert FakeLoader.live == 0
+    assert FakeLoader.live == live_before
 
 
 def test_an_inner_load_error_propagates() -> None:
@@ -261,6 +264,7 @@ def test_predict_inputs_keep_what_the_service_would_accept() -> None:
 
 
 def test_the_cache_reads_once_per_load_and_forgets_after_it() -> None:
+    live_before = FakeLoader.live
     reads: list[int] = []
 
     def read() -> Sequence[WarmupRecord]:
@@ -290,7 +294,7 @@ def test_the_cache_reads_once_per_load_and_forgets_after_it() -> None:
     chain.load()
     assert reads == [1, 1]  # cleared after the first load: read again by the next
     chain.unload()
-    assert FakeLoader.live == 0
+    assert FakeLoader.live == live_before
 
 
 def test_the_cache_keeps_no_error() -> None:

@@ -1,6 +1,6 @@
-"""``--ssl_config_file`` on the real server: TLS on the gRPC port (TF Serving's stubs with
-``grpc.ssl_channel_credentials``) and HTTPS on the REST port (``requests`` with ``verify=``), then
-mutual TLS: a client certificate from ``custom_ca`` is served, a missing or foreign one refused."""
+"""``--ssl_config_file`` on the real server: TLS on the gRPC port and the gRPC Unix socket
+(TF Serving's stubs with ``grpc.ssl_channel_credentials``) and HTTPS on the REST port (``requests``
+with ``verify=``), then mutual TLS: a client certificate from ``custom_ca`` is served, a missing or foreign one refused."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
 
 def _serve(
-    module_servers: Any, pki: Pki, folder: Path, *, client_verify: bool
+    module_servers: Any, pki: Pki, folder: Path, *, client_verify: bool, socket: Path | None = None
 ) -> tuple[ServerProcess, int]:
     config = folder / f"ssl-{client_verify}.conf"
     server_pair = pki.ca.issue("127.0.0.1", server=True)
@@ -74,16 +74,22 @@ def _serve(
         f"--model_base_path={HALF_PLUS_TWO}",
         f"--port={port}",
         f"--ssl_config_file={config}",
+        *([f"--grpc_socket_path={socket}"] if socket is not None else []),
         tls=tls,
     )
     return server, port
 
 
 @pytest.fixture(scope="module")
-def tls_server(
-    module_servers: Any, pki: Pki, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[ServerProcess, int]:
-    return _serve(module_servers, pki, tmp_path_factory.mktemp("tls"), client_verify=False)
+def tls_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("tls")
+
+
+@pytest.fixture(scope="module")
+def tls_server(module_servers: Any, pki: Pki, tls_folder: Path) -> tuple[ServerProcess, int]:
+    """TLS, no client certificates, on the REST port, the gRPC port and ``grpc.sock``."""
+    socket = tls_folder / "grpc.sock"
+    return _serve(module_servers, pki, tls_folder, client_verify=False, socket=socket)
 
 
 @pytest.fixture(scope="module")
@@ -93,11 +99,17 @@ def mtls_server(
     return _serve(module_servers, pki, tmp_path_factory.mktemp("mtls"), client_verify=True)
 
 
-def _predict(port: int, credentials: grpc.ChannelCredentials) -> list[float]:
+def _predict(
+    port: int | str, credentials: grpc.ChannelCredentials, server_name: str | None = None
+) -> list[float]:
+    """Predict on ``127.0.0.1:port``, or on the target ``port`` when it is a string, checking the
+    server certificate names ``server_name`` when given (else the target's host)."""
     request = predict_pb2.PredictRequest()
     request.model_spec.name = "default"
     request.inputs["x"].CopyFrom(tf.make_tensor_proto(np.array([1.0, 2.0], np.float32)))
-    with grpc.secure_channel(f"127.0.0.1:{port}", credentials) as channel:
+    target = port if isinstance(port, str) else f"127.0.0.1:{port}"
+    options = [("grpc.ssl_target_name_override", server_name)] if server_name else None
+    with grpc.secure_channel(target, credentials, options) as channel:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         response = stub.Predict(request, timeout=30)
     return [float(v) for v in tf.make_ndarray(response.outputs["y"])]
@@ -129,6 +141,29 @@ def test_https_and_tls_grpc(tls_server: tuple[ServerProcess, int], pki: Pki) -> 
     # A client that does not trust the server's CA refuses it.
     with pytest.raises(requests.exceptions.SSLError):
         requests.get(server.url + "/v1/models/default", timeout=10)
+
+
+def test_tls_on_the_grpc_unix_socket(
+    tls_server: tuple[ServerProcess, int], tls_folder: Path, pki: Pki
+) -> None:
+    """As TF Serving: the socket takes the port's credentials. A socket has no host name, so the
+    client names the one the server certificate holds (``grpc.ssl_target_name_override``)."""
+    target = f"unix:{tls_folder / 'grpc.sock'}"
+    roots = pki.ca.cert.encode()
+    trusting = grpc.ssl_channel_credentials(root_certificates=roots)
+    assert _predict(target, trusting, "localhost") == [2.5, 3.0]
+    # Plaintext gRPC is not answered on the socket.
+    with grpc.insecure_channel(target) as channel, pytest.raises(grpc.FutureTimeoutError):
+        grpc.channel_ready_future(channel).result(timeout=3)
+    # A client that does not trust the server's CA refuses it.
+    stranger_roots = Authority("another CA").cert.encode()
+    with pytest.raises(grpc.RpcError) as info:
+        _predict(
+            target, grpc.ssl_channel_credentials(root_certificates=stranger_roots), "localhost"
+        )
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+    # Still serving over TLS after the refusals.
+    assert _predict(target, trusting, "localhost") == [2.5, 3.0]
 
 
 def test_mutual_tls(mtls_server: tuple[ServerProcess, int], pki: Pki) -> None:

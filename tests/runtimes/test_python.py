@@ -107,8 +107,9 @@ def test_two_versions_share_no_module_state(tmp_path: Path) -> None:
         one.load().run(DEFAULT_SIGNATURE, x)
     assert int(two.load().run(DEFAULT_SIGNATURE, x)["calls"]) == 1
     model = one.load()._model
-    names = [n for n in sys.modules if n.startswith("shiba_python_model_py_")]
-    assert len(names) == 2
+    packages = [n for n in sys.modules if n.startswith("shiba_python_model_py_") and "." not in n]
+    assert len(packages) == 2
+    assert {f"{n}.model" for n in packages} <= set(sys.modules)
     one.unload()
     two.unload()
     assert model.closed

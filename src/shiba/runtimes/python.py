@@ -12,9 +12,11 @@
             ...
 
 - The class is the one class ``model.py`` itself defines with both methods; it is made with no
-  arguments. The module is imported under a name of its own per load
-  (``shiba_python_model_<model>_<version>_<n>``), so two versions loaded at once share no module
-  state.
+  arguments. Each load imports the version folder as a package of its own
+  (``shiba_python_model_<model>_<version>_<n>``, see ``shiba.runtimes._python_package``) and
+  ``model.py`` as its module ``model``, so ``model.py`` imports the folder's other files
+  (``import preprocess``, ``from .tokenizer import T``, ``import mypkg.sub``) and two versions or
+  two models loaded at once share no module state. Unloading drops the package's modules.
 - Its signature, ``serving_default``, is the instance's ``signature`` attribute after ``load`` (so
   ``load`` may set it from a model it wraps), else ``signature.json`` in the folder; the format is
   ``shiba.runtimes._signature_file``'s, and both ``inputs`` and ``outputs`` are needed.
@@ -22,18 +24,17 @@
   are checked here), and returns at least its outputs: numbers are cast to the declared dtype
   where numpy casts them safely (``same_kind``), strings become ``bytes``.
 - ``predict`` is called from several threads at once: a class with state guards it itself.
-- A failure to import ``model.py``, to find the class, or in ``load`` fails the version's load
-  (FailedPrecondition, with the error); an exception in ``predict`` is the request's INTERNAL
+- A failure to import ``model.py`` (or a file it imports from the folder), to find the class, or
+  in ``load`` fails the version's load (FailedPrecondition, with the error and the folder's file
+  and line it came from); an exception in ``predict`` is the request's INTERNAL
   error with its message (a ``ShibaError`` it raises keeps its code); the server keeps serving.
 - At unload, the instance's ``close()`` is called when it has one.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import re
-import sys
 import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -47,6 +48,7 @@ from shiba.core.ids import ServableId
 from shiba.core.servable import Outputs
 from shiba.core.tensors import DEFAULT_SIGNATURE, PREDICT_METHOD, DType, Signature, Tensors
 from shiba.runtimes._bases import FileRuntime, SignedServable, VersionLoader, check_shape
+from shiba.runtimes._python_package import VersionPackage
 from shiba.runtimes._signature_file import SIGNATURE_FILE, parse_signature, read_signature_file
 from shiba.runtimes.base import RuntimeOptions
 
@@ -62,12 +64,12 @@ class PythonLoader(VersionLoader["PythonServable"]):
     """Loads one Python model version: imports ``model.py``, makes its class, calls ``load``.
 
     ``load`` raises NotFound without ``model.py``, FailedPrecondition with the user's error (type,
-    message, and the line of ``model.py`` it came from) for anything else. Not thread-safe (the
+    message, and the folder's file and line it came from) for anything else. Not thread-safe (the
     manager serialises it)."""
 
     def __init__(self, servable_id: ServableId, version_dir: Path, options: RuntimeOptions) -> None:
         super().__init__(servable_id, version_dir, options)
-        self._module_name: str | None = None
+        self._package: VersionPackage | None = None
 
     def load(self) -> PythonServable:
         if self._servable is not None:
@@ -76,49 +78,46 @@ class PythonLoader(VersionLoader["PythonServable"]):
         if not path.is_file():
             raise NotFound(f"no {MODEL_FILE} in {self.version_dir}")
         stem = re.sub(r"\W", "_", f"{self.servable_id.name}_{self.servable_id.version}")
-        name = f"{_PREFIX}_{stem}_{next(_loads)}"
-        module = self._import(name, path)
+        package = VersionPackage(f"{_PREFIX}_{stem}_{next(_loads)}", self.version_dir)
+        self._package = package
         try:
+            module = self._import(package, path)
             cls = _model_class(module, path)
             model = cls()
-            model.load(str(self.version_dir))
-        except ShibaError:
-            self._forget()
-            raise
-        except Exception as err:
-            self._forget()
-            raise FailedPrecondition(
-                f"{path}: loading the model raised {_describe(err, path)}"
-            ) from err
-        try:
+            try:
+                model.load(str(self.version_dir))
+            except ShibaError:
+                raise
+            except Exception as err:
+                raise FailedPrecondition(
+                    f"{path}: loading the model raised {self._describe(err)}"
+                ) from err
             signature = _signature(model, self.version_dir)
-        except ShibaError:
+        except BaseException:
             self._forget()
             raise
         self._servable = PythonServable(model, signature)
         return self._servable
 
-    def _import(self, name: str, path: Path) -> ModuleType:
-        spec = importlib.util.spec_from_file_location(name, path)
-        if spec is None or spec.loader is None:
-            raise FailedPrecondition(f"{path} cannot be imported as a Python module")
-        module = importlib.util.module_from_spec(spec)
-        # Registered while it runs, as an import does (dataclasses and pickle look it up).
-        sys.modules[name] = module
-        self._module_name = name
+    def _import(self, package: VersionPackage, path: Path) -> ModuleType:
         try:
-            spec.loader.exec_module(module)
-        except BaseException as err:
-            self._forget()
-            if not isinstance(err, Exception):
-                raise
-            raise FailedPrecondition(f"{path} failed to import: {_describe(err, path)}") from err
-        return module
+            return package.import_module(Path(MODEL_FILE).stem)
+        except Exception as err:
+            raise FailedPrecondition(f"{path} failed to import: {self._describe(err)}") from err
+
+    def _describe(self, err: BaseException) -> str:
+        """``_describe``, with the folder's modules named as its files import them (``mypkg.sub``,
+        not ``<package>.mypkg.sub``) and the package itself as the folder."""
+        text = _describe(err, self.version_dir)
+        if self._package is None:
+            return text
+        name = self._package.name
+        return text.replace(f"{name}.", "").replace(name, str(self.version_dir))
 
     def _forget(self) -> None:
-        name, self._module_name = self._module_name, None
-        if name is not None:
-            sys.modules.pop(name, None)
+        package, self._package = self._package, None
+        if package is not None:
+            package.close()
 
     def unload(self) -> None:
         super().unload()
@@ -231,11 +230,29 @@ def _output(name: str, value: Any, dtype: DType) -> Any:
         raise Internal(f"predict's output {name!r} is not {dtype.name}: {err}") from None
 
 
-def _describe(err: BaseException, path: Path) -> str:
-    """``Type: message (model.py line N)``: the deepest frame of the user's file."""
-    line = None
-    for frame in traceback.extract_tb(err.__traceback__):
-        if Path(frame.filename) == path:
-            line = frame.lineno
-    where = f" ({path.name} line {line})" if line is not None else ""
-    return f"{type(err).__name__}: {err}{where}"
+def _describe(err: BaseException, version_dir: Path) -> str:
+    """``Type: message (file line N)``: where in the version folder's files it was raised (the
+    deepest frame in one of them; for a SyntaxError, the line that does not parse)."""
+    folder = version_dir.absolute()
+    where: tuple[str, int | None] | None = None
+    message = str(err)
+    if isinstance(err, SyntaxError) and err.filename is not None:
+        place = _relative(err.filename, folder)
+        if place is not None:
+            where, message = (place, err.lineno), str(err.msg)
+    if where is None:
+        for frame in traceback.extract_tb(err.__traceback__):
+            place = _relative(frame.filename, folder)
+            if place is not None:
+                where = (place, frame.lineno)
+    if where is None:
+        return f"{type(err).__name__}: {message}"
+    return f"{type(err).__name__}: {message} ({where[0]} line {where[1]})"
+
+
+def _relative(filename: str, folder: Path) -> str | None:
+    """``filename`` as a path within ``folder`` (``mypkg/sub.py``), or None outside it."""
+    try:
+        return Path(filename).absolute().relative_to(folder).as_posix()
+    except ValueError:
+        return None

@@ -40,7 +40,8 @@ def engines() -> ServingEngines:
 def service(engines: ServingEngines) -> Iterator[ModelService]:
     """Model ``m``: version 1 through the engine choice (``serving_default`` verified on a fake
     candidate, ``strings`` left on the reference), version 2 on one engine, version 3 failed to
-    load; label ``stable`` -> 1."""
+    load; label ``stable`` -> 1. Closing it unloads every servable it loaded."""
+    live_before = FakeLoader.live
     signatures = {
         "serving_default": simple_signature(),
         "strings": simple_signature(dtype=DType.DT_STRING, shape=(-1,)),
@@ -72,6 +73,7 @@ def service(engines: ServingEngines) -> Iterator[ModelService]:
     yield svc
     svc.close()
     manager.close()
+    assert FakeLoader.live == live_before
 
 
 def call(app: Router, method: str, path: str) -> tuple[int, dict[bytes, bytes], bytes]:
@@ -139,14 +141,21 @@ def test_every_model_with_its_labels(
     (tmp_path / "assets.extra").mkdir()
     (tmp_path / "assets.extra" / "labels.txt").write_text("cat\ndog\n")
     labels = ClassLabels()
-    labels.tracked(FakeLoader(FakeServable), ServableId("m", 2), tmp_path).load()
+    labelled_loader = labels.tracked(FakeLoader(FakeServable), ServableId("m", 2), tmp_path)
+    labelled_loader.load()
     app = Router([ShibaRoutes(service, engines, labels)], RestOptions())
-    status, _, body = call(app, "GET", "/shiba/v1/models")
+    try:
+        status, _, body = call(app, "GET", "/shiba/v1/models")
+    finally:
+        labelled_loader.unload()  # the servable this test loaded, not the module's service
     labelled = {**VERSION_2, "labels": ["cat", "dog"]}
     assert (status, json.loads(body)) == (
         200,
         {"models": [{"model": "m", "versions": [VERSION_3, labelled, VERSION_1]}]},
     )
+    # Unloaded, the version is listed without its labels.
+    status, _, body = call(app, "GET", "/shiba/v1/models")
+    assert json.loads(body)["models"][0]["versions"][1] == VERSION_2
 
 
 @pytest.mark.parametrize(
