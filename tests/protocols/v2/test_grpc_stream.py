@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -14,18 +13,13 @@ import numpy as np
 import pytest
 
 from shiba._proto.v2 import inference_pb2 as pb
-from shiba.core.engine_choice import EngineDecision
 from shiba.core.engines import ServingEngines
 from shiba.core.errors import InvalidArgument
-from shiba.core.ids import ServableId
-from shiba.core.lifecycle.manager import Manager, ManagerOptions
-from shiba.core.lifecycle.source import AspiredVersion
-from shiba.core.loader import Loader
-from shiba.core.service import ModelService, ServiceOptions
 from shiba.protocols._grpc_handlers import StreamHandler, add_handlers
 from shiba.protocols.v2.dataplane import DataPlane
 from shiba.protocols.v2.grpc import SERVICE, add_v2_service
-from tests.fakes import FakeLoader, FakeServable, simple_signature
+from tests.fakes import FakeServable, simple_signature
+from tests.protocols.v2._service import one_model
 
 STREAM = f"/{SERVICE}/ModelStreamInfer"
 
@@ -33,19 +27,9 @@ STREAM = f"/{SERVICE}/ModelStreamInfer"
 @pytest.fixture
 def plane() -> Iterator[DataPlane]:
     """Model ``m`` version 1: float ``x`` [-1, 2] -> ``y`` = ``x``."""
-    fake = FakeServable({"serving_default": simple_signature()})
     engines = ServingEngines()
-
-    def make(wanted: AspiredVersion) -> Loader:
-        return engines.tracked(FakeLoader(lambda: fake), wanted.id, EngineDecision("e", "r"))
-
-    manager = Manager(make, ManagerOptions())
-    manager.set_aspired_versions("m", [AspiredVersion(ServableId("m", 1), Path("/m/1"))])
-    assert manager.wait_until_idle(10)
-    service = ModelService(manager, ServiceOptions(num_threads=1))
-    yield DataPlane(service, engines)
-    service.close()
-    manager.close()
+    with one_model(FakeServable({"serving_default": simple_signature()}), engines) as service:
+        yield DataPlane(service, engines)
 
 
 def _request(request_id: str, rows: list[list[float]], model: str = "m") -> bytes:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -16,20 +15,15 @@ from google.protobuf import json_format
 from shiba._proto.v2 import inference_pb2 as pb
 from shiba._proto.v2 import model_config_pb2 as config_pb
 from shiba.codecs.v2.documents import DynamicBatching, config_data_type
-from shiba.core.engine_choice import EngineDecision
 from shiba.core.engines import ServingEngines
-from shiba.core.ids import ServableId
-from shiba.core.lifecycle.manager import Manager, ManagerOptions
-from shiba.core.lifecycle.source import AspiredVersion
-from shiba.core.loader import Loader
-from shiba.core.service import ModelService, ServiceOptions
 from shiba.core.tensors import DType, Signature, TensorSpec
 from shiba.protocols.http.routes import Request
 from shiba.protocols.options import GrpcOptions
 from shiba.protocols.v2.dataplane import DataPlane
 from shiba.protocols.v2.grpc import SERVICE, add_v2_service
 from shiba.protocols.v2.rest import V2Routes
-from tests.fakes import FakeLoader, FakeServable
+from tests.fakes import FakeServable
+from tests.protocols.v2._service import one_model
 
 SIGNATURE = Signature(
     inputs={
@@ -63,25 +57,14 @@ def test_every_dtype_has_a_config_type() -> None:
 
 @pytest.fixture(params=[0, 8], ids=["unbatched", "batched"])
 def plane(request: pytest.FixtureRequest) -> Iterator[DataPlane]:
-    fake = FakeServable({"serving_default": SIGNATURE})
     engines = ServingEngines()
-
-    def make(wanted: AspiredVersion) -> Loader:
-        return engines.tracked(FakeLoader(lambda: fake), wanted.id, EngineDecision("e", "r"))
-
-    manager = Manager(make, ManagerOptions())
-    manager.set_aspired_versions("m", [AspiredVersion(ServableId("m", 1), Path("/m/1"))])
-    assert manager.wait_until_idle(10)
-    service = ModelService(manager, ServiceOptions(num_threads=1))
-    batched = request.param > 0
-    yield DataPlane(
-        service,
-        engines,
-        max_batch_size=request.param,
-        batching=DynamicBatching(1000, (4, 8)) if batched else None,
-    )
-    service.close()
-    manager.close()
+    with one_model(FakeServable({"serving_default": SIGNATURE}), engines) as service:
+        yield DataPlane(
+            service,
+            engines,
+            max_batch_size=request.param,
+            batching=DynamicBatching(1000, (4, 8)) if request.param > 0 else None,
+        )
 
 
 async def _grpc_config(plane: DataPlane) -> config_pb.ModelConfig:
