@@ -268,23 +268,26 @@ class _Servicer:
         with self._timed("Predict", request):
             spec = _require_model_spec(request)
             service = self._service
-            with (
-                service.acquire(spec) as handle,
-                service.statistics.timer(handle.id, received) as clock,
-            ):
-                # predict_util.cc's order: the signature, then the inputs' values, then the run.
-                name, _ = service.signature(handle, spec.signature_name)
-                if isinstance(decoded, InvalidArgument):
-                    raise decoded
-                clock.decoded()
-                outputs = await service.predict(
-                    handle, name, decoded, list(request.output_filter) or None
-                )
-                clock.ran()
-                response = _proto.PredictResponse()
-                _answer_spec(response.model_spec, spec.name, name, handle.id.version)
-                size = sum(array.nbytes for array in outputs.values())
-                return await self._offload(size, self._encode_outputs, response, outputs)
+            with service.acquire(spec) as handle:
+                try:
+                    # predict_util.cc's order: the signature, the inputs' values, then the run.
+                    name, _ = service.signature(handle, spec.signature_name)
+                    if isinstance(decoded, InvalidArgument):
+                        raise decoded
+                    decoded_at = perf_counter_ns()
+                    outputs = await service.predict(
+                        handle, name, decoded, list(request.output_filter) or None
+                    )
+                    ran = perf_counter_ns()
+                    response = _proto.PredictResponse()
+                    _answer_spec(response.model_spec, spec.name, name, handle.id.version)
+                    size = sum(array.nbytes for array in outputs.values())
+                    answer = await self._offload(size, self._encode_outputs, response, outputs)
+                except BaseException:
+                    service.statistics.failed(handle.id, received)
+                    raise
+                service.statistics.answered(handle.id, received, decoded_at, ran)
+                return answer
 
     def _encode_outputs(
         self, response: _proto.PredictResponse, outputs: Mapping[str, npt.NDArray[Any]]
@@ -330,18 +333,22 @@ class _Servicer:
         with self._timed(api, request):
             spec = _require_model_spec(request)
             service = self._service
-            with (
-                service.acquire(spec) as handle,
-                service.statistics.timer(handle.id, received) as clock,
-            ):
-                examples = input_examples(request.input)
-                clock.decoded()
-                answer = await run(handle, spec.signature_name, examples)
-                clock.ran()
-                response = response_type()
-                _answer_spec(response.model_spec, spec.name, spec.signature_name, handle.id.version)
-                fill(response.result, answer)
-            serialized: bytes = response.SerializeToString()
+            with service.acquire(spec) as handle:
+                try:
+                    examples = input_examples(request.input)
+                    decoded = perf_counter_ns()
+                    answer = await run(handle, spec.signature_name, examples)
+                    ran = perf_counter_ns()
+                    response = response_type()
+                    _answer_spec(
+                        response.model_spec, spec.name, spec.signature_name, handle.id.version
+                    )
+                    fill(response.result, answer)
+                    serialized: bytes = response.SerializeToString()
+                except BaseException:
+                    service.statistics.failed(handle.id, received)
+                    raise
+                service.statistics.answered(handle.id, received, decoded, ran)
             return serialized
 
     async def multi_inference(self, data: bytes) -> bytes:
@@ -351,26 +358,34 @@ class _Servicer:
         # multi_inference_helper.cc: the first task's ModelSpec picks the version for all.
         first = tasks[0].model_spec if len(tasks) else _proto.ModelSpec()
         service = self._service
-        with (
-            service.acquire(_model_spec(first)) as handle,
-            service.statistics.timer(handle.id, received) as clock,
-        ):
-            planned = inference_tasks(request)
-            examples = input_examples(request.input)
-            clock.decoded()
-            results = await service.multi_inference(handle, planned, examples)
-            clock.ran()
-            response = _proto.MultiInferenceResponse()
-            for task, result in zip(tasks, results, strict=True):
-                out = response.results.add()
-                _answer_spec(
-                    out.model_spec, task.model_spec.name, result.signature_name, handle.id.version
-                )
-                if task.method_name == CLASSIFY_METHOD:
-                    _fill_classifications(out.classification_result, result.classifications or [])
-                else:
-                    _fill_regressions(out.regression_result, result.regressions or [])
-        return response.SerializeToString()
+        with service.acquire(_model_spec(first)) as handle:
+            try:
+                planned = inference_tasks(request)
+                examples = input_examples(request.input)
+                decoded = perf_counter_ns()
+                results = await service.multi_inference(handle, planned, examples)
+                ran = perf_counter_ns()
+                response = _proto.MultiInferenceResponse()
+                for task, result in zip(tasks, results, strict=True):
+                    out = response.results.add()
+                    _answer_spec(
+                        out.model_spec,
+                        task.model_spec.name,
+                        result.signature_name,
+                        handle.id.version,
+                    )
+                    if task.method_name == CLASSIFY_METHOD:
+                        _fill_classifications(
+                            out.classification_result, result.classifications or []
+                        )
+                    else:
+                        _fill_regressions(out.regression_result, result.regressions or [])
+                answer = response.SerializeToString()
+            except BaseException:
+                service.statistics.failed(handle.id, received)
+                raise
+            service.statistics.answered(handle.id, received, decoded, ran)
+        return answer
 
     async def get_model_metadata(self, data: bytes) -> bytes:
         request = _parse(_proto.GetModelMetadataRequest, data)

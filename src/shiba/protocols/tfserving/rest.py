@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from time import perf_counter_ns
 from typing import Any
 
 from shiba.codecs import tfs_json
@@ -55,6 +56,7 @@ class TFServingRoutes:
         metrics: Metrics | None = None,
     ) -> None:
         self._service = service
+        self._statistics = service.statistics
         self._options = options or RestOptions()
         self._metrics = metrics
 
@@ -91,32 +93,51 @@ class TFServingRoutes:
 
     async def _infer(self, verb: str, spec: ModelSpec, body: bytes) -> bytes:
         service = self._service
+        statistics = self._statistics
         inline = len(body) <= self._options.inline_decode_bytes
-        with service.acquire(spec) as handle, service.statistics.timer(handle.id) as clock:
-            if verb == "predict":
+        with service.acquire(spec) as handle:
+            start = perf_counter_ns()
+            try:
+                if verb == "predict":
 
-                def signature_for(name: str) -> Any:
-                    return service.signature(handle, name)[1]
+                    def signature_for(name: str) -> Any:
+                        return service.signature(handle, name)[1]
 
-                if inline:
-                    request = tfs_json.decode_predict(body, signature_for)
+                    if inline:
+                        request = tfs_json.decode_predict(body, signature_for)
+                    else:
+                        request = await asyncio.to_thread(
+                            tfs_json.decode_predict, body, signature_for
+                        )
+                    decoded = perf_counter_ns()
+                    outputs = await service.predict(handle, request.signature_name, request.inputs)
+                    ran = perf_counter_ns()
+                    if inline:
+                        answer = tfs_json.encode_predict(outputs, request.columnar)
+                    else:
+                        answer = await asyncio.to_thread(
+                            tfs_json.encode_predict, outputs, request.columnar
+                        )
                 else:
-                    request = await asyncio.to_thread(tfs_json.decode_predict, body, signature_for)
-                clock.decoded()
-                outputs = await service.predict(handle, request.signature_name, request.inputs)
-                clock.ran()
-                if inline:
-                    return tfs_json.encode_predict(outputs, request.columnar)
-                return await asyncio.to_thread(tfs_json.encode_predict, outputs, request.columnar)
-            examples = tfs_json.decode_examples(body)
-            clock.decoded()
-            if verb == "classify":
-                classes = await service.classify(handle, examples.signature_name, examples.examples)
-                clock.ran()
-                return tfs_json.encode_classify(classes)
-            values = await service.regress(handle, examples.signature_name, examples.examples)
-            clock.ran()
-            return tfs_json.encode_regress(values)
+                    examples = tfs_json.decode_examples(body)
+                    decoded = perf_counter_ns()
+                    if verb == "classify":
+                        classes = await service.classify(
+                            handle, examples.signature_name, examples.examples
+                        )
+                        ran = perf_counter_ns()
+                        answer = tfs_json.encode_classify(classes)
+                    else:
+                        values = await service.regress(
+                            handle, examples.signature_name, examples.examples
+                        )
+                        ran = perf_counter_ns()
+                        answer = tfs_json.encode_regress(values)
+            except BaseException:
+                statistics.failed(handle.id, start)
+                raise
+            statistics.answered(handle.id, start, decoded, ran)
+            return answer
 
 
 def _route(method: str, path: str) -> re.Match[str] | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from time import perf_counter_ns
 from typing import TypeVar
 
 from shiba.codecs.v2.documents import DynamicBatching
@@ -138,22 +139,28 @@ class DataPlane:
         thread (large requests). ``received_ns`` (``perf_counter_ns()``) is when the request
         arrived, if a front end parsed some of it before calling (the time counts as decoding)."""
         service = self.service
-        with (
-            service.acquire(spec) as handle,
-            service.statistics.timer(handle.id, received_ns) as clock,
-        ):
-            signature_name, signature = service.signature(handle, "")
-            request = await asyncio.to_thread(decode) if offload else decode()
-            check_signature(request, signature, spec.name)
-            clock.decoded()
-            outputs = await service.predict(
-                handle, signature_name, request.inputs, request.output_names
-            )
-            clock.ran()
-            version = handle.id.version
-            if offload:
-                return await asyncio.to_thread(encode, request, version, outputs)
-            return encode(request, version, outputs)
+        statistics = service.statistics
+        with service.acquire(spec) as handle:
+            start = perf_counter_ns() if received_ns is None else received_ns
+            try:
+                signature_name, signature = service.signature(handle, "")
+                request = await asyncio.to_thread(decode) if offload else decode()
+                check_signature(request, signature, spec.name)
+                decoded = perf_counter_ns()
+                outputs = await service.predict(
+                    handle, signature_name, request.inputs, request.output_names
+                )
+                ran = perf_counter_ns()
+                version = handle.id.version
+                if offload:
+                    answer = await asyncio.to_thread(encode, request, version, outputs)
+                else:
+                    answer = encode(request, version, outputs)
+            except BaseException:
+                statistics.failed(handle.id, start)
+                raise
+            statistics.answered(handle.id, start, decoded, ran)
+            return answer
 
     # -- the model repository ---------------------------------------------------------------
 
