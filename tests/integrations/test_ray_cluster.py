@@ -1,5 +1,5 @@
-"""``shiba serve --ray`` on a local Ray cluster (a head and one worker node, started here): two
-replicas behind shiba's front end, the seed's client, TF Serving's gRPC stubs and tritonclient's
+"""``shiba serve --ray`` on a local Ray cluster (a head and one worker node, started here): one
+autoscaled replica (``--num_replicas=auto``), then two replicas behind shiba's front end, the seed's client, TF Serving's gRPC stubs and tritonclient's
 gRPC client against it, a new version published under load and a replica killed under load, with
 no failed request."""
 
@@ -189,6 +189,30 @@ def front(
 
 def _images(n: int = 1) -> np.ndarray[Any, Any]:
     return np.random.default_rng(7).integers(0, 256, (n, 32, 32, 3)).astype(np.float32)
+
+
+def test_num_replicas_auto_deploys_one_autoscaled_replica(
+    ray_address: str, base_path: Path, tmp_path: Path
+) -> None:
+    """Before the module's front end deploys its two replicas: ``--num_replicas=auto`` starts
+    Ray Serve's autoscaling at its minimum (one replica), which serves; stopping the front end
+    deletes the application (the replica is gone)."""
+    auto = ServerProcess(
+        [
+            *("--ray", f"--ray_address={ray_address}", "--num_replicas=auto"),
+            *("--model_name=ViT", f"--model_base_path={base_path}", "--onnx_engine=onnxruntime"),
+        ],
+        tmp_path / "auto.log",
+    )
+    try:
+        auto.wait_ready(timeout=240)
+        answer = auto.post("/v1/models/ViT:predict", {"instances": _images().tolist()})
+        assert answer.status_code == 200, answer.text
+        assert len(replica_pids()) == 1
+        assert "autoscaling from 1 to 100 replicas for 2 calls in each" in auto.logs()
+    finally:
+        assert auto.stop() == 0, auto.logs()
+    wait_until(lambda: not replica_pids(), 60)
 
 
 def test_two_replicas_run_on_the_cluster(front: Front) -> None:
@@ -444,8 +468,9 @@ def test_a_front_end_with_tls_and_a_token_forwards_to_the_replicas(
     front: Front, ray_address: str, tmp_path: Path
 ) -> None:
     """``--ssl_config_file`` and ``--auth_token_file`` hold on a ``--ray`` front end's ports (it
-    attaches to the running replicas: they are the front end's): an HTTPS predict, a TLS gRPC
-    predict with the token, and one without it refused."""
+    attaches to the running replicas, deployed by a front end without a token file): HTTPS and
+    TLS gRPC predicts with the token, and without it refused by this front end (REST's public
+    health path excepted)."""
     authority = Authority()
     (tmp_path / "ca.pem").write_text(authority.cert)
     ssl_config = tmp_path / "ssl.conf"
@@ -465,8 +490,15 @@ def test_a_front_end_with_tls_and_a_token_forwards_to_the_replicas(
     try:
         secure.wait_ready(timeout=120)
         images = _images()
-        rest = secure.post("/v1/models/ViT:predict", {"instances": images.tolist()})
+        body = {"instances": images.tolist()}
+        refused = secure.post("/v1/models/ViT:predict", body)
+        assert refused.status_code == 401, refused.text
+        assert refused.headers["www-authenticate"].startswith("Bearer")
+        assert "Authorization: Bearer <token>" in refused.json()["error"]
+        bearer = {"Authorization": "Bearer cluster-token"}
+        rest = secure.post("/v1/models/ViT:predict", body, headers=bearer)
         assert rest.status_code == 200, rest.text
+        assert secure.get("/v2/health/live").status_code == 200
         credentials = grpc.ssl_channel_credentials(root_certificates=authority.cert.encode())
         with grpc.secure_channel(f"127.0.0.1:{grpc_port}", credentials) as channel:
             stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
@@ -483,7 +515,6 @@ def test_a_front_end_with_tls_and_a_token_forwards_to_the_replicas(
             with pytest.raises(grpc.RpcError) as caught:
                 stub.Predict(request, timeout=30)
             assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
-        assert "REST requests are checked by the replicas" in secure.logs()
     finally:
         assert secure.stop() == 0, secure.logs()
 

@@ -30,6 +30,7 @@ new config (``ray_config``), and a ``--model_config_file`` polled with
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from typing import Any
 
@@ -40,18 +41,27 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 from ray.serve.schema import ApplicationStatus
 
-from shiba.config.settings import ServerSettings
+from shiba.config.settings import RayOptions, ServerSettings
 from shiba.core.errors import Code, ShibaError
 from shiba.integrations.ray_config import ConfigSync, create_board
-from shiba.integrations.ray_front_end import run_front_end
+from shiba.integrations.ray_front_end import DEADLINE_PASSED, run_front_end
 from shiba.protocols._asgi import Message, Scope
+from shiba.protocols.http.access import ApiTable
 from shiba.protocols.http.routes import JSON
 from shiba.protocols.tfserving.grpc import Handler, tfserving_handlers
 from shiba.protocols.v2.grpc import v2_handlers
 from shiba.server.compose import Components, compose
 from shiba.server.run import configure_logging
 
-__all__ = ["APP_NAME", "Call", "ShibaReplica", "deploy", "serve_on_ray"]
+__all__ = [
+    "APP_NAME",
+    "AUTOSCALING",
+    "Call",
+    "ShibaReplica",
+    "deploy",
+    "deployment_options",
+    "serve_on_ray",
+]
 
 log = logging.getLogger("shiba.ray")
 
@@ -60,11 +70,16 @@ APP_NAME = "shiba"
 #: Requests one replica runs at once (each call may carry several); more wait in Ray's router.
 _MAX_ONGOING = 16
 
+#: Ray Serve's autoscaling of ``--num_replicas=auto`` (its defaults for ``num_replicas="auto"``,
+#: written out): 1 to 100 replicas, each given 2 calls at a time on average (a front end has at most
+#: ``ray_front_end._SENDERS`` calls out, each carrying the requests that waited for it).
+AUTOSCALING: dict[str, Any] = {"min_replicas": 1, "max_replicas": 100, "target_ongoing_requests": 2}
+
 Headers = list[tuple[bytes, bytes]]
 RestAnswer = tuple[int, Headers, bytes]
 GrpcAnswer = tuple[int, bytes | str]
 #: One request as the front end sends it: ``("rest", (method, path, query, headers, body))`` or
-#: ``("grpc", (method, serialized request))``.
+#: ``("grpc", (method, serialized request[, seconds before the call's deadline]))``.
 Call = tuple[str, tuple[Any, ...]]
 
 
@@ -72,7 +87,9 @@ class ShibaReplica:
     """One Ray Serve replica: shiba's service and front-end logic without listeners.
 
     ``__init__`` loads the configured models (it returns once the first loads are done, so Ray
-    routes nothing to a replica still loading); ``rest`` and ``grpc`` answer one request each;
+    routes nothing to a replica still loading); ``rest`` and ``grpc`` answer one request each,
+    checking no token (the front end checked it: ``deploy`` gives replicas no
+    ``--auth_token_file``);
     Ray Serve calls ``__del__`` when it stops the replica, which unloads everything.
     """
 
@@ -108,6 +125,11 @@ class ShibaReplica:
             for service, methods in table.items()
             for method, handler in methods.items()
         }
+
+    def api_table(self) -> ApiTable:
+        """What a front end's token check needs of this replica's REST APIs (each one's public
+        paths and 401 body): ``access.Gate``'s table."""
+        return self._app.api_table()
 
     async def rest(
         self, method: str, path: str, query: bytes, headers: Headers, body: bytes
@@ -145,16 +167,28 @@ class ShibaReplica:
         await self._app(scope, receive, send)
         return answer[0], answer[1], b"".join(answer[2])
 
-    async def grpc(self, method: str, request: bytes) -> GrpcAnswer:
+    async def grpc(self, method: str, request: bytes, timeout: float | None = None) -> GrpcAnswer:
         """Runs one RPC (``"tensorflow.serving.PredictionService/Predict"``) on its serialized
-        request: ``(0, response)``, or ``(code, message)`` for the error TF Serving would give."""
+        request: ``(0, response)``, or ``(code, message)`` for the error TF Serving would give.
+
+        ``timeout``: the seconds left before the call's deadline (the front end's
+        ``context.time_remaining()``, None without one). As grpc.aio does to a handler of
+        ``shiba serve`` whose deadline passes, the handler is then cancelled and the answer is
+        DEADLINE_EXCEEDED; with no time left, the handler does not start."""
         handler = self._rpcs.get(method)
         if handler is None:
             return Code.UNIMPLEMENTED, f"Method not found: {method}"
+        if timeout is not None and timeout <= 0:
+            return Code.DEADLINE_EXCEEDED, DEADLINE_PASSED
         try:
-            return Code.OK, await handler(request)
+            async with asyncio.timeout(timeout) as limit:
+                return Code.OK, await handler(request)
         except ShibaError as exc:
             return exc.code, exc.message
+        except TimeoutError:
+            if not limit.expired():
+                raise
+            return Code.DEADLINE_EXCEEDED, DEADLINE_PASSED
 
     async def calls(self, batch: list[Call]) -> list[RestAnswer | GrpcAnswer]:
         """Runs several requests at once (what the front end gathered while its earlier calls
@@ -183,22 +217,36 @@ class ShibaReplica:
             components.close()
 
 
+def deployment_options(options: RayOptions) -> dict[str, Any]:
+    """The arguments of ``serve.deployment`` for ``--num_replicas``: that many replicas, or
+    (``auto``, ``num_replicas`` None) Ray Serve's autoscaling with ``AUTOSCALING``."""
+    scale: dict[str, Any] = (
+        {"num_replicas": options.num_replicas}
+        if options.num_replicas is not None
+        else {"num_replicas": "auto", "autoscaling_config": dict(AUTOSCALING)}
+    )
+    return {
+        "name": "ShibaReplica",
+        **scale,
+        "max_ongoing_requests": _MAX_ONGOING,
+        # Ray's line per request costs more than a small predict; shiba's own logs stay on.
+        "logging_config": {"enable_access_log": False},
+    }
+
+
 def deploy(settings: ServerSettings) -> DeploymentHandle[Any]:
     """Deploys (or updates) the application ``shiba`` on the connected cluster; returns its handle
     once every replica has loaded its models."""
     options = settings.ray
     if options is None:
         raise ValueError("deploy needs settings with --ray")
-    deployment = serve.deployment(
-        name="ShibaReplica",
-        num_replicas=options.num_replicas if options.num_replicas is not None else "auto",
-        max_ongoing_requests=_MAX_ONGOING,
-        # Ray's line per request costs more than a small predict; shiba's own logs stay on.
-        logging_config={"enable_access_log": False},
-    )(ShibaReplica)
+    deployment = serve.deployment(**deployment_options(options))(ShibaReplica)
     serve.start(proxy_location="Disabled")
     handle: DeploymentHandle[Any] = serve.run(
-        deployment.bind(settings, True), name=APP_NAME, route_prefix=None
+        # The front ends check tokens (each its own --auth_token_file), the replicas none.
+        deployment.bind(dataclasses.replace(settings, auth=None), True),
+        name=APP_NAME,
+        route_prefix=None,
     )
     return handle
 
@@ -224,13 +272,18 @@ def serve_on_ray(settings: ServerSettings) -> int:
         )
         return 1
     try:
-        handle = _running_application(settings)
+        handle = _running_application()
         deployed = handle is None
         board = None  # the model config board lives as long as this process holds it
         if handle is None:
-            log.info(
-                "Deploying %s replica(s) of shiba on Ray Serve", options.num_replicas or "auto"
-            )
+            if options.num_replicas is None:
+                log.info(
+                    "Deploying shiba on Ray Serve, autoscaling from %(min_replicas)d to"
+                    " %(max_replicas)d replicas for %(target_ongoing_requests)d calls in each",
+                    AUTOSCALING,
+                )
+            else:
+                log.info("Deploying %d replica(s) of shiba on Ray Serve", options.num_replicas)
             try:
                 board = create_board()
                 handle = deploy(settings)
@@ -249,7 +302,7 @@ def serve_on_ray(settings: ServerSettings) -> int:
         ray.shutdown()
 
 
-def _running_application(settings: ServerSettings) -> DeploymentHandle[Any] | None:
+def _running_application() -> DeploymentHandle[Any] | None:
     """The handle of the application ``shiba`` when another front end runs it, else None."""
     application = serve.status().applications.get(APP_NAME)
     if application is None or application.status != ApplicationStatus.RUNNING:
@@ -260,11 +313,5 @@ def _running_application(settings: ServerSettings) -> DeploymentHandle[Any] | No
         " deletes it when it stops)",
         APP_NAME,
     )
-    if settings.auth is not None:
-        log.warning(
-            "--auth_token_file guards this front end's gRPC port; REST requests are checked by"
-            " the replicas, against the --auth_token_file of the front end that deployed them"
-            " (none if it had none): give that front end the same flag"
-        )
     handle: DeploymentHandle[Any] = serve.get_app_handle(APP_NAME)
     return handle

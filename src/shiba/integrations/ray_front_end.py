@@ -11,6 +11,11 @@ send them as one call, and answer each from the list that comes back. With one r
 each call carries one, and the latency is that of a single hop; under load the cost of a hop is
 shared by the requests that waited for it.
 
+A gRPC call's deadline travels with it: the seconds left when its group is sent, after which the
+replica cancels it and answers DEADLINE_EXCEEDED (``ShibaReplica.grpc``), so a call whose client
+gave up does not keep a replica busy; a call whose deadline passed while it waited here is not
+sent.
+
 A group whose replica dies before answering (``RayActorError``) is sent again, up to
 ``_ATTEMPTS`` times; Ray routes it to a live replica and starts a new one in the dead one's place.
 """
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import grpc
@@ -30,6 +36,8 @@ from shiba.codecs.tfs_json import encode_error
 from shiba.config.settings import ServerSettings
 from shiba.core.errors import Code, ShibaError, Unavailable
 from shiba.protocols._asgi import ASGIApp, Receive, Scope, Send
+from shiba.protocols._grpc_handlers import rpc_deadline
+from shiba.protocols.http.access import REFUSED_HEADERS, ApiTable, Gate
 from shiba.protocols.http.router import HttpError, read_body
 from shiba.protocols.http.routes import JSON
 from shiba.protocols.status import http_status
@@ -38,7 +46,7 @@ from shiba.protocols.v2.grpc import SERVICE as V2_SERVICE
 from shiba.protocols.v2.grpc import v2_stream_handlers
 from shiba.server.run import serve_ports
 
-__all__ = ["RPCS", "Forwarder", "run_front_end"]
+__all__ = ["DEADLINE_PASSED", "RPCS", "Forwarder", "run_front_end"]
 
 log = logging.getLogger("shiba.ray")
 
@@ -75,7 +83,11 @@ _MAX_GROUP = 32
 #: Times a group is sent before its replicas' deaths are the clients' error (503 / UNAVAILABLE).
 _ATTEMPTS = 3
 
-_Pending = tuple[str, tuple[Any, ...], "asyncio.Future[Any]"]
+#: The message of a gRPC call whose deadline passed before a replica answered it.
+DEADLINE_PASSED = "Deadline Exceeded: the call's deadline passed before a replica answered it"
+
+#: (kind, arguments, deadline in ``time.monotonic()`` seconds or None, the answer's future)
+_Pending = tuple[str, tuple[Any, ...], float | None, "asyncio.Future[Any]"]
 
 
 class Forwarder:
@@ -95,10 +107,11 @@ class Forwarder:
             task.cancel()
         await asyncio.gather(*self._senders, return_exceptions=True)
 
-    async def call(self, kind: str, *args: Any) -> Any:
-        """One request's answer from a replica (``ShibaReplica.rest`` or ``.grpc``)."""
+    async def call(self, kind: str, *args: Any, deadline: float | None = None) -> Any:
+        """One request's answer from a replica (``ShibaReplica.rest`` or ``.grpc``); a gRPC call
+        with a ``deadline`` (``time.monotonic()`` seconds) is given the time left."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((kind, args, future))
+        self._queue.put_nowait((kind, args, deadline, future))
         return await future
 
     async def _send_groups(self) -> None:
@@ -106,22 +119,36 @@ class Forwarder:
             group = [await self._queue.get()]
             while len(group) < _MAX_GROUP and not self._queue.empty():
                 group.append(self._queue.get_nowait())
-            live = [pending for pending in group if not pending[2].done()]
+            now = time.monotonic()
+            live: list[_Pending] = []
+            for pending in group:
+                future, deadline = pending[3], pending[2]
+                if future.done():  # its caller is gone (a cancelled call)
+                    continue
+                if deadline is not None and deadline <= now:
+                    future.set_result((Code.DEADLINE_EXCEEDED, DEADLINE_PASSED))
+                    continue
+                live.append(pending)
             if not live:
                 continue
             try:
-                answers = await self._send([(kind, args) for kind, args, _ in live])
+                answers = await self._send(live)
             except ShibaError as exc:
-                for _, _, future in live:
+                for *_, future in live:
                     if not future.done():
                         future.set_exception(exc)
                 continue
-            for (_, _, future), answer in zip(live, answers, strict=True):
+            for (*_, future), answer in zip(live, answers, strict=True):
                 if not future.done():
                     future.set_result(answer)
 
-    async def _send(self, batch: list[tuple[str, tuple[Any, ...]]]) -> list[Any]:
+    async def _send(self, group: list[_Pending]) -> list[Any]:
         for attempt in range(1, _ATTEMPTS + 1):
+            now = time.monotonic()  # each attempt tells the time left then
+            batch = [
+                (kind, args if deadline is None else (*args, deadline - now))
+                for kind, args, deadline, _ in group
+            ]
             try:
                 answers: list[Any] = await self._calls.remote(batch)
                 return answers
@@ -135,12 +162,21 @@ class Forwarder:
                 await asyncio.sleep(0.05 * attempt)
         raise AssertionError("unreachable")
 
-    def rest_app(self, max_body_bytes: int) -> ASGIApp:
-        """An ASGI application that answers each request with a replica's answer."""
+    def rest_app(self, max_body_bytes: int, gate: Gate | None = None) -> ASGIApp:
+        """An ASGI application that answers each request with a replica's answer; with a
+        ``gate``, a request it refuses is answered 401 here, before its body is read."""
 
         async def app(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] != "http":
                 return
+            if gate is not None:
+                refused = gate.refusal(scope["method"], scope["path"], scope["headers"])
+                if refused is not None:
+                    await send(
+                        {"type": "http.response.start", "status": 401, "headers": REFUSED_HEADERS}
+                    )
+                    await send({"type": "http.response.body", "body": refused})
+                    return
             try:
                 body = await read_body(scope["headers"], receive, max_body_bytes)
                 status, headers, payload = await self.call(
@@ -166,7 +202,7 @@ class Forwarder:
 
         def forward(method: str) -> Handler:
             async def handler(request: bytes) -> bytes:
-                code, payload = await self.call("grpc", method, request)
+                code, payload = await self.call("grpc", method, request, deadline=rpc_deadline())
                 if code != Code.OK:
                     raise ShibaError(str(payload), code=Code(code))
                 answer: bytes = payload
@@ -182,19 +218,25 @@ class Forwarder:
 
 async def run_front_end(settings: ServerSettings, handle: DeploymentHandle[Any]) -> bool:
     """Serves ``settings``' REST and gRPC ports until SIGINT/SIGTERM; False if a port cannot be
-    listened on. The ports are ``shiba serve``'s (``server.run.serve_ports``: TLS, token auth on
-    gRPC, the health service); behind them every call is forwarded to a replica, whose router
-    checks REST's token."""
+    listened on. The ports are ``shiba serve``'s (``server.run.serve_ports``: TLS, token auth,
+    the health service); behind them every call is forwarded to a replica. REST's token is
+    checked here with the rule of ``shiba serve``'s router (``access.Gate``), over the public
+    paths of the replicas' APIs (asked of one replica at start)."""
+    gate = None
+    if settings.auth is not None:
+        table: ApiTable = await handle.options(method_name="api_table").remote()
+        gate = Gate(settings.auth, table, cors=settings.rest.enable_cors)
     forwarder = Forwarder(handle)
     forwarder.start()
 
     def add_services(server: grpc.aio.Server) -> None:
         table = forwarder.grpc_handlers()
-        add_handlers(server, table, v2_stream_handlers(table[V2_SERVICE]["ModelInfer"]))
+        streams = v2_stream_handlers(table[V2_SERVICE]["ModelInfer"])
+        add_handlers(server, table, streams, deadlines=True)
 
     try:
         return await serve_ports(
-            settings, forwarder.rest_app(settings.rest.max_body_bytes), add_services
+            settings, forwarder.rest_app(settings.rest.max_body_bytes, gate), add_services
         )
     finally:
         await forwarder.stop()

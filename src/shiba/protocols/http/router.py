@@ -27,8 +27,8 @@ from shiba.core.errors import Code, ShibaError
 from shiba.core.metrics import CONTENT_TYPE, Metrics
 from shiba.protocols._asgi import Receive, Scope, Send
 from shiba.protocols.http._deadlines import Deadlines
+from shiba.protocols.http.access import REFUSED_HEADERS, ApiTable, Gate, api_key
 from shiba.protocols.http.routes import (
-    JSON,
     UNAUTHENTICATED_MESSAGE,
     Authenticator,
     Headers,
@@ -49,7 +49,6 @@ _CORS: Headers = (
     (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
     (b"access-control-allow-headers", b"*"),
 )
-_CHALLENGE: Headers = ((b"www-authenticate", b'Bearer realm="shiba"'),)
 
 
 class HttpError(Exception):
@@ -84,7 +83,8 @@ class Router:
     ``routes``: the mounted APIs, one per prefix (a prefix given twice is a ``ValueError``).
     With ``monitoring.enabled`` (which needs ``metrics``), ``GET monitoring.path`` answers
     ``metrics.render()``. With ``auth``, every request but CORS preflights and the routes'
-    ``public`` paths needs ``auth.check`` to pass, else 401 before anything else is read.
+    ``public`` paths needs ``auth.check`` to pass, else 401 before anything else is read (the
+    rule of ``access.Gate``).
     """
 
     def __init__(
@@ -115,13 +115,23 @@ class Router:
             if metrics is None:
                 raise ValueError("monitoring is enabled but no Metrics were given to serve")
             self._metrics_path = monitoring.path
-        self._auth = auth
+        self._gate: Gate | None = None
+        if auth is not None:
+            self._gate = Gate(auth, self.api_table(), cors=self._options.enable_cors)
 
     def routes_for(self, path: str) -> Routes:
         """The API a path belongs to (the catch-all, or the 404 answerer, when none claims it)."""
-        end = path.find("/", 1)
-        key = (path[: end + 1] if end > 0 else path + "/").lower()
-        return self._table.get(key, self._fallback)
+        return self._table.get(api_key(path), self._fallback)
+
+    def api_table(self) -> ApiTable:
+        """What the auth rule needs of the mounted APIs: their public paths and 401 bodies."""
+        return ApiTable(
+            {
+                prefix: (api.public, api.error_body(UNAUTHENTICATED_MESSAGE))
+                for prefix, api in self._table.items()
+            },
+            (self._fallback.public, self._fallback.error_body(UNAUTHENTICATED_MESSAGE)),
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -132,12 +142,11 @@ class Router:
         method: str = scope["method"]
         path: str = scope["path"]
         headers: Headers = scope["headers"]
-        if self._auth is not None and not self._authorized(method, path, headers):
-            api = self.routes_for(path)
-            await self._respond(
-                send, 401, [*JSON, *_CHALLENGE], api.error_body(UNAUTHENTICATED_MESSAGE)
-            )
-            return
+        if self._gate is not None:
+            refused = self._gate.refusal(method, path, headers)
+            if refused is not None:
+                await self._respond(send, 401, REFUSED_HEADERS, refused)
+                return
         if path == self._metrics_path and method == "GET":
             # Off the loop: a page of many models' histograms takes milliseconds to build.
             assert self._metrics is not None
@@ -184,19 +193,6 @@ class Router:
             response = Response(500, api.error_body(f"Internal error: {exc}"))
         api.observe(request, code, perf_counter() - start)
         await self._respond(send, response.status, response.headers, response.body)
-
-    def _authorized(self, method: str, path: str, headers: Headers) -> bool:
-        assert self._auth is not None
-        if method == "OPTIONS" and self._options.enable_cors:
-            return True  # a browser's preflight carries no credentials
-        if path in self.routes_for(path).public:
-            return True
-        value = None
-        for key, header in headers:
-            if key == b"authorization":
-                value = header
-                break
-        return self._auth.check(value)
 
     async def _respond(self, send: Send, status: int, headers: Headers, body: bytes) -> None:
         await send(
