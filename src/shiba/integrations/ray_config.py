@@ -41,7 +41,10 @@ log = logging.getLogger("shiba.ray")
 BOARD_NAME = "shiba-model-config"
 BOARD_NAMESPACE = "shiba"
 _POLL_SECONDS = 0.5
-_LIVE_SECONDS = 5.0
+#: Long enough for a replica busy loading a model on a loaded machine (its reports can pause for
+#: seconds while a framework holds the GIL): taking a live replica for dead would answer a
+#: change before that replica applied it.
+_LIVE_SECONDS = 30.0
 #: The longest a reload waits for every replica (loading new models included).
 _RELOAD_TIMEOUT_SECONDS = 600.0
 
