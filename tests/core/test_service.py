@@ -85,6 +85,18 @@ def test_predict_and_output_filter(service: ModelService) -> None:
         assert set(only) == {"z"}
 
 
+def test_predict_of_inputs_the_caller_checked_runs_them_as_given(service: ModelService) -> None:
+    a = np.ones((2, 2), np.float32)
+    with service.acquire(ModelSpec("m")) as handle:
+        out = asyncio.run(service.predict(handle, "", {"a": a, "b": a}, ("z",), checked=True))
+        assert set(out) == {"z"}
+        # What the caller vouched for is not looked at again: an unknown alias reaches the model,
+        # whose own error it is (the service would have raised its own message first).
+        with pytest.raises(InvalidArgument) as raised:
+            asyncio.run(service.predict(handle, "", {"a": a, "b": a}, ["q"], checked=True))
+        assert "output tensor alias not found in signature" not in raised.value.message
+
+
 def test_predict_errors(service: ModelService) -> None:
     a = np.ones((2, 2), np.float32)
     with service.acquire(ModelSpec("m")) as handle:

@@ -130,13 +130,25 @@ class ModelService:
         signature_name: str,
         inputs: Tensors,
         output_filter: Sequence[str] | None = None,
+        *,
+        checked: bool = False,
     ) -> Outputs:
+        """Runs the signature on ``inputs``. ``checked``: the caller has already checked them
+        against the signature (exactly its inputs, each of its dtype) and ``output_filter``
+        (distinct outputs of it), in its own protocol's words: the service then does not again."""
         name, signature = self.signature(handle, signature_name)
         if self._options.check_method_name:
             check_predict_method(signature)
-        checked = check_inputs(signature, inputs)
-        filtered = check_output_filter(signature, output_filter)
-        return await self._run(handle, name, checked, filtered)
+        if checked:
+            return await self._run(
+                handle, name, inputs, list(output_filter) if output_filter else None
+            )
+        return await self._run(
+            handle,
+            name,
+            check_inputs(signature, inputs),
+            check_output_filter(signature, output_filter),
+        )
 
     async def _run(
         self,

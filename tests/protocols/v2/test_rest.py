@@ -214,6 +214,27 @@ def test_binary_inference_with_requested_outputs(routes: V2Routes) -> None:
             Code.INVALID_ARGUMENT,
             "unexpected inference output 'w'",
         ),
+        (
+            "POST",
+            "/v2/models/m/infer",
+            infer_body(outputs=[{"name": "y"}, {"name": "y"}]),
+            Code.INVALID_ARGUMENT,
+            "output 'y' is requested more than once",
+        ),
+        (
+            "POST",
+            "/v2/models/m/infer",
+            json.dumps(
+                {
+                    "inputs": [
+                        {"name": "x", "shape": [1, 2], "datatype": "FP64", "data": [1, 2]},
+                        {"name": "s", "shape": [1], "datatype": "BYTES", "data": ["a"]},
+                    ]
+                }
+            ).encode(),
+            Code.INVALID_ARGUMENT,
+            "data-type is 'FP64', but model 'm' expects 'FP32'",
+        ),
     ],
 )
 def test_bad_requests_raise_with_their_code(

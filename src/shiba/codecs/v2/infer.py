@@ -222,7 +222,9 @@ def _outputs(value: object) -> tuple[RequestedOutput, ...]:
 
 def check_signature(request: InferRequest, signature: Signature, model: str) -> None:
     """The request's inputs are exactly the signature's, of its datatypes and shapes, and the
-    outputs it names exist; raises InvalidArgument with Triton's wording otherwise."""
+    outputs it names exist (the decoders have refused a name given twice); raises
+    InvalidArgument with Triton's wording otherwise. What passes needs no further check by the
+    service (``ModelService.predict(checked=True)``)."""
     for name in request.inputs:
         if name not in signature.inputs:
             raise InvalidArgument(f"unexpected inference input '{name}' for model '{model}'")

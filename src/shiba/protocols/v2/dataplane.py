@@ -148,7 +148,7 @@ class DataPlane:
                 check_signature(request, signature, spec.name)
                 decoded = perf_counter_ns()
                 outputs = await service.predict(
-                    handle, signature_name, request.inputs, request.output_names
+                    handle, signature_name, request.inputs, request.output_names, checked=True
                 )
                 ran = perf_counter_ns()
                 version = handle.id.version
