@@ -23,7 +23,7 @@ class Recorder:
         self.gate.set()
         self.cond = threading.Condition()
 
-    def __call__(self, key: str, tasks: list[int], start: float) -> None:
+    def __call__(self, key: str, tasks: list[int]) -> None:
         with self.cond:
             self.batches.append((key, tasks))
             self.cond.notify_all()
@@ -132,7 +132,7 @@ def test_a_failing_process_callback_does_not_stop_the_threads(
 ) -> None:
     done = threading.Event()
 
-    def process(key: str, tasks: list[int], start: float) -> None:
+    def process(key: str, tasks: list[int]) -> None:
         if tasks == [0]:
             raise RuntimeError("bug")
         done.set()

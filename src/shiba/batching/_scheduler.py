@@ -30,9 +30,9 @@ __all__ = ["BatchScheduler", "ProcessBatch"]
 K = TypeVar("K", bound=Hashable)
 T = TypeVar("T")
 
-#: Called on a batch thread with the queue's key, the batch's tasks in arrival order and the
-#: ``time.monotonic()`` at which its first task was scheduled. It must not raise.
-ProcessBatch = Callable[[K, list[T], float], None]
+#: Called on a batch thread with the queue's key and the batch's tasks in arrival order. It must
+#: not raise.
+ProcessBatch = Callable[[K, list[T]], None]
 
 _log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class _Queue(Generic[T]):
 
     def __init__(self, batch_limit: int) -> None:
         self.batch_limit = batch_limit
-        self.closed: deque[tuple[list[T], float]] = deque()
+        self.closed: deque[list[T]] = deque()
         self.open: list[T] = []
         self.open_size = 0
         self.open_start = 0.0
@@ -152,7 +152,7 @@ class BatchScheduler(Generic[K, T]):
                         f"currently {len(closed) + 1} batches enqueued and max_enqueued_batches "
                         f"is {self._capacity}"
                     )
-                closed.append((queue.open, queue.open_start))
+                closed.append(queue.open)
                 queue.open = []
                 queue.open_size = 0
             if not queue.open:
@@ -187,10 +187,8 @@ class BatchScheduler(Generic[K, T]):
             with self._cond:
                 self._state = _CLOSED
 
-    def _take_locked(
-        self, now: float
-    ) -> tuple[tuple[K, list[T], float] | None, bool, float | None]:
-        """Takes the next ready batch, if any, as (key, tasks, first task's time).
+    def _take_locked(self, now: float) -> tuple[tuple[K, list[T]] | None, bool, float | None]:
+        """Takes the next ready batch, if any, as (key, tasks).
 
         Also says whether another batch is ready, and when the earliest open batch that is not
         ready yet will be due (None if there is none).
@@ -214,9 +212,9 @@ class BatchScheduler(Generic[K, T]):
             return None, False, deadline
         queue = self._queues.pop(chosen)
         if queue.closed:
-            tasks, start = queue.closed.popleft()
+            tasks = queue.closed.popleft()
         else:
-            tasks, start = queue.open, queue.open_start
+            tasks = queue.open
             queue.open = []
             queue.open_size = 0
         if queue.closed or queue.open:
@@ -226,7 +224,7 @@ class BatchScheduler(Generic[K, T]):
                 more = True
             elif deadline is None or due < deadline:
                 deadline = due
-        return (chosen, tasks, start), more, deadline
+        return (chosen, tasks), more, deadline
 
     def _thread_loop(self) -> None:
         cond = self._cond

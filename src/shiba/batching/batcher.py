@@ -218,7 +218,7 @@ class BatchingServable:
             self._inner_closed = True
         self._inner.close()
 
-    def _process(self, key: _Key, requests: list[_Request], _first_at: float) -> None:
+    def _process(self, key: _Key, requests: list[_Request]) -> None:
         live = [r for r in requests if r.start()]
         if not live:
             return
