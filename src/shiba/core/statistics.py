@@ -135,44 +135,42 @@ class InferenceStatistics:
         finished = self._finished
         finished.append((servable_id, start_ns, decoded_ns, ran_ns, perf_counter_ns()))
         if len(finished) > _MOST_PENDING:
-            self._add_up()
+            with self._lock:
+                self._add_up_locked()
 
     def failed(self, servable_id: ServableId, start_ns: int) -> None:
         """A request addressed to ``servable_id``, received at ``start_ns``, that failed now."""
         finished = self._finished
         finished.append((servable_id, start_ns, _FAILED, _FAILED, perf_counter_ns()))
         if len(finished) > _MOST_PENDING:
-            self._add_up()
+            with self._lock:
+                self._add_up_locked()
 
-    def _add_up(self) -> None:
-        """Adds the finished requests to their versions' records."""
+    def _add_up_locked(self) -> None:
+        """Adds the finished requests to their versions' records; the caller holds the lock
+        (so this is the deque's only reader: it cannot empty between the test and the pop)."""
         finished = self._finished
         epoch = self._epoch_ns
-        with self._lock:
-            while finished:
-                try:
-                    servable_id, start, decoded, ran, end = finished.popleft()
-                except IndexError:  # another thread took the last one
-                    break
-                stats = self._stats(servable_id)
-                if decoded == _FAILED:
-                    stats.fail.add(end - start)
-                    continue
-                stats.last_inference = (end + epoch) // 1_000_000
-                stats.success.add(end - start)
-                stats.compute_input.add(decoded - start)
-                stats.compute_output.add(end - ran)
+        while finished:
+            servable_id, start, decoded, ran, end = finished.popleft()
+            stats = self._stats(servable_id)
+            if decoded == _FAILED:
+                stats.fail.add(end - start)
+                continue
+            stats.last_inference = (end + epoch) // 1_000_000
+            stats.success.add(end - start)
+            stats.compute_input.add(decoded - start)
+            stats.compute_output.add(end - ran)
 
     def record_execution(self, servable_id: ServableId, run: Execution) -> None:
         """One run of ``servable_id``'s model (see the module docstring); a failed run adds
         nothing here (its requests fail: the front ends record that). Called on the thread
         that ran the model, it also adds up the requests finished meanwhile."""
-        if self._finished:
-            self._add_up()
-        if not run.ok:
-            return
         requests = run.requests
         with self._lock:
+            self._add_up_locked()
+            if not run.ok:
+                return
             stats = self._stats(servable_id)
             stats.execution_count += 1
             stats.inference_count += run.rows
@@ -187,7 +185,7 @@ class InferenceStatistics:
 
     def get(self, servable_id: ServableId) -> VersionStatistics:
         """A copy of the version's statistics (all zero if it answered nothing yet)."""
-        self._add_up()
         with self._lock:
+            self._add_up_locked()
             stats = self._by_id.get(servable_id)
             return copy.deepcopy(stats) if stats is not None else VersionStatistics()
