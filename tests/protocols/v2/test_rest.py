@@ -21,12 +21,14 @@ from shiba.core.ids import ServableId
 from shiba.core.lifecycle.manager import Manager, ManagerOptions
 from shiba.core.lifecycle.source import AspiredVersion
 from shiba.core.loader import Loader
+from shiba.core.metrics import Metrics
 from shiba.core.service import ModelService, ServiceOptions
 from shiba.core.tensors import DType, Signature, TensorSpec
 from shiba.protocols.http.routes import Request, Response
 from shiba.protocols.v2.dataplane import DataPlane
 from shiba.protocols.v2.repository import RepositoryModel
 from shiba.protocols.v2.rest import V2Routes
+from tests._prometheus import samples
 from tests.fakes import FakeLoader, FakeServable
 
 SIGNATURE = Signature(
@@ -324,3 +326,25 @@ def test_without_a_repository_its_routes_are_unimplemented(
     config = json.loads(call(routes, "GET", "/v2/models/m/config").body)
     assert config["max_batch_size"] == 0 and "dynamic_batching" not in config
     assert config["input"][0]["dims"] == [-1, 2]
+
+
+def test_requests_are_recorded_in_the_request_metrics_under_the_model_in_their_path(
+    service: ModelService, engines: ServingEngines
+) -> None:
+    metrics = Metrics()
+    routes = V2Routes(DataPlane(service, engines), metrics=metrics)
+    for method, path in (
+        ("POST", "/v2/models/m/versions/1/infer"),
+        ("GET", "/v2/models/m/ready"),
+        ("GET", "/v2/models/stats"),  # every model's statistics: no model in the path
+        ("GET", "/v2/health/live"),
+    ):
+        routes.observe(Request(method, path, b"", (), b""), Code.OK, 0.001)
+    found = samples(metrics.render())
+    count = ":tensorflow:serving:request_count"
+    assert found[f'{count}{{model_name="m",status="OK"}}'] == "2"
+    assert found[f'{count}{{model_name="",status="OK"}}'] == "2"
+    latency = ":tensorflow:serving:request_latency_count"
+    assert found[f'{latency}{{model_name="m",API="infer",entrypoint="REST"}}'] == "1"
+    assert found[f'{latency}{{model_name="m",API="",entrypoint="REST"}}'] == "1"
+    assert not any('model_name="stats"' in key for key in found)

@@ -37,6 +37,7 @@ from shiba.protocols.v2.dataplane import EXTENSIONS, DataPlane, parse_version
 __all__ = ["V2Routes"]
 
 _MODEL = re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?(?:/(ready|infer|config|stats))?")
+_ALL_STATS = "/v2/models/stats"
 _REPOSITORY = re.compile(r"/v2/repository/models/([^/]+)/(load|unload)")
 _BINARY: Headers = ((b"content-type", b"application/octet-stream"),)
 _EMPTY = b""
@@ -68,7 +69,9 @@ class V2Routes:
         for an inference ("" for anything else), entrypoint "REST"."""
         if self._metrics is None:
             return
-        match = _MODEL.fullmatch(request.path.rstrip("/"))
+        path = request.path.rstrip("/")
+        # ``/v2/models/stats`` is every model's statistics, not a model named "stats".
+        match = None if path == _ALL_STATS else _MODEL.fullmatch(path)
         if match is None:
             self._metrics.record_request("", "", "REST", code, seconds)
             return
@@ -86,7 +89,7 @@ class V2Routes:
                 return Response(200, _EMPTY)
             if path == "/v2/health/ready":
                 return Response(200 if plane.server_ready() else 400, _EMPTY)
-            if path == "/v2/models/stats":
+            if path == _ALL_STATS:
                 return Response(200, documents.encode_statistics(plane.statistics(None, None)))
         match = _MODEL.fullmatch(path)
         if match is not None:
