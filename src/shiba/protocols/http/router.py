@@ -27,7 +27,7 @@ from shiba.core.errors import Code, ShibaError
 from shiba.core.metrics import CONTENT_TYPE, Metrics
 from shiba.protocols._asgi import Receive, Scope, Send
 from shiba.protocols.http._deadlines import Deadlines
-from shiba.protocols.http.access import REFUSED_HEADERS, ApiTable, Gate, api_key
+from shiba.protocols.http.access import REFUSED_HEADERS, ApiTable, Gate
 from shiba.protocols.http.routes import (
     UNAUTHENTICATED_MESSAGE,
     Authenticator,
@@ -119,10 +119,6 @@ class Router:
         if auth is not None:
             self._gate = Gate(auth, self.api_table(), cors=self._options.enable_cors)
 
-    def routes_for(self, path: str) -> Routes:
-        """The API a path belongs to (the catch-all, or the 404 answerer, when none claims it)."""
-        return self._table.get(api_key(path), self._fallback)
-
     def api_table(self) -> ApiTable:
         """What the auth rule needs of the mounted APIs: their public paths and 401 bodies."""
         return ApiTable(
@@ -154,7 +150,9 @@ class Router:
             await self._respond(send, 200, _METRICS_TYPE, body)
             return
         start = perf_counter()
-        end = path.find("/", 1)  # routes_for, inlined: it is on every request's path
+        # The API the path belongs to (access.api_key, inlined: it is on every request's path),
+        # else the catch-all, or the 404 answerer.
+        end = path.find("/", 1)
         api = self._table.get((path[: end + 1] if end > 0 else path + "/").lower(), self._fallback)
         request = Request(method, path, scope.get("query_string", b""), headers, b"")
         code = Code.OK
