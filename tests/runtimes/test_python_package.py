@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import py_compile
 import sys
 import textwrap
 import threading
@@ -201,6 +202,7 @@ SCALER = "class Scaler:\n    def __init__(self, factor):\n        self.factor = 
 UNPICKLE = """
 import os
 import pickle
+import py_compile
 
 
 class _Unpickler(pickle.Unpickler):
@@ -361,3 +363,21 @@ def test_a_package_name_must_be_free(tmp_path: Path) -> None:
         VersionPackage("sys", tmp_path)
     with pytest.raises(ValueError, match="not a free top-level module name"):
         VersionPackage("a.b", tmp_path)
+
+
+def test_only_source_files_are_the_folders_modules(
+    tmp_path: Path, loaders: list[PythonLoader]
+) -> None:
+    """A compiled ``helpers.pyc`` beside ``model.py`` is not imported (by no finder after the
+    package's), and the folder never enters ``sys.path_importer_cache``."""
+    version_dir = folder(tmp_path / "1", {"helpers.py": "def scale():\n    return 3.0\n"}, "")
+    py_compile.compile(str(version_dir / "helpers.py"), cfile=str(version_dir / "helpers.pyc"))
+    (version_dir / "helpers.py").unlink()
+    (version_dir / "model.py").write_text(MODEL.format(imports="from .helpers import scale"))
+    loader = loader_of(loaders, version_dir)
+    with pytest.raises(
+        FailedPrecondition,
+        match=r"ModuleNotFoundError: No module named 'helpers' \(model\.py line 2\)",
+    ):
+        loader.load()
+    assert str(version_dir.absolute()) not in sys.path_importer_cache
