@@ -202,7 +202,6 @@ SCALER = "class Scaler:\n    def __init__(self, factor):\n        self.factor = 
 UNPICKLE = """
 import os
 import pickle
-import py_compile
 
 
 class _Unpickler(pickle.Unpickler):
@@ -237,7 +236,10 @@ def test_two_versions_with_different_helpers_loaded_at_once(
     tmp_path: Path, loaders: list[PythonLoader]
 ) -> None:
     imports = "import helpers\nfrom .scaling import scale"
-    scaling = "import helpers\n\ndef scale():\n    import helpers as again\n    assert again is helpers\n    return helpers.FACTOR\n"
+    scaling = (
+        "import helpers\n\ndef scale():\n    import helpers as again\n"
+        "    assert again is helpers\n    return helpers.FACTOR\n"
+    )
     one = loader_of(
         loaders,
         folder(tmp_path / "1", {"helpers.py": "FACTOR = 1.0\n", "scaling.py": scaling}, imports),
