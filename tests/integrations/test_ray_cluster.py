@@ -1,7 +1,7 @@
 """``shiba serve --ray`` on a local Ray cluster (a head and one worker node, started here): one
-autoscaled replica (``--num_replicas=auto``), then two replicas behind shiba's front end, the seed's client, TF Serving's gRPC stubs and tritonclient's
-gRPC client against it, a new version published under load and a replica killed under load, with
-no failed request."""
+autoscaled replica (``--num_replicas=auto``), then two replicas behind shiba's front end, the
+seed's client, TF Serving's gRPC stubs and tritonclient's gRPC client against it, a new version
+published under load and a replica killed under load, with no failed request."""
 
 from __future__ import annotations
 

@@ -137,6 +137,14 @@ def test_two_versions_share_no_module_state(tmp_path: Path) -> None:
             r"loading the model raised OSError: weights.bin is missing \(model.py line \d+\)",
         ),
         (
+            COUNTER.replace(
+                "    def load(self, path):",
+                "    def __init__(self):\n        raise RuntimeError('no GPU here')\n\n"
+                "    def load(self, path):",
+            ),
+            r"loading the model raised RuntimeError: no GPU here \(model.py line \d+\)",
+        ),
+        (
             COUNTER.replace("signature = {", "nothing = {"),
             "declares no signature: give its class a signature attribute or write signature.json",
         ),

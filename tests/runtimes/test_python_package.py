@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import py_compile
 import sys
 import textwrap
 import threading
@@ -235,7 +236,10 @@ def test_two_versions_with_different_helpers_loaded_at_once(
     tmp_path: Path, loaders: list[PythonLoader]
 ) -> None:
     imports = "import helpers\nfrom .scaling import scale"
-    scaling = "import helpers\n\ndef scale():\n    import helpers as again\n    assert again is helpers\n    return helpers.FACTOR\n"
+    scaling = (
+        "import helpers\n\ndef scale():\n    import helpers as again\n"
+        "    assert again is helpers\n    return helpers.FACTOR\n"
+    )
     one = loader_of(
         loaders,
         folder(tmp_path / "1", {"helpers.py": "FACTOR = 1.0\n", "scaling.py": scaling}, imports),
@@ -361,3 +365,21 @@ def test_a_package_name_must_be_free(tmp_path: Path) -> None:
         VersionPackage("sys", tmp_path)
     with pytest.raises(ValueError, match="not a free top-level module name"):
         VersionPackage("a.b", tmp_path)
+
+
+def test_only_source_files_are_the_folders_modules(
+    tmp_path: Path, loaders: list[PythonLoader]
+) -> None:
+    """A compiled ``helpers.pyc`` beside ``model.py`` is not imported (by no finder after the
+    package's), and the folder never enters ``sys.path_importer_cache``."""
+    version_dir = folder(tmp_path / "1", {"helpers.py": "def scale():\n    return 3.0\n"}, "")
+    py_compile.compile(str(version_dir / "helpers.py"), cfile=str(version_dir / "helpers.pyc"))
+    (version_dir / "helpers.py").unlink()
+    (version_dir / "model.py").write_text(MODEL.format(imports="from .helpers import scale"))
+    loader = loader_of(loaders, version_dir)
+    with pytest.raises(
+        FailedPrecondition,
+        match=r"ModuleNotFoundError: No module named 'helpers' \(model\.py line 2\)",
+    ):
+        loader.load()
+    assert str(version_dir.absolute()) not in sys.path_importer_cache

@@ -25,7 +25,10 @@ read-only). Only Python source files and package folders are the folder's module
 extension modules in it are not imported from there.
 
 One meta path finder (:class:`_Finder`, added to ``sys.meta_path`` with the first package) finds
-the modules under live packages' names and answers ``None`` for any other name.
+the modules under live packages' names and answers ``None`` for any other name. A name under a live
+package that is not one of its source modules is missing (``ModuleNotFoundError``, also from
+``importlib.util.find_spec``): no later finder looks for it in the folder, so a stray ``.pyc`` or
+extension module there is not imported, and ``sys.path_importer_cache`` never holds the folder.
 """
 
 from __future__ import annotations
@@ -76,7 +79,8 @@ class _Finder:
             spec = package.finder(entry).find_spec(fullname, target)
             if spec is not None:
                 return spec
-        return None
+        # Not None: the finders after this one (PathFinder) would look in the folder too.
+        raise ModuleNotFoundError(f"No module named {fullname!r}", name=fullname)
 
     @classmethod
     def invalidate_caches(cls) -> None:

@@ -82,16 +82,7 @@ class PythonLoader(VersionLoader["PythonServable"]):
         self._package = package
         try:
             module = self._import(package, path)
-            cls = _model_class(module, path)
-            model = cls()
-            try:
-                model.load(str(self.version_dir))
-            except ShibaError:
-                raise
-            except Exception as err:
-                raise FailedPrecondition(
-                    f"{path}: loading the model raised {self._describe(err)}"
-                ) from err
+            model = self._make(_model_class(module, path), path)
             signature = _signature(model, self.version_dir)
         except BaseException:
             self._forget()
@@ -104,6 +95,19 @@ class PythonLoader(VersionLoader["PythonServable"]):
             return package.import_module(Path(MODEL_FILE).stem)
         except Exception as err:
             raise FailedPrecondition(f"{path} failed to import: {self._describe(err)}") from err
+
+    def _make(self, cls: type[Any], path: Path) -> Any:
+        """An instance of ``cls``, made and loaded; FailedPrecondition for what either raises."""
+        try:
+            model = cls()
+            model.load(str(self.version_dir))
+        except ShibaError:
+            raise
+        except Exception as err:
+            raise FailedPrecondition(
+                f"{path}: loading the model raised {self._describe(err)}"
+            ) from err
+        return model
 
     def _describe(self, err: BaseException) -> str:
         """``_describe``, with the folder's modules named as its files import them (``mypkg.sub``,
