@@ -380,12 +380,14 @@ def test_the_front_end_checks_rest_tokens_as_the_router_does(
     tokens = tmp_path / "tokens"
     tokens.write_text("front-token\n")
 
-    async def ask(path: str, headers: list[tuple[bytes, bytes]]) -> tuple[int, Any, bytes]:
+    async def ask(
+        path: str, headers: list[tuple[bytes, bytes]], *, cors: bool = False
+    ) -> tuple[int, Any, bytes]:
         handle = _TableHandle(replica)
         table = await handle.options(method_name="api_table").remote()
         forwarder = Forwarder(handle)  # type: ignore[arg-type]
         forwarder.start()
-        app = forwarder.rest_app(1 << 20, Gate(TokenFile(tokens), table, cors=False))
+        app = forwarder.rest_app(1 << 20, Gate(TokenFile(tokens), table, cors=cors), cors=cors)
         sent: list[Message] = []
 
         async def receive() -> Message:
@@ -411,6 +413,10 @@ def test_the_front_end_checks_rest_tokens_as_the_router_does(
     assert status == 401
     assert (b"www-authenticate", b'Bearer realm="shiba"') in headers
     assert "Bearer <token>" in orjson.loads(body)["error"]
+    assert (b"access-control-allow-origin", b"*") not in headers
+    # With CORS on, the front end's own 401 carries the CORS headers (a browser can read it).
+    status, headers, _ = asyncio.run(ask("/v1/models/half", [], cors=True))
+    assert status == 401 and (b"access-control-allow-origin", b"*") in headers
     wrong = [(b"authorization", b"Bearer other")]
     assert asyncio.run(ask("/v2/models/half/ready", wrong))[0] == 401
     token = [(b"authorization", b"Bearer front-token")]

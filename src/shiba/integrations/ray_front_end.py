@@ -37,7 +37,7 @@ from shiba.config.settings import ServerSettings
 from shiba.core.errors import Code, ShibaError, Unavailable
 from shiba.protocols._asgi import ASGIApp, Receive, Scope, Send
 from shiba.protocols._grpc_handlers import rpc_deadline
-from shiba.protocols.http.access import REFUSED_HEADERS, ApiTable, Gate
+from shiba.protocols.http.access import CORS_HEADERS, REFUSED_HEADERS, ApiTable, Gate
 from shiba.protocols.http.router import HttpError, read_body
 from shiba.protocols.http.routes import JSON
 from shiba.protocols.status import http_status
@@ -162,9 +162,16 @@ class Forwarder:
                 await asyncio.sleep(0.05 * attempt)
         raise AssertionError("unreachable")
 
-    def rest_app(self, max_body_bytes: int, gate: Gate | None = None) -> ASGIApp:
+    def rest_app(
+        self, max_body_bytes: int, gate: Gate | None = None, *, cors: bool = False
+    ) -> ASGIApp:
         """An ASGI application that answers each request with a replica's answer; with a
-        ``gate``, a request it refuses is answered 401 here, before its body is read."""
+        ``gate``, a request it refuses is answered 401 here, before its body is read. With
+        ``cors``, the answers made here (401, 413, a failed forward) carry the CORS headers, as
+        the replicas' own answers do."""
+        extra = CORS_HEADERS if cors else ()
+        refused_headers = [*REFUSED_HEADERS, *extra]
+        error_headers = [*JSON, *extra]
 
         async def app(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] != "http":
@@ -173,7 +180,7 @@ class Forwarder:
                 refused = gate.refusal(scope["method"], scope["path"], scope["headers"])
                 if refused is not None:
                     await send(
-                        {"type": "http.response.start", "status": 401, "headers": REFUSED_HEADERS}
+                        {"type": "http.response.start", "status": 401, "headers": refused_headers}
                     )
                     await send({"type": "http.response.body", "body": refused})
                     return
@@ -188,9 +195,9 @@ class Forwarder:
                     body,
                 )
             except HttpError as exc:  # the body's size or a client gone: as the router answers
-                status, headers, payload = exc.status, JSON, encode_error(exc.message)
+                status, headers, payload = exc.status, error_headers, encode_error(exc.message)
             except ShibaError as exc:
-                status, headers = http_status(exc.code), JSON
+                status, headers = http_status(exc.code), error_headers
                 payload = encode_error(exc.message)
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": payload})
@@ -236,7 +243,9 @@ async def run_front_end(settings: ServerSettings, handle: DeploymentHandle[Any])
 
     try:
         return await serve_ports(
-            settings, forwarder.rest_app(settings.rest.max_body_bytes, gate), add_services
+            settings,
+            forwarder.rest_app(settings.rest.max_body_bytes, gate, cors=settings.rest.enable_cors),
+            add_services,
         )
     finally:
         await forwarder.stop()

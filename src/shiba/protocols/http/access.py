@@ -17,7 +17,14 @@ from dataclasses import dataclass, field
 
 from shiba.protocols.http.routes import JSON, Authenticator, Headers
 
-__all__ = ["REFUSED_HEADERS", "ApiTable", "Gate", "api_key"]
+__all__ = ["CORS_HEADERS", "REFUSED_HEADERS", "ApiTable", "Gate", "api_key"]
+
+#: What every answer carries when CORS is on (``RestOptions.enable_cors``).
+CORS_HEADERS: Headers = (
+    (b"access-control-allow-origin", b"*"),
+    (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
+    (b"access-control-allow-headers", b"*"),
+)
 
 #: The headers of a 401: a JSON body and the challenge that names the scheme.
 REFUSED_HEADERS: Headers = (*JSON, (b"www-authenticate", b'Bearer realm="shiba"'))

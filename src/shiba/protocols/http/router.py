@@ -27,7 +27,7 @@ from shiba.core.errors import Code, ShibaError
 from shiba.core.metrics import CONTENT_TYPE, Metrics
 from shiba.protocols._asgi import Receive, Scope, Send
 from shiba.protocols.http._deadlines import Deadlines
-from shiba.protocols.http.access import REFUSED_HEADERS, ApiTable, Gate
+from shiba.protocols.http.access import CORS_HEADERS, REFUSED_HEADERS, ApiTable, Gate
 from shiba.protocols.http.routes import (
     UNAUTHENTICATED_MESSAGE,
     Authenticator,
@@ -44,11 +44,6 @@ __all__ = ["Router", "HttpError", "read_body"]
 log = logging.getLogger(__name__)
 
 _METRICS_TYPE: Headers = ((b"content-type", CONTENT_TYPE.encode()),)
-_CORS: Headers = (
-    (b"access-control-allow-origin", b"*"),
-    (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
-    (b"access-control-allow-headers", b"*"),
-)
 
 
 class HttpError(Exception):
@@ -107,7 +102,7 @@ class Router:
                 raise ValueError(f"a prefix must be one path segment, given once: {api.prefix!r}")
             else:
                 self._table[prefix] = api
-        self._extra_headers = _CORS if self._options.enable_cors else ()
+        self._extra_headers = CORS_HEADERS if self._options.enable_cors else ()
         self._deadlines = Deadlines(self._options.timeout_seconds)
         self._metrics = metrics
         self._metrics_path: str | None = None
