@@ -95,7 +95,7 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_protocol_option(parser: argparse.ArgumentParser, what: str) -> None:
-    """``--protocol tfserving|v2`` (as ``shiba bench`` names it): which API ``what`` uses."""
+    """``--protocol tfserving|v2``: which API ``what`` uses (the same choice for every command)."""
     parser.add_argument(
         "--protocol",
         choices=("tfserving", "v2"),

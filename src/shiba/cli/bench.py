@@ -28,6 +28,7 @@ from shiba.cli._common import (
     EXIT_SERVER,
     UsageError,
     add_input_options,
+    add_protocol_option,
     add_server_options,
     check_server,
     connect,
@@ -181,13 +182,7 @@ def bench_main(argv: Sequence[str], prog: str = "shiba bench") -> int:
         "throughput and latency percentiles; save latency.png and throughput.png.",
     )
     add_input_options(parser, body="a :predict body sent byte for byte, as wrk would (REST only)")
-    parser.add_argument(
-        "--protocol",
-        choices=("tfserving", "v2"),
-        default="tfserving",
-        help="TF Serving's predict (default) or the Open Inference Protocol's infer (v2 runs "
-        "serving_default)",
-    )
+    add_protocol_option(parser, "the request (v2 runs the model's serving_default)")
     parser.add_argument("-c", "--concurrency", type=int, default=16, help="connections (16)")
     amount = parser.add_mutually_exclusive_group()
     amount.add_argument("-d", "--duration", type=float, help="seconds to measure (default 10)")
