@@ -35,6 +35,7 @@ from shiba.cli._common import (
     connect_v2,
     console,
     errors,
+    grpc_address,
     grpc_credentials,
     read_file,
     run,
@@ -149,7 +150,7 @@ def _rest(args: argparse.Namespace, path: str, body: bytes) -> _load.Target:
 def _grpc(args: argparse.Namespace, method: str, request: Any) -> _load.Target:
     """gRPC load to ``--server`` (secure with its TLS files for ``grpcs://``) and ``--token``."""
     credentials = grpc_credentials(args) if args.server.startswith("grpcs://") else None
-    return _load.grpc_target(_address(args), method, request, args.token, credentials)
+    return _load.grpc_target(grpc_address(args), method, request, args.token, credentials)
 
 
 def _v2_target(
@@ -168,11 +169,6 @@ def _v2_target(
         return _rest(args, path, call.body)
     request = infer_request(args.model, args.version, arrays)
     return _grpc(args, _MODEL_INFER, request)
-
-
-def _address(args: argparse.Namespace) -> str:
-    server: str = args.server
-    return server.split("://", 1)[1].rstrip("/")
 
 
 def bench_main(argv: Sequence[str], prog: str = "shiba bench") -> int:
