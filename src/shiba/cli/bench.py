@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -41,11 +42,11 @@ from shiba.cli._common import (
     run,
     ssl_context,
 )
-from shiba.cli._v2 import no_signature, signature_of
-from shiba.cli.predict import read_inputs
-from shiba.client import Client, ModelRef, SignatureInfo, V2Client
+from shiba.cli._v2 import no_signature
+from shiba.cli.predict import read_inputs, v2_arrays
+from shiba.client import Client, ModelRef, V2Client
 from shiba.client import _v2_core as v2_core
-from shiba.client._rest_core import as_arrays, encode_inputs, model_path
+from shiba.client._rest_core import encode_inputs, model_path
 from shiba.client.grpc import predict_request
 from shiba.client.v2_grpc import infer_request
 
@@ -125,9 +126,8 @@ def _target(args: argparse.Namespace) -> _load.Target:
     if args.protocol == "v2":  # the v2 metadata: the server may speak nothing else
         no_signature(args.signature)
         with connect_v2(args) as v2_client:
-            signature = signature_of(v2_client.model_metadata(args.model, version=args.version))
-            inputs = read_inputs(args, signature)
-        return _v2_target(args, signature, inputs, rest=isinstance(v2_client, V2Client))
+            arrays = v2_arrays(args, v2_client)
+        return _v2_target(args, arrays, rest=isinstance(v2_client, V2Client))
     try:
         with connect(args) as client:
             signature = client.signature(args.model, args.signature, version=args.version)
@@ -154,14 +154,9 @@ def _grpc(args: argparse.Namespace, method: str, request: Any) -> _load.Target:
 
 
 def _v2_target(
-    args: argparse.Namespace, signature: SignatureInfo, inputs: Any, *, rest: bool
+    args: argparse.Namespace, arrays: dict[str, npt.NDArray[Any]], *, rest: bool
 ) -> _load.Target:
-    """The Open Inference Protocol's infer request for ``inputs`` (in the model's v2 datatypes,
-    ``signature`` being its v2 metadata read by ``signature_of``)."""
-    try:
-        arrays = as_arrays(signature, inputs)
-    except ValueError as exc:  # one array for a signature of several inputs
-        raise UsageError(str(exc)) from None
+    """The Open Inference Protocol's infer request for ``arrays`` (``v2_arrays``'s)."""
     if rest:
         call = v2_core.infer_call(args.model, args.version, arrays)
         path = v2_core.model_path(args.model, args.version) + "/infer"

@@ -44,12 +44,13 @@ from shiba.client import (
     ServerError,
     SignatureInfo,
     V2Client,
+    V2GrpcClient,
     image_layout,
     load_image,
 )
 from shiba.client._rest_core import as_arrays
 
-__all__ = ["predict_main", "read_inputs", "top_classes", "scores_output"]
+__all__ = ["predict_main", "read_inputs", "v2_arrays", "top_classes", "scores_output"]
 
 
 def _json_inputs(text: str, where: str) -> Any:
@@ -191,11 +192,7 @@ def _infer_v2(args: argparse.Namespace) -> _Answer:
     """The Open Inference Protocol's infer, each input in the model's v2 datatype; over REST,
     the labels of shiba's own route when ``--top`` wants them and the server is shiba."""
     with connect_v2(args) as client:
-        signature = signature_of(client.model_metadata(args.model, version=args.version))
-        try:
-            arrays = as_arrays(signature, read_inputs(args, signature))
-        except ValueError as exc:  # one array for a model of several inputs
-            raise UsageError(str(exc)) from None
+        arrays = v2_arrays(args, client)
         start = time.perf_counter()
         outputs = client.infer(args.model, arrays, version=args.version)
         seconds = time.perf_counter() - start
@@ -204,6 +201,19 @@ def _infer_v2(args: argparse.Namespace) -> _Answer:
         with connect(args) as same_server:  # REST too, with the same TLS files and token
             labels = _server_labels(same_server, args)
     return outputs, seconds, labels
+
+
+def v2_arrays(
+    args: argparse.Namespace, client: V2Client | V2GrpcClient
+) -> dict[str, npt.NDArray[Any]]:
+    """The model's inputs from ``--image``, ``--npy`` or ``--json``, read against its v2 metadata
+    and cast to its v2 datatypes (what ``--protocol v2`` sends); ``UsageError`` when they do not
+    fit it."""
+    signature = signature_of(client.model_metadata(args.model, version=args.version))
+    try:
+        return as_arrays(signature, read_inputs(args, signature))
+    except ValueError as exc:  # one array for a model of several inputs
+        raise UsageError(str(exc)) from None
 
 
 def _server_labels(client: Client | GrpcClient, args: argparse.Namespace) -> list[str]:
