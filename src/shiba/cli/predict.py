@@ -183,8 +183,7 @@ def _predict(args: argparse.Namespace) -> _Answer:
         start = time.perf_counter()
         outputs = client.predict(args.model, inputs, signature=args.signature, version=args.version)
         seconds = time.perf_counter() - start
-        wanted = isinstance(client, Client) and args.top and args.labels is None
-        labels = _server_labels(client, args) if wanted else []
+        labels = _server_labels(client, args) if args.top and args.labels is None else []
     return outputs, seconds, labels
 
 
