@@ -84,7 +84,8 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
         "--ca",
         type=Path,
         metavar="FILE",
-        help="PEM CA certificate(s) to trust (default: the system's)",
+        help="PEM CA certificate(s) to trust (default: certifi's bundle over REST, gRPC's own "
+        "roots over gRPC)",
     )
     parser.add_argument(
         "--cert",
