@@ -41,6 +41,7 @@ __all__ = [
     "add_protocol_option",
     "add_input_options",
     "read_file",
+    "read_text",
     "check_server",
     "ssl_context",
     "grpc_credentials",
@@ -128,6 +129,15 @@ def read_file(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise UsageError(f"{path}: {exc.strerror or exc}") from None
+
+
+def read_text(path: Path, what: str = "text") -> str:
+    """The UTF-8 text of ``path``; ``UsageError`` naming it when it cannot be read or is not
+    UTF-8 (``PATH: not UTF-8 {what} (...)``)."""
+    try:
+        return read_file(path).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: not UTF-8 {what} ({exc})") from None
 
 
 def check_server(args: argparse.Namespace) -> str:

@@ -34,7 +34,7 @@ from shiba.cli._common import (
     connect,
     connect_v2,
     console,
-    read_file,
+    read_text,
     run,
 )
 from shiba.cli._v2 import is_v2_inputs, no_signature, signature_of, v2_inputs
@@ -96,11 +96,13 @@ def read_inputs(args: argparse.Namespace, signature: SignatureInfo) -> Any:
                 return {name: loaded[name] for name in loaded.files}
         return loaded
     source = args.json
+    if source != "-":
+        return _json_inputs(read_text(Path(source)), source)
     try:
-        text = sys.stdin.read() if source == "-" else Path(source).read_text()
-    except OSError as exc:
-        raise UsageError(f"{source}: {exc.strerror or exc}") from None
-    return _json_inputs(text, "standard input" if source == "-" else source)
+        text = sys.stdin.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"standard input: {exc}") from None
+    return _json_inputs(text, "standard input")
 
 
 def scores_output(
@@ -229,10 +231,7 @@ def _server_labels(client: Client | GrpcClient, args: argparse.Namespace) -> lis
 def _read_labels(path: Path) -> list[str]:
     """The class names in ``path``, one a line (line ends and trailing blank lines dropped, as
     the server reads ``assets.extra/labels.txt``); ``UsageError`` when it is not text."""
-    try:
-        text = read_file(path).decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{path}: not UTF-8 text of class names ({exc})") from None
+    text = read_text(path, "text of class names")
     names = [line.rstrip("\r") for line in text.split("\n")]
     while names and not names[-1].strip():
         names.pop()
