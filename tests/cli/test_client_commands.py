@@ -68,6 +68,9 @@ def test_usage_errors_are_exit_2(
     (tmp_path / "broken.json").write_text("{")
     code, _, err = shiba(zoo, capsys, "predict", "half", "--json", str(tmp_path / "broken.json"))
     assert code == 2 and "not JSON" in err
+    (tmp_path / "latin.json").write_bytes('{"inputs": "caf\u00e9"}'.encode("latin-1"))
+    code, _, err = shiba(zoo, capsys, "predict", "half", "--json", str(tmp_path / "latin.json"))
+    assert code == 2 and "latin.json: not UTF-8 text" in err and "Traceback" not in err
     code, _, err = shiba(zoo, capsys, "predict", "half", "--json", "x", "--signature", "nope")
     assert code == 2 and "has no signature 'nope'; it has: serving_default" in err
     with pytest.raises(SystemExit) as exc:

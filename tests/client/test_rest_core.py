@@ -7,7 +7,15 @@ import numpy as np
 import orjson
 import pytest
 
-from shiba.client import Client, ModelRef, ServerError, SignatureInfo, TensorInfo, TimedOut
+from shiba.client import (
+    Client,
+    ModelRef,
+    ServerError,
+    SignatureInfo,
+    TensorInfo,
+    TimedOut,
+    V2Client,
+)
 from shiba.client._rest_core import encode_inputs
 from shiba.core.errors import Code
 from shiba.core.tensors import DType
@@ -94,3 +102,17 @@ def test_inputs_are_cast_to_the_signature_and_strings_kept() -> None:
 
 def client_model(name: str) -> ModelRef:
     return ModelRef(name)
+
+
+@pytest.mark.parametrize("index", [{"models": []}, [{"version": "1"}], ["half"]])
+def test_a_repository_index_that_is_not_a_list_of_models_is_a_server_error(index: object) -> None:
+    """What a server answers HTTP 200 to ``POST /v2/repository/index`` with, when it is not the
+    extension's array of models: the client's ServerError (the CLI's exit 1), not a traceback."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=index)
+
+    client = V2Client("http://server", transport=httpx.MockTransport(handle))
+    with client, pytest.raises(ServerError, match="repository index") as failed:
+        client.repository_index()
+    assert failed.value.code is Code.INTERNAL and failed.value.http_status == 200

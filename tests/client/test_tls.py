@@ -56,6 +56,11 @@ class Secured:
     key: bytes
     chain: bytes
 
+    @property
+    def flags(self) -> list[str]:
+        """The command line's ``--ca``, ``--cert`` and ``--key`` for these files."""
+        return ["--ca", self.ca_file, "--cert", self.cert[0], "--key", self.cert[1]]
+
 
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
@@ -101,6 +106,13 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
         )
     finally:
         server.stop()
+
+
+def _half_body(folder: Path, x: float, k: int) -> Path:
+    """A ``--json`` file asking ``half`` for ``x * k`` (one example)."""
+    body = folder / "body.json"
+    body.write_text(json.dumps({"inputs": {"x": [[x]], "k": [[k]]}}))
+    return body
 
 
 def _check_half(outputs: dict[str, npt.NDArray[Any]]) -> None:
@@ -252,7 +264,7 @@ def test_async_grpc_clients_over_mutual_tls_and_their_refusals(secured: Secured)
 
 
 def test_predict_command_over_https_and_grpcs(secured: Secured) -> None:
-    tls = ["--ca", secured.ca_file, "--cert", secured.cert[0], "--key", secured.cert[1]]
+    tls = secured.flags
     for server in (secured.rest, f"grpcs://{secured.grpc}"):
         done = predict_half("--server", server, "--token", TOKEN, *tls)
         assert done.returncode == 0, done.stderr
@@ -269,9 +281,8 @@ def test_predict_command_over_https_and_grpcs(secured: Secured) -> None:
 def test_v2_commands_over_https_and_grpcs_with_a_token(
     secured: Secured, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    body = tmp_path / "body.json"
-    body.write_text(json.dumps({"inputs": {"x": [[2.0]], "k": [[3]]}}))
-    tls = ["--ca", secured.ca_file, "--cert", secured.cert[0], "--key", secured.cert[1]]
+    body = _half_body(tmp_path, 2.0, 3)
+    tls = secured.flags
     for server in (secured.rest, f"grpcs://{secured.grpc}"):
         v2 = ["--protocol", "v2", "--server", server, "--token", TOKEN, *tls]
         assert main(["predict", "half", "--json", str(body), *v2]) == 0
@@ -287,9 +298,8 @@ def test_v2_commands_over_https_and_grpcs_with_a_token(
 def test_bench_command_over_https_and_grpcs_with_a_token(
     secured: Secured, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    body = tmp_path / "body.json"
-    body.write_text(json.dumps({"inputs": {"x": [[1.0]], "k": [[2]]}}))
-    tls = ["--ca", secured.ca_file, "--cert", secured.cert[0], "--key", secured.cert[1]]
+    body = _half_body(tmp_path, 1.0, 2)
+    tls = secured.flags
     load = ["-n", "20", "-c", "2", "--warmup", "0", "--out", str(tmp_path / "out")]
     grpcs = f"grpcs://{secured.grpc}"
     # The server speaks TLS only and wants the client certificate and the token: an answer is proof.

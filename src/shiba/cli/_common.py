@@ -27,7 +27,7 @@ from shiba.client import (
     V2GrpcClient,
 )
 from shiba.client._grpc_shell import SyncGrpc
-from shiba.client.rest import SyncHttp
+from shiba.client.rest import SyncHttp, client_ssl_context
 from shiba.core.tensors import DEFAULT_SIGNATURE
 
 __all__ = [
@@ -41,9 +41,11 @@ __all__ = [
     "add_protocol_option",
     "add_input_options",
     "read_file",
+    "read_text",
     "check_server",
     "ssl_context",
     "grpc_credentials",
+    "grpc_address",
     "connect",
     "connect_v2",
     "run",
@@ -83,7 +85,8 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
         "--ca",
         type=Path,
         metavar="FILE",
-        help="PEM CA certificate(s) to trust (default: the system's)",
+        help="PEM CA certificate(s) to trust (default: certifi's bundle over REST, gRPC's own "
+        "roots over gRPC)",
     )
     parser.add_argument(
         "--cert",
@@ -95,7 +98,7 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_protocol_option(parser: argparse.ArgumentParser, what: str) -> None:
-    """``--protocol tfserving|v2`` (as ``shiba bench`` names it): which API ``what`` uses."""
+    """``--protocol tfserving|v2``: which API ``what`` uses (the same choice for every command)."""
     parser.add_argument(
         "--protocol",
         choices=("tfserving", "v2"),
@@ -128,6 +131,15 @@ def read_file(path: Path) -> bytes:
         raise UsageError(f"{path}: {exc.strerror or exc}") from None
 
 
+def read_text(path: Path, what: str = "text") -> str:
+    """The UTF-8 text of ``path``; ``UsageError`` naming it when it cannot be read or is not
+    UTF-8 (``PATH: not UTF-8 {what} (...)``)."""
+    try:
+        return read_file(path).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: not UTF-8 {what} ({exc})") from None
+
+
 def check_server(args: argparse.Namespace) -> str:
     """``--server``'s scheme (``http``, ``https``, ``grpc`` or ``grpcs``), after checking that
     ``--ca``/``--cert``/``--key`` go with it (TLS files need a TLS scheme; ``--cert`` and
@@ -146,29 +158,45 @@ def check_server(args: argparse.Namespace) -> str:
     return scheme
 
 
+def _verify(args: argparse.Namespace) -> bool | str:
+    """What the REST client's ``verify`` takes for ``--ca``: its path, else True (the default
+    CAs)."""
+    return str(args.ca) if args.ca else True
+
+
+def _cert(args: argparse.Namespace) -> tuple[str, str] | None:
+    """The REST client's ``cert`` pair from ``--cert`` and ``--key``."""
+    return (str(args.cert), str(args.key)) if args.cert else None
+
+
 def ssl_context(args: argparse.Namespace) -> ssl.SSLContext:
-    """A client TLS context for an ``https://`` ``--server``: trusting ``--ca`` (default: the
-    system's CAs), presenting ``--cert``/``--key`` when given; ``UsageError`` naming the files
-    when they cannot be used."""
-    ca: Path | None = args.ca
+    """A client TLS context for an ``https://`` ``--server``, trusting and presenting what
+    ``shiba predict``'s REST client would (``--ca``, ``--cert``/``--key``) and speaking
+    HTTP/1.1; ``UsageError`` naming the files when they cannot be used."""
     try:
-        context = ssl.create_default_context(cafile=str(ca) if ca else None)
-        if args.cert is not None:
-            context.load_cert_chain(str(args.cert), str(args.key))
-    except (OSError, ssl.SSLError) as exc:
-        files = ", ".join(str(f) for f in (ca, args.cert, args.key) if f is not None)
-        raise UsageError(f"cannot use the TLS files {files}: {exc}") from None
+        context = client_ssl_context(_verify(args), _cert(args))
+    except ClientError as exc:
+        raise UsageError(exc.message) from None
     context.set_alpn_protocols(["http/1.1"])
     return context
 
 
+def grpc_address(args: argparse.Namespace) -> str:
+    """The channel target of a ``grpc://`` or ``grpcs://`` ``--server`` (its host:port)."""
+    server: str = args.server
+    return server.split("://", 1)[1].rstrip("/")
+
+
+def _grpc_files(args: argparse.Namespace) -> tuple[bytes | None, bytes | None, bytes | None]:
+    """``--ca``, ``--key`` and ``--cert``'s bytes (None for those not given), in the order
+    ``grpc.ssl_channel_credentials`` takes them."""
+    ca, key, cert = (read_file(f) if f else None for f in (args.ca, args.key, args.cert))
+    return ca, key, cert
+
+
 def grpc_credentials(args: argparse.Namespace) -> grpc.ChannelCredentials:
     """Channel credentials for a ``grpcs://`` ``--server``, from ``--ca``, ``--cert``, ``--key``."""
-    return grpc.ssl_channel_credentials(
-        read_file(args.ca) if args.ca else None,
-        read_file(args.key) if args.key else None,
-        read_file(args.cert) if args.cert else None,
-    )
+    return grpc.ssl_channel_credentials(*_grpc_files(args))
 
 
 _Rest = TypeVar("_Rest", bound=SyncHttp)
@@ -177,26 +205,21 @@ _Grpc = TypeVar("_Grpc", bound=SyncGrpc)
 
 def _open(args: argparse.Namespace, rest: type[_Rest], grpc_class: type[_Grpc]) -> _Rest | _Grpc:
     server: str = args.server
-    ca: Path | None = args.ca
     scheme = check_server(args)
     if scheme in ("grpc", "grpcs"):
+        root_certificates, private_key, certificate_chain = _grpc_files(args)
         return grpc_class(
-            server.split("://", 1)[1].rstrip("/"),
+            grpc_address(args),
             timeout=args.timeout,
             token=args.token,
             tls=scheme == "grpcs",
-            root_certificates=read_file(ca) if ca else None,
-            private_key=read_file(args.key) if args.key else None,
-            certificate_chain=read_file(args.cert) if args.cert else None,
+            root_certificates=root_certificates,
+            private_key=private_key,
+            certificate_chain=certificate_chain,
         )
-    cert = (str(args.cert), str(args.key)) if args.cert else None
     try:
         return rest(
-            server,
-            timeout=args.timeout,
-            token=args.token,
-            verify=str(ca) if ca else True,
-            cert=cert,
+            server, timeout=args.timeout, token=args.token, verify=_verify(args), cert=_cert(args)
         )
     except ClientError as exc:
         raise UsageError(exc.message) from None

@@ -82,16 +82,15 @@ def rest_target(
     tls: ssl.SSLContext | None = None,
 ) -> Target:
     """POSTs ``body`` to ``path`` over keep-alive HTTP/1.1 connections to ``url``: plain for
-    ``http://``, over TLS with the client context ``tls`` for ``https://`` (the system's CAs
-    when it is None). The TLS layer is the event loop's; the request bytes and the reads are
-    the same either way."""
+    ``http://``, over TLS with the client context ``tls`` (which an ``https://`` url needs, and
+    only it) for ``https://``. The TLS layer is the event loop's; the request bytes and the reads
+    are the same either way."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise ValueError(f"the REST load generator speaks http:// and https://, not {url!r}")
-    secure = parts.scheme == "https"
-    if secure and tls is None:
-        tls = ssl.create_default_context()
-    host, port = parts.hostname or "localhost", parts.port or (443 if secure else 80)
+    if (parts.scheme == "https") != (tls is not None):
+        raise ValueError(f"{url!r}: give a TLS context for an https:// url, and only for one")
+    host, port = parts.hostname or "localhost", parts.port or (443 if tls else 80)
     auth = f"authorization: Bearer {token}\r\n" if token else ""
     request = (
         f"POST {path} HTTP/1.1\r\nhost: {host}:{port}\r\ncontent-type: application/json\r\n"
@@ -99,7 +98,7 @@ def rest_target(
     ).encode() + body
 
     async def open_connection() -> tuple[Callable[[], Any], Callable[[], Any]]:
-        reader, writer = await asyncio.open_connection(host, port, ssl=tls if secure else None)
+        reader, writer = await asyncio.open_connection(host, port, ssl=tls)
         answer = _Answer()
         parser = httptools.HttpResponseParser(answer)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -28,22 +29,24 @@ from shiba.cli._common import (
     EXIT_SERVER,
     UsageError,
     add_input_options,
+    add_protocol_option,
     add_server_options,
     check_server,
     connect,
     connect_v2,
     console,
     errors,
+    grpc_address,
     grpc_credentials,
     read_file,
     run,
     ssl_context,
 )
-from shiba.cli._v2 import no_signature, signature_of
-from shiba.cli.predict import read_inputs
-from shiba.client import Client, ModelRef, SignatureInfo, V2Client
+from shiba.cli._v2 import no_signature
+from shiba.cli.predict import read_inputs, v2_arrays
+from shiba.client import Client, ModelRef, V2Client
 from shiba.client import _v2_core as v2_core
-from shiba.client._rest_core import as_arrays, encode_inputs, model_path
+from shiba.client._rest_core import encode_inputs, model_path
 from shiba.client.grpc import predict_request
 from shiba.client.v2_grpc import infer_request
 
@@ -123,9 +126,8 @@ def _target(args: argparse.Namespace) -> _load.Target:
     if args.protocol == "v2":  # the v2 metadata: the server may speak nothing else
         no_signature(args.signature)
         with connect_v2(args) as v2_client:
-            signature = signature_of(v2_client.model_metadata(args.model, version=args.version))
-            inputs = read_inputs(args, signature)
-        return _v2_target(args, signature, inputs, rest=isinstance(v2_client, V2Client))
+            arrays = v2_arrays(args, v2_client)
+        return _v2_target(args, arrays, rest=isinstance(v2_client, V2Client))
     try:
         with connect(args) as client:
             signature = client.signature(args.model, args.signature, version=args.version)
@@ -148,18 +150,13 @@ def _rest(args: argparse.Namespace, path: str, body: bytes) -> _load.Target:
 def _grpc(args: argparse.Namespace, method: str, request: Any) -> _load.Target:
     """gRPC load to ``--server`` (secure with its TLS files for ``grpcs://``) and ``--token``."""
     credentials = grpc_credentials(args) if args.server.startswith("grpcs://") else None
-    return _load.grpc_target(_address(args), method, request, args.token, credentials)
+    return _load.grpc_target(grpc_address(args), method, request, args.token, credentials)
 
 
 def _v2_target(
-    args: argparse.Namespace, signature: SignatureInfo, inputs: Any, *, rest: bool
+    args: argparse.Namespace, arrays: dict[str, npt.NDArray[Any]], *, rest: bool
 ) -> _load.Target:
-    """The Open Inference Protocol's infer request for ``inputs`` (in the model's v2 datatypes,
-    ``signature`` being its v2 metadata read by ``signature_of``)."""
-    try:
-        arrays = as_arrays(signature, inputs)
-    except ValueError as exc:  # one array for a signature of several inputs
-        raise UsageError(str(exc)) from None
+    """The Open Inference Protocol's infer request for ``arrays`` (``v2_arrays``'s)."""
     if rest:
         call = v2_core.infer_call(args.model, args.version, arrays)
         path = v2_core.model_path(args.model, args.version) + "/infer"
@@ -169,11 +166,6 @@ def _v2_target(
     return _grpc(args, _MODEL_INFER, request)
 
 
-def _address(args: argparse.Namespace) -> str:
-    server: str = args.server
-    return server.split("://", 1)[1].rstrip("/")
-
-
 def bench_main(argv: Sequence[str], prog: str = "shiba bench") -> int:
     parser = argparse.ArgumentParser(
         prog=prog,
@@ -181,13 +173,7 @@ def bench_main(argv: Sequence[str], prog: str = "shiba bench") -> int:
         "throughput and latency percentiles; save latency.png and throughput.png.",
     )
     add_input_options(parser, body="a :predict body sent byte for byte, as wrk would (REST only)")
-    parser.add_argument(
-        "--protocol",
-        choices=("tfserving", "v2"),
-        default="tfserving",
-        help="TF Serving's predict (default) or the Open Inference Protocol's infer (v2 runs "
-        "serving_default)",
-    )
+    add_protocol_option(parser, "the request (v2 runs the model's serving_default)")
     parser.add_argument("-c", "--concurrency", type=int, default=16, help="connections (16)")
     amount = parser.add_mutually_exclusive_group()
     amount.add_argument("-d", "--duration", type=float, help="seconds to measure (default 10)")

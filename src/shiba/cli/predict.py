@@ -34,7 +34,7 @@ from shiba.cli._common import (
     connect,
     connect_v2,
     console,
-    read_file,
+    read_text,
     run,
 )
 from shiba.cli._v2 import is_v2_inputs, no_signature, signature_of, v2_inputs
@@ -44,12 +44,13 @@ from shiba.client import (
     ServerError,
     SignatureInfo,
     V2Client,
+    V2GrpcClient,
     image_layout,
     load_image,
 )
 from shiba.client._rest_core import as_arrays
 
-__all__ = ["predict_main", "read_inputs", "top_classes", "scores_output"]
+__all__ = ["predict_main", "read_inputs", "v2_arrays", "top_classes", "scores_output"]
 
 
 def _json_inputs(text: str, where: str) -> Any:
@@ -95,11 +96,13 @@ def read_inputs(args: argparse.Namespace, signature: SignatureInfo) -> Any:
                 return {name: loaded[name] for name in loaded.files}
         return loaded
     source = args.json
+    if source != "-":
+        return _json_inputs(read_text(Path(source)), source)
     try:
-        text = sys.stdin.read() if source == "-" else Path(source).read_text()
-    except OSError as exc:
-        raise UsageError(f"{source}: {exc.strerror or exc}") from None
-    return _json_inputs(text, "standard input" if source == "-" else source)
+        text = sys.stdin.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"standard input: {exc}") from None
+    return _json_inputs(text, "standard input")
 
 
 def scores_output(
@@ -182,8 +185,7 @@ def _predict(args: argparse.Namespace) -> _Answer:
         start = time.perf_counter()
         outputs = client.predict(args.model, inputs, signature=args.signature, version=args.version)
         seconds = time.perf_counter() - start
-        wanted = isinstance(client, Client) and args.top and args.labels is None
-        labels = _server_labels(client, args) if wanted else []
+        labels = _server_labels(client, args) if args.top and args.labels is None else []
     return outputs, seconds, labels
 
 
@@ -191,11 +193,7 @@ def _infer_v2(args: argparse.Namespace) -> _Answer:
     """The Open Inference Protocol's infer, each input in the model's v2 datatype; over REST,
     the labels of shiba's own route when ``--top`` wants them and the server is shiba."""
     with connect_v2(args) as client:
-        signature = signature_of(client.model_metadata(args.model, version=args.version))
-        try:
-            arrays = as_arrays(signature, read_inputs(args, signature))
-        except ValueError as exc:  # one array for a model of several inputs
-            raise UsageError(str(exc)) from None
+        arrays = v2_arrays(args, client)
         start = time.perf_counter()
         outputs = client.infer(args.model, arrays, version=args.version)
         seconds = time.perf_counter() - start
@@ -204,6 +202,19 @@ def _infer_v2(args: argparse.Namespace) -> _Answer:
         with connect(args) as same_server:  # REST too, with the same TLS files and token
             labels = _server_labels(same_server, args)
     return outputs, seconds, labels
+
+
+def v2_arrays(
+    args: argparse.Namespace, client: V2Client | V2GrpcClient
+) -> dict[str, npt.NDArray[Any]]:
+    """The model's inputs from ``--image``, ``--npy`` or ``--json``, read against its v2 metadata
+    and cast to its v2 datatypes (what ``--protocol v2`` sends); ``UsageError`` when they do not
+    fit it."""
+    signature = signature_of(client.model_metadata(args.model, version=args.version))
+    try:
+        return as_arrays(signature, read_inputs(args, signature))
+    except ValueError as exc:  # one array for a model of several inputs
+        raise UsageError(str(exc)) from None
 
 
 def _server_labels(client: Client | GrpcClient, args: argparse.Namespace) -> list[str]:
@@ -220,10 +231,7 @@ def _server_labels(client: Client | GrpcClient, args: argparse.Namespace) -> lis
 def _read_labels(path: Path) -> list[str]:
     """The class names in ``path``, one a line (line ends and trailing blank lines dropped, as
     the server reads ``assets.extra/labels.txt``); ``UsageError`` when it is not text."""
-    try:
-        text = read_file(path).decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{path}: not UTF-8 text of class names ({exc})") from None
+    text = read_text(path, "text of class names")
     names = [line.rstrip("\r") for line in text.split("\n")]
     while names and not names[-1].strip():
         names.pop()

@@ -19,8 +19,9 @@ import numpy.typing as npt
 import orjson
 
 from shiba.client._rest_core import Call, _error, _json
+from shiba.client.errors import ServerError
 from shiba.codecs.v2 import tensors
-from shiba.core.errors import InvalidArgument
+from shiba.core.errors import Code, InvalidArgument
 
 __all__ = [
     "V2Tensor",
@@ -108,12 +109,20 @@ def model_metadata_call(model: str, version: int | None) -> Call[V2ModelMetadata
 def repository_index_call(ready: bool) -> Call[list[V2RepositoryModel]]:
     """``POST /v2/repository/index`` (the model_repository extension): every model of the
     server's repository, or only those ready to serve with ``ready``. A server without the
-    extension answers an error (``NotFoundError`` from a route table that has no such route)."""
+    extension answers an error (``NotFoundError`` from a route table that has no such route);
+    an answer that is not an array of models is a ``ServerError`` (``INTERNAL``)."""
 
     def parse(status: int, body: bytes) -> list[V2RepositoryModel]:
         document = _json(status, body)
-        if not isinstance(document, list):
-            raise ValueError(f"the server's repository index is not a JSON array: {document!r}")
+        if not isinstance(document, list) or not all(
+            isinstance(entry, dict) and "name" in entry for entry in document
+        ):
+            raise ServerError(
+                "the server's repository index is not a JSON array of models with a name: "
+                f"{document!r}"[:300],
+                code=Code.INTERNAL,
+                http_status=status,
+            )
         return [
             V2RepositoryModel(
                 str(entry["name"]),

@@ -38,7 +38,7 @@ from shiba.client.errors import ClientError, ConnectionFailed, TimedOut
 from shiba.core.errors import Code
 from shiba.core.tensors import DEFAULT_SIGNATURE
 
-__all__ = ["Client", "AsyncClient", "SyncHttp", "AsyncHttp", "DEFAULT_URL"]
+__all__ = ["Client", "AsyncClient", "SyncHttp", "AsyncHttp", "DEFAULT_URL", "client_ssl_context"]
 
 T = TypeVar("T")
 
@@ -64,13 +64,10 @@ def _transport_error(exc: httpx.TransportError, url: str) -> tuple[ClientError, 
     return ConnectionFailed(f"the connection to {url} failed: {exc!r}"), True
 
 
-def _tls(verify: bool | str, cert: tuple[str, str] | None) -> ssl.SSLContext | bool:
-    """What httpx's ``verify`` takes: an SSL context trusting the CA file ``verify`` (httpx's own
-    bundle for True, nothing checked for False) holding the client certificate ``cert``; a plain
-    bool when there is neither a CA file nor a certificate. A file that cannot be read or parsed
-    is a :class:`ClientError` naming it."""
-    if isinstance(verify, bool) and cert is None:
-        return verify
+def client_ssl_context(verify: bool | str, cert: tuple[str, str] | None) -> ssl.SSLContext:
+    """A client TLS context trusting the CA file ``verify`` (httpx's own bundle for True, nothing
+    checked for False) and holding the client certificate ``cert`` (a ``(certificate file, key
+    file)`` pair). A file that cannot be read or parsed is a :class:`ClientError` naming it."""
     try:
         if isinstance(verify, str):
             context = ssl.create_default_context(cafile=verify)
@@ -85,6 +82,14 @@ def _tls(verify: bool | str, cert: tuple[str, str] | None) -> ssl.SSLContext | b
             f"cannot use the TLS files {', '.join(files)}: {exc}", code=Code.INVALID_ARGUMENT
         ) from None
     return context
+
+
+def _tls(verify: bool | str, cert: tuple[str, str] | None) -> ssl.SSLContext | bool:
+    """What httpx's ``verify`` takes: :func:`client_ssl_context`'s context, or a plain bool when
+    there is neither a CA file nor a certificate."""
+    if isinstance(verify, bool) and cert is None:
+        return verify
+    return client_ssl_context(verify, cert)
 
 
 class _Base(Remembered):
