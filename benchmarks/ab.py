@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -49,24 +47,11 @@ def serving(src: Path, batching: Path) -> Iterator[tuple[str, int, int]]:
 
 
 def grpc_load(grpc_port: int, protocol: str, seconds: float, pid: int) -> tuple[float, float]:
-    """(req/s, whole server CPU µs per request) of one grpc_load.py run at c=64."""
+    """(req/s, whole server CPU µs per request) of one run.py gRPC row at c=64."""
     before = run._cpu_seconds(f"/proc/{pid}/stat")
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(run.REPO / "benchmarks" / "grpc_load.py"),
-            f"--target=127.0.0.1:{grpc_port}",
-            "-c64",
-            f"-d{seconds:g}",
-            f"--protocol={protocol}",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    data = json.loads(done.stdout.strip().splitlines()[-1])
+    load = run.grpc_rows(f"127.0.0.1:{grpc_port}", seconds, levels=(64,), protocol=protocol)[64]
     cpu = run._cpu_seconds(f"/proc/{pid}/stat") - before
-    return data["requests_per_s"], cpu * 1e6 / max(1, data["requests"])
+    return load.requests_per_s, cpu * 1e6 / max(1, load.requests)
 
 
 def main() -> int:
