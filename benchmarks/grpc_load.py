@@ -30,13 +30,14 @@ from shiba._proto.v2 import inference_pb2
 V2_SERVICE = "inference.GRPCInferenceService"
 
 
-def _image() -> npt.NDArray[np.float32]:
+def w1_image() -> npt.NDArray[np.float32]:
+    """W1's image as the float32 tensor a client sends: [1, 32, 32, 3], integer pixels 0-255."""
     return np.random.default_rng(0).integers(0, 256, size=(1, 32, 32, 3)).astype(np.float32)
 
 
 def v2_request(model: str) -> bytes:
     """W1 as a ModelInferRequest: FP32 ``images`` in ``raw_input_contents``."""
-    image = _image()
+    image = w1_image()
     req = inference_pb2.ModelInferRequest(model_name=model)
     tensor = req.inputs.add(name="images", datatype="FP32")
     tensor.shape.extend(image.shape)
@@ -46,7 +47,7 @@ def v2_request(model: str) -> bytes:
 
 
 def request(model: str) -> bytes:
-    image = _image()
+    image = w1_image()
     req = _proto.PredictRequest()
     req.model_spec.name = model
     req.model_spec.signature_name = "serving_default"

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import grpc_load  # benchmarks/grpc_load.py: the W1 tensor the gRPC and v2 rows send
 import numpy as np
 import numpy.typing as npt
 import requests
@@ -302,7 +303,7 @@ def v2_bodies(work: Path, url: str) -> dict[str, Path]:
     """W1's image as a v2 inference request, FP32 as JSON ``data`` and as binary tensor data (the
     binary body's JSON length in a ``.length`` file beside it, for ``wrk``'s header)."""
     (tensor,) = requests.get(url + "/v2/models/ViT", timeout=30).json()["inputs"]
-    image = np.random.default_rng(0).integers(0, 256, size=(1, 32, 32, 3)).astype(np.float32)
+    image = grpc_load.w1_image()  # the same tensor as the gRPC rows send
     entry = {"name": tensor["name"], "shape": list(image.shape), "datatype": "FP32"}
     as_json = json.dumps({"inputs": [{**entry, "data": image.ravel().tolist()}]}).encode()
     raw = image.tobytes()
