@@ -25,6 +25,7 @@ import grpc
 import grpc.aio
 import httptools
 
+from shiba.client._grpc_shell import GRPC_OPTIONS
 from shiba.client.errors import ConnectionFailed
 
 __all__ = ["LoadResult", "Target", "rest_target", "grpc_target", "run_load"]
@@ -134,15 +135,16 @@ def grpc_target(
     credentials: grpc.ChannelCredentials | None = None,
 ) -> Target:
     """Sends the serialized ``request`` to ``method`` (``/package.Service/Method``) at
-    ``address``, over one channel per worker (secure with ``credentials``)."""
+    ``address``, over one channel per worker (secure with ``credentials``), with no size limit on
+    messages either way, as the client's channels (``GRPC_OPTIONS``)."""
     payload = request.SerializeToString()
     metadata = (("authorization", f"Bearer {token}"),) if token else None
 
     async def open_channel() -> tuple[Callable[[], Any], Callable[[], Any]]:
         channel = (
-            grpc.aio.secure_channel(address, credentials)
+            grpc.aio.secure_channel(address, credentials, GRPC_OPTIONS)
             if credentials is not None
-            else grpc.aio.insecure_channel(address)
+            else grpc.aio.insecure_channel(address, GRPC_OPTIONS)
         )
         call: Any = channel.unary_unary(
             method,

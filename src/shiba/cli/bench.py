@@ -46,7 +46,7 @@ from shiba.cli._v2 import no_signature
 from shiba.cli.predict import read_inputs, v2_arrays
 from shiba.client import Client, ModelRef, V2Client
 from shiba.client import _v2_core as v2_core
-from shiba.client._rest_core import encode_inputs, model_path
+from shiba.client._rest_core import Call, predict_call, predict_path
 from shiba.client.grpc import predict_request
 from shiba.client.v2_grpc import infer_request
 
@@ -119,10 +119,9 @@ def _target(args: argparse.Namespace) -> _load.Target:
         if check_server(args) not in ("http", "https"):
             raise UsageError("--body is sent over REST: give an http:// or https:// --server")
         body = read_file(args.body)
-        path = model_path(model) + ":predict"
         if args.protocol == "v2":
-            path = v2_core.model_path(args.model, args.version) + "/infer"
-        return _rest(args, path, body)
+            return _rest(args, v2_core.infer_path(args.model, args.version), body)
+        return _rest(args, predict_path(model), body)
     if args.protocol == "v2":  # the v2 metadata: the server may speak nothing else
         no_signature(args.signature)
         with connect_v2(args) as v2_client:
@@ -135,8 +134,7 @@ def _target(args: argparse.Namespace) -> _load.Target:
     except KeyError as exc:
         raise UsageError(str(exc.args[0])) from None
     if isinstance(client, Client):
-        body = encode_inputs(signature, inputs)
-        return _rest(args, model_path(model) + ":predict", body)
+        return _rest_call(args, predict_call(model, signature, inputs))
     request = predict_request(model, signature, inputs)
     return _grpc(args, _PREDICT, request)
 
@@ -145,6 +143,12 @@ def _rest(args: argparse.Namespace, path: str, body: bytes) -> _load.Target:
     """REST load to ``--server`` (with its TLS files for ``https://``) and ``--token``."""
     tls = ssl_context(args) if args.server.startswith("https://") else None
     return _load.rest_target(args.server, path, body, args.token, tls)
+
+
+def _rest_call(args: argparse.Namespace, call: Call[Any]) -> _load.Target:
+    """REST load of ``call``'s request (the one the client would send), as :func:`_rest`."""
+    assert call.body is not None  # predict and infer calls carry a body
+    return _rest(args, call.path, call.body)
 
 
 def _grpc(args: argparse.Namespace, method: str, request: Any) -> _load.Target:
@@ -158,10 +162,7 @@ def _v2_target(
 ) -> _load.Target:
     """The Open Inference Protocol's infer request for ``arrays`` (``v2_arrays``'s)."""
     if rest:
-        call = v2_core.infer_call(args.model, args.version, arrays)
-        path = v2_core.model_path(args.model, args.version) + "/infer"
-        assert call.body is not None
-        return _rest(args, path, call.body)
+        return _rest_call(args, v2_core.infer_call(args.model, args.version, arrays))
     request = infer_request(args.model, args.version, arrays)
     return _grpc(args, _MODEL_INFER, request)
 

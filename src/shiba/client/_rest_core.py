@@ -43,6 +43,7 @@ __all__ = [
     "models_call",
     "model_call",
     "model_path",
+    "predict_path",
     "parse_metadata",
     "encode_inputs",
     "inputs_by_name",
@@ -94,6 +95,11 @@ def model_path(model: ModelRef) -> str:
     elif model.label is not None:
         path += "/labels/" + quote(model.label, safe="")
     return path
+
+
+def predict_path(model: ModelRef) -> str:
+    """``/v1/models/{name}[/versions/{v}|/labels/{l}]:predict``, where a predict body goes."""
+    return model_path(model) + ":predict"
 
 
 def _error(status: int, body: bytes) -> ServerError:
@@ -287,4 +293,4 @@ def predict_call(
             return {only.name if only else "outputs": _output(only, outputs)}
         return {name: _output(signature.outputs.get(name), v) for name, v in outputs.items()}
 
-    return Call("POST", model_path(model) + ":predict", body, False, parse)
+    return Call("POST", predict_path(model), body, False, parse)

@@ -28,6 +28,7 @@ __all__ = [
     "V2ModelMetadata",
     "V2RepositoryModel",
     "model_path",
+    "infer_path",
     "ready_call",
     "model_metadata_call",
     "repository_index_call",
@@ -71,6 +72,11 @@ class V2RepositoryModel:
 def model_path(model: str, version: int | None) -> str:
     path = "/v2/models/" + quote(model, safe="")
     return path if version is None else f"{path}/versions/{version}"
+
+
+def infer_path(model: str, version: int | None) -> str:
+    """``/v2/models/{m}[/versions/{v}]/infer``, where an inference request goes."""
+    return model_path(model, version) + "/infer"
 
 
 def ready_call(path: str) -> Call[bool]:
@@ -186,7 +192,7 @@ def infer_call(
             results[name] = array
         return results
 
-    return Call("POST", model_path(model, version) + "/infer", body, False, parse)
+    return Call("POST", infer_path(model, version), body, False, parse)
 
 
 def _bytes(value: object) -> bytes:

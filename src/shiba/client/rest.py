@@ -19,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from typing import Any, TypeVar
+from abc import abstractmethod
+from typing import Any, Generic, TypeVar
 
 import httpx
 import numpy.typing as npt
@@ -41,6 +42,7 @@ from shiba.core.tensors import DEFAULT_SIGNATURE
 __all__ = ["Client", "AsyncClient", "SyncHttp", "AsyncHttp", "DEFAULT_URL", "client_ssl_context"]
 
 T = TypeVar("T")
+_Transport = TypeVar("_Transport", httpx.BaseTransport, httpx.AsyncBaseTransport)
 
 DEFAULT_URL = "http://localhost:8501"
 #: What one attempt of an exchange ends with: the server's response, or the failure in transit.
@@ -92,27 +94,34 @@ def _tls(verify: bool | str, cert: tuple[str, str] | None) -> ssl.SSLContext | b
     return client_ssl_context(verify, cert)
 
 
-class _Base(Remembered):
+class _Base(Remembered, Generic[_Transport]):
+    """What both shells are made with (``_open`` makes the httpx client) and their retry policy."""
+
     def __init__(
         self,
-        url: str,
+        url: str = DEFAULT_URL,
         *,
-        timeout: float,
-        retries: int,
-        token: str | None,
-        verify: bool | str,
-        cert: tuple[str, str] | None,
+        timeout: float = 30.0,
+        retries: int = 2,
+        token: str | None = None,
+        verify: bool | str = True,
+        cert: tuple[str, str] | None = None,
+        transport: _Transport | None = None,
     ) -> None:
         super().__init__()
         self.url = url.rstrip("/")
         self.retries = retries
-        #: What the shell's httpx client is made with (all but the transport).
-        self._options: dict[str, Any] = {
+        options: dict[str, Any] = {
             "base_url": self.url,
             "timeout": timeout,
             "headers": _headers(token),
             "verify": _tls(verify, cert),
         }
+        self._open(options, transport)
+
+    @abstractmethod
+    def _open(self, options: dict[str, Any], transport: _Transport | None) -> None:
+        """Makes the shell's httpx client from ``options`` and ``transport``."""
 
     def _again(self, call: core.Call[Any], attempt: int, answer: _Answer) -> bool:
         """Whether attempt number ``attempt`` of ``call``, which got ``answer`` (a response, or
@@ -132,24 +141,11 @@ class _Base(Remembered):
         return call.parse(answer.status_code, answer.content)
 
 
-class SyncHttp(_Base, SyncShell):
+class SyncHttp(_Base[httpx.BaseTransport], SyncShell):
     """The blocking shell: one httpx pool, ``_send`` with the retry policy; thread-safe."""
 
-    def __init__(
-        self,
-        url: str = DEFAULT_URL,
-        *,
-        timeout: float = 30.0,
-        retries: int = 2,
-        token: str | None = None,
-        verify: bool | str = True,
-        cert: tuple[str, str] | None = None,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        super().__init__(
-            url, timeout=timeout, retries=retries, token=token, verify=verify, cert=cert
-        )
-        self._http = httpx.Client(**self._options, transport=transport)
+    def _open(self, options: dict[str, Any], transport: httpx.BaseTransport | None) -> None:
+        self._http = httpx.Client(**options, transport=transport)
 
     def _send(self, call: core.Call[T]) -> T:
         for attempt in range(self.retries + 1):
@@ -207,24 +203,11 @@ class Client(SyncHttp, KeptSignatures):
         return self._send(core.predict_call(ModelRef(model, version, label), info, inputs))
 
 
-class AsyncHttp(_Base, AsyncShell):
+class AsyncHttp(_Base[httpx.AsyncBaseTransport], AsyncShell):
     """The asyncio shell: one httpx pool, ``_send`` with the retry policy."""
 
-    def __init__(
-        self,
-        url: str = DEFAULT_URL,
-        *,
-        timeout: float = 30.0,
-        retries: int = 2,
-        token: str | None = None,
-        verify: bool | str = True,
-        cert: tuple[str, str] | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        super().__init__(
-            url, timeout=timeout, retries=retries, token=token, verify=verify, cert=cert
-        )
-        self._http = httpx.AsyncClient(**self._options, transport=transport)
+    def _open(self, options: dict[str, Any], transport: httpx.AsyncBaseTransport | None) -> None:
+        self._http = httpx.AsyncClient(**options, transport=transport)
 
     async def _send(self, call: core.Call[T]) -> T:
         for attempt in range(self.retries + 1):
