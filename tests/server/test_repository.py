@@ -89,7 +89,7 @@ def test_load_and_unload_a_folder_model(parts: tuple[Repository, Manager]) -> No
     assert repository.served() == ["a"]
 
 
-@pytest.mark.parametrize("name", ["nope", "..", "."])
+@pytest.mark.parametrize("name", ["nope", "..", ".", "n" * 300, "nul\0"])
 def test_unknown_models_are_not_found(parts: tuple[Repository, Manager], name: str) -> None:
     repository, _ = parts
     with pytest.raises(NotFound, match="not in the model repository"):
