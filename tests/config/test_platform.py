@@ -110,3 +110,28 @@ def test_bad_files_are_start_up_errors_with_exit_code_2(
     assert main(["serve", "--model_base_path=/m", f"--{flag}={path}"]) == 2
     err = capsys.readouterr().err
     assert str(path) in err and message in err
+
+
+def test_the_flags_it_replaces_are_not_read(tmp_path: Path) -> None:
+    """As TF Serving: with the file, a batching file the flags name is not opened, and
+    --saved_model_tags is not checked; a warning says they are ignored."""
+    path = tmp_path / "platform.conf"
+    path.write_text(FULL)
+    settings = settings_from_flags(
+        parse_flags(
+            [
+                "--model_base_path=/m",
+                f"--platform_config_file={path}",
+                "--enable_batching",
+                f"--batching_parameters_file={tmp_path / 'missing.conf'}",
+                "--saved_model_tags=,",
+            ]
+        ),
+        environ={},
+    )
+    assert settings.batching == BatchingOptions(max_batch_size=16, batch_timeout_micros=500)
+    assert settings.runtime.saved_model_tags == frozenset({"serve", "cpu"})
+    assert settings.warnings == (
+        "--platform_config_file replaces --batching_parameters_file, --enable_batching,"
+        " --saved_model_tags (as in TF Serving); they are ignored",
+    )

@@ -8,18 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from shiba.core.lifecycle.manager import Manager, ManagerOptions
-from shiba.core.lifecycle.source import AspiredVersion, FileSystemSource
+from shiba.core.lifecycle.source import AspiredVersion
 from shiba.core.loader import Loader
 from shiba.server.reload import ConfigApplier, ConfigFilePoller
 from tests.fakes import FakeLoader, FakeServable
-
-
-def _model(root: Path, name: str) -> Path:
-    folder = root / name
-    (folder / "1").mkdir(parents=True)
-    (folder / "1" / "model.bin").write_bytes(b"x")
-    return folder
+from tests.server._support import fake_applier, model_folder
 
 
 @pytest.fixture
@@ -27,9 +20,8 @@ def applier() -> Iterator[ConfigApplier]:
     def make(wanted: AspiredVersion) -> Loader:
         return FakeLoader(FakeServable)
 
-    manager = Manager(make, ManagerOptions(max_num_load_retries=0))
-    source = FileSystemSource((), manager.set_aspired_versions, poll_seconds=0)
-    yield ConfigApplier(source, manager)
+    manager, applier = fake_applier(make)
+    yield applier
     manager.close()
 
 
@@ -37,9 +29,8 @@ def test_a_re_read_that_is_not_utf8_is_logged_and_keeps_the_config(
     tmp_path: Path, applier: ConfigApplier, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "models.config"
-    path.write_text(
-        f'model_config_list {{ config {{ name: "a" base_path: "{_model(tmp_path, "a")}" }} }}\n'
-    )
+    a = model_folder(tmp_path, "a", 1)
+    path.write_text(f'model_config_list {{ config {{ name: "a" base_path: "{a}" }} }}\n')
     poller = ConfigFilePoller(path, applier, poll_seconds=0)
     poller.poll_once()
     assert [m.name for m in applier.models] == ["a"]
@@ -57,6 +48,6 @@ def test_a_re_read_that_is_not_utf8_is_logged_and_keeps_the_config(
     assert [m.name for m in applier.models] == ["a"]
 
     path.write_bytes(good.replace(b'"a"', b'"b"').replace(b"/a", b"/b"))
-    _model(tmp_path, "b")
+    model_folder(tmp_path, "b", 1)
     poller.poll_once()
     assert [m.name for m in applier.models] == ["b"]

@@ -13,22 +13,14 @@ import pytest
 
 from shiba.core.errors import Code, FailedPrecondition, NotFound, ShibaError
 from shiba.core.ids import ModelSpec
-from shiba.core.lifecycle.manager import Manager, ManagerOptions
-from shiba.core.lifecycle.source import AspiredVersion, FileSystemSource, ModelConfig
+from shiba.core.lifecycle.manager import Manager
+from shiba.core.lifecycle.source import AspiredVersion, ModelConfig
 from shiba.core.lifecycle.states import ManagerState
 from shiba.core.loader import Loader
 from shiba.server.reload import ConfigApplier
 from shiba.server.repository import Repository
 from tests.fakes import FakeLoader, FakeServable
-
-
-def _model(root: Path, name: str, *versions: int) -> Path:
-    folder = root / name
-    folder.mkdir(parents=True)
-    for version in versions:
-        (folder / str(version)).mkdir()
-        (folder / str(version) / "model.bin").write_bytes(b"x")
-    return folder
+from tests.server._support import fake_applier, model_folder
 
 
 @dataclass
@@ -44,20 +36,18 @@ class Parts:
 
 @pytest.fixture
 def built(tmp_path: Path) -> Iterator[Parts]:
-    a = _model(tmp_path / "config", "a", 1)
+    a = model_folder(tmp_path / "config", "a", 1)
     folder = tmp_path / "repository"
-    _model(folder, "b", 1)
-    _model(folder, "c")
-    _model(folder, "d", 1)
+    model_folder(folder, "b", 1)
+    model_folder(folder, "c")
+    model_folder(folder, "d", 1)
 
     def make(wanted: AspiredVersion) -> Loader:
         if wanted.id.name == "d":
             return FakeLoader(FakeServable, fail=FailedPrecondition("d is broken"))
         return FakeLoader(FakeServable)
 
-    manager = Manager(make, ManagerOptions(max_num_load_retries=0))
-    source = FileSystemSource((), manager.set_aspired_versions, poll_seconds=0)
-    applier = ConfigApplier(source, manager)
+    manager, applier = fake_applier(make)
     configured = [ModelConfig("a", a)]
     applier.apply(configured)
     yield Parts(manager, applier, configured, folder)
@@ -99,7 +89,7 @@ def test_load_and_unload_a_folder_model(parts: tuple[Repository, Manager]) -> No
     assert repository.served() == ["a"]
 
 
-@pytest.mark.parametrize("name", ["nope", "..", "."])
+@pytest.mark.parametrize("name", ["nope", "..", ".", "n" * 300, "nul\0"])
 def test_unknown_models_are_not_found(parts: tuple[Repository, Manager], name: str) -> None:
     repository, _ = parts
     with pytest.raises(NotFound, match="not in the model repository"):

@@ -3,7 +3,7 @@
 The messages are declared in ``.proto`` files of shiba's own (``tfserving/*.proto``,
 ``v2/*.proto``), compiled by ``grpcio-tools`` and ``mypy-protobuf`` into the ``*_pb2.py`` and
 ``*_pb2.pyi`` beside them, which are committed (``make protos`` regenerates them;
-``python -m shiba._proto.generate``); ``tests/_proto/test_generate.py`` fails in ``make test``
+``python src/shiba/_proto/generate.py``); ``tests/_proto/test_generate.py`` fails in ``make test``
 when they differ from the ``.proto`` files. shiba does not use the generated code of
 ``tensorflow-serving-api`` or ``tritonclient``, because:
 

@@ -1,7 +1,10 @@
 """Generates shiba's protobuf code from its ``.proto`` files (development only: ``make protos``).
 
-    python -m shiba._proto.generate          # rewrites the committed *_pb2.py / *_pb2.pyi
-    python -m shiba._proto.generate --check  # exit 1, naming each file, if they differ
+    python src/shiba/_proto/generate.py          # rewrites the committed *_pb2.py / *_pb2.pyi
+    python src/shiba/_proto/generate.py --check  # exit 1, naming each file, if they differ
+
+Run it as a file, not as ``-m shiba._proto.generate``: importing the package imports the
+generated code, which may be the code that is broken or stale.
 
 Every ``*.proto`` under ``src/shiba/_proto/`` is compiled by ``grpcio-tools``' bundled ``protoc``
 into a ``*_pb2.py`` beside it, and typed by ``mypy-protobuf``'s ``protoc-gen-mypy`` into a

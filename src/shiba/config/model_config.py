@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "model_configs_from_text",
-    "model_configs_from_file",
     "model_configs_from_proto",
     "read_model_config_file",
     "model_config_text",
@@ -183,10 +182,6 @@ def read_model_config_file(path: Path) -> tuple[str, tuple[ModelConfig, ...]]:
     be read, is not UTF-8 text, or describes no valid config."""
     text = read_config_file(path, "model_config_file")
     return text, model_configs_from_text(text, str(path))
-
-
-def model_configs_from_file(path: Path) -> tuple[ModelConfig, ...]:
-    return read_model_config_file(path)[1]
 
 
 def model_configs_from_proto(message: ProtoMessage) -> tuple[ModelConfig, ...]:

@@ -119,14 +119,7 @@ def settings_from_flags(
     if flags["file_system_poll_wait_seconds"] < 0:
         raise ConfigError("--file_system_poll_wait_seconds must not be negative")
     warnings: list[str] = []
-    batching: BatchingOptions | None = None
-    if flags["enable_batching"]:
-        path = flags["batching_parameters_file"]
-        batching = batching_options_from_file(Path(path)) if path else BatchingOptions()
-    elif flags["batching_parameters_file"]:
-        warnings.append(
-            "--batching_parameters_file is ignored without --enable_batching (as in TF Serving)"
-        )
+    runtime, batching, warmup = _platform_options(flags, warnings)
     monitoring = MonitoringOptions()
     if flags["monitoring_config_file"]:
         monitoring = monitoring_options_from_file(Path(flags["monitoring_config_file"]))
@@ -147,30 +140,6 @@ def settings_from_flags(
     _check_engine(flags, "tensorflow_engine", ENGINE_SETTINGS)
     _check_engine(flags, "onnx_engine", ONNX_ENGINE_SETTINGS)
     _check_engine(flags, "torch_engine", TORCH_ENGINE_SETTINGS)
-    intra = flags["tensorflow_intra_op_parallelism"] or flags["tensorflow_session_parallelism"]
-    inter = flags["tensorflow_inter_op_parallelism"] or flags["tensorflow_session_parallelism"]
-    runtime = RuntimeOptions(
-        intra_op_threads=intra,
-        inter_op_threads=inter,
-        saved_model_tags=_saved_model_tags(flags["saved_model_tags"]),
-    )
-    warmup = WarmupOptions(
-        enabled=flags["enable_model_warmup"],
-        # TF Serving uses the flag only when it is > 0; its default is one run.
-        iterations=max(1, flags["num_request_iterations_for_warmup"]),
-    )
-    if flags["platform_config_file"]:
-        # As TF Serving: the file, not these flags, sets the session, batching and warm-up.
-        runtime, batching, warmup = platform_config_from_file(
-            Path(flags["platform_config_file"])
-        ).options()
-        replaced = sorted(PLATFORM_FLAGS & flags.given)
-        if replaced:
-            warnings.append(
-                "--platform_config_file replaces "
-                + ", ".join(f"--{name}" for name in replaced)
-                + " (as in TF Serving); they are ignored"
-            )
     return ServerSettings(
         models=models,
         rest_host=flags["rest_api_host"],
@@ -224,6 +193,45 @@ def settings_from_flags(
         auth=auth,
         grpc_health=flags["enable_grpc_healthcheck_service"],
     )
+
+
+def _platform_options(
+    flags: ParsedFlags, warnings: list[str]
+) -> tuple[RuntimeOptions, BatchingOptions | None, WarmupOptions]:
+    """The session, batching and warm-up options. As TF Serving: from ``--platform_config_file``
+    when it is given, which then reads none of the flags it replaces (nor the batching file they
+    name; a warning lists the ones given), else from those flags."""
+    if flags["platform_config_file"]:
+        options = platform_config_from_file(Path(flags["platform_config_file"])).options()
+        replaced = sorted(PLATFORM_FLAGS & flags.given)
+        if replaced:
+            warnings.append(
+                "--platform_config_file replaces "
+                + ", ".join(f"--{name}" for name in replaced)
+                + " (as in TF Serving); they are ignored"
+            )
+        return options
+    batching: BatchingOptions | None = None
+    if flags["enable_batching"]:
+        path = flags["batching_parameters_file"]
+        batching = batching_options_from_file(Path(path)) if path else BatchingOptions()
+    elif flags["batching_parameters_file"]:
+        warnings.append(
+            "--batching_parameters_file is ignored without --enable_batching (as in TF Serving)"
+        )
+    intra = flags["tensorflow_intra_op_parallelism"] or flags["tensorflow_session_parallelism"]
+    inter = flags["tensorflow_inter_op_parallelism"] or flags["tensorflow_session_parallelism"]
+    runtime = RuntimeOptions(
+        intra_op_threads=intra,
+        inter_op_threads=inter,
+        saved_model_tags=_saved_model_tags(flags["saved_model_tags"]),
+    )
+    warmup = WarmupOptions(
+        enabled=flags["enable_model_warmup"],
+        # TF Serving uses the flag only when it is > 0; its default is one run.
+        iterations=max(1, flags["num_request_iterations_for_warmup"]),
+    )
+    return runtime, batching, warmup
 
 
 def _ray_options(flags: ParsedFlags) -> RayOptions | None:

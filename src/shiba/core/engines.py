@@ -4,8 +4,8 @@ and shiba's own REST route both read.
 :func:`plan_engine` decides, per version, whether a model goes through the engine choice
 (``shiba.core.engine_choice``: a SavedModel verified against TensorFlow, an ONNX model against
 onnxruntime, a PyTorch model against torch, OpenVINO the candidate for all) or runs on one engine
-for a stated reason (forced by
-a flag or a model config, OpenVINO not installed, a platform with no choice).
+for a stated reason (forced by a flag or a model config, OpenVINO not installed, a platform with
+no choice).
 :class:`ServingEngines` holds the outcome: the composition root wraps each version's loader in
 :meth:`ServingEngines.tracked`, which records the :class:`EngineDecision` of every signature after
 a successful ``load`` and forgets them at ``unload``, so a version has rows exactly while it is

@@ -127,7 +127,8 @@ def compose(settings: ServerSettings, *, apply_models: ApplyModels | None = None
         """The loader chain, outermost last: runtime -> engine choice -> engine record -> labels
         -> warm-up -> load metrics -> batching. A SavedModel's engine in the model config
         (``aspired.engine``) wins over ``--tensorflow_engine``; ONNX models follow
-        ``--onnx_engine``. The warm-up file is read once per load, inside it, by both its users."""
+        ``--onnx_engine``, PyTorch models ``--torch_engine``. The warm-up file is read once per
+        load, inside it, by both its users."""
         platform = aspired.platform or registry.detect_platform(aspired.path)
         loader = registry.make_loader(platform, aspired.id, aspired.path, runtime_options)
         records = warmup_records(aspired.path) if settings.warmup.enabled else None

@@ -89,7 +89,11 @@ class Repository:
             return self._configured[name]
         if self._directory is not None and name not in ("", ".", "..") and "/" not in name:
             folder = self._directory / name
-            if folder.is_dir():
+            try:
+                found = folder.is_dir()
+            except OSError:  # a name no folder can have (too long...): not in the repository
+                found = False
+            if found:
                 return ModelConfig(name=name, base_path=folder.absolute())
         return None
 

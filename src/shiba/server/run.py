@@ -49,9 +49,15 @@ def configure_logging(level: str) -> None:
 AddServices = Callable[[grpc.aio.Server], None]
 
 
+class _CannotListen(Exception):
+    """A port or socket could not be listened on (already logged)."""
+
+
 async def _start_grpc(
     settings: ServerSettings, add_services: AddServices
 ) -> tuple[grpc.aio.Server | None, HealthService | None]:
+    """The started gRPC server and its health service (None when off); ``_CannotListen`` when
+    an address cannot be bound (grpc raises a bare RuntimeError for that)."""
     if not settings.grpc_port and not settings.grpc_socket_path:
         return None, None
     server = grpc.aio.server(
@@ -70,10 +76,14 @@ async def _start_grpc(
     ):
         if not address:
             continue
-        if credentials is not None:
-            server.add_secure_port(address, credentials)
-        else:
-            server.add_insecure_port(address)
+        try:
+            if credentials is not None:
+                server.add_secure_port(address, credentials)
+            else:
+                server.add_insecure_port(address)
+        except RuntimeError as exc:
+            log.error("Cannot serve gRPC at %s: %s", address, exc)
+            raise _CannotListen from None
         log.info("Running gRPC ModelServer at %s%s", address, secure)
     await server.start()
     if health is not None:
@@ -86,16 +96,22 @@ async def serve_ports(
 ) -> bool:
     """Serves ``rest_app`` on the REST port and the services ``add_services`` registers on the
     gRPC port and socket, with the settings' TLS, token auth and health service, until SIGINT or
-    SIGTERM; False if the REST port cannot be listened on. The one listener set-up of every
-    front end: ``shiba serve``'s and the Ray front end's (``shiba.integrations.ray_front_end``).
+    SIGTERM; False (logged) if a port or socket cannot be listened on. The one listener set-up
+    of every front end: ``shiba serve``'s and the Ray front end's
+    (``shiba.integrations.ray_front_end``).
     """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    grpc_server, health = await _start_grpc(settings, add_services)
+    grpc_server: grpc.aio.Server | None = None
+    health: HealthService | None = None
     rest: HttpServer | None = None
     try:
+        try:
+            grpc_server, health = await _start_grpc(settings, add_services)
+        except _CannotListen:
+            return False
         if settings.rest_port:
             context = settings.tls.ssl_context if settings.tls is not None else None
             rest = HttpServer(rest_app, settings.rest_host, settings.rest_port, ssl_context=context)
