@@ -32,7 +32,7 @@ from shiba.core.tensors import (
     Tensors,
     TensorSpec,
 )
-from shiba.runtimes._bases import FileRuntime, SignedServable, VersionLoader
+from shiba.runtimes._bases import FileRuntime, SignedServable, VersionLoader, as_bytes
 
 __all__ = ["MODEL_FILE", "OnnxRuntime", "OnnxLoader", "OnnxServable"]
 
@@ -177,7 +177,7 @@ class OnnxServable(SignedServable):
         result: Outputs = dict(zip(names, values, strict=True))
         if self._string_outputs:
             for name in self._string_outputs.intersection(result):
-                result[name] = _to_bytes(result[name])
+                result[name] = as_bytes(result[name])
         return result
 
     def _select(self, output_filter: Sequence[str]) -> list[str]:
@@ -218,11 +218,6 @@ def _to_text(name: str, array: npt.NDArray[Any]) -> npt.NDArray[Any]:
         raise InvalidArgument(
             f"input {name!r}: ONNX string tensors hold UTF-8 text, and a value is not UTF-8"
         ) from None
-    return np.array(items, dtype=object).reshape(array.shape)
-
-
-def _to_bytes(array: npt.NDArray[Any]) -> npt.NDArray[Any]:
-    items = [x.encode() if isinstance(x, str) else bytes(x) for x in array.ravel()]
     return np.array(items, dtype=object).reshape(array.shape)
 
 

@@ -47,7 +47,13 @@ from shiba.core.errors import FailedPrecondition, Internal, NotFound, ShibaError
 from shiba.core.ids import ServableId
 from shiba.core.servable import Outputs
 from shiba.core.tensors import DEFAULT_SIGNATURE, PREDICT_METHOD, DType, Signature, Tensors
-from shiba.runtimes._bases import FileRuntime, SignedServable, VersionLoader, check_shape
+from shiba.runtimes._bases import (
+    FileRuntime,
+    SignedServable,
+    VersionLoader,
+    as_bytes,
+    check_shape,
+)
 from shiba.runtimes._python_package import VersionPackage
 from shiba.runtimes._signature_file import SIGNATURE_FILE, parse_signature, read_signature_file
 from shiba.runtimes.base import RuntimeOptions
@@ -227,8 +233,7 @@ def _output(name: str, value: Any, dtype: DType) -> Any:
         if dtype is DType.DT_STRING:
             if array.dtype.kind not in ("O", "S", "U"):
                 raise TypeError(f"{array.dtype} values are not strings")
-            items = [x.encode() if isinstance(x, str) else bytes(x) for x in array.ravel()]
-            return np.array(items, dtype=object).reshape(array.shape)
+            return as_bytes(array)
         return array.astype(dtype.numpy, casting="same_kind", copy=False)
     except (TypeError, ValueError) as err:
         raise Internal(f"predict's output {name!r} is not {dtype.name}: {err}") from None
