@@ -51,9 +51,9 @@ class SignedServable:
 
 
 class VersionLoader(ABC, Generic[_S]):
-    """A loader of one version folder. Subclasses define ``load``, which returns
-    ``self._servable`` when it is set and otherwise makes it and sets it; ``unload`` closes it and
-    forgets it (a later ``load`` makes a new one). Not thread-safe (the manager serialises it)."""
+    """A loader of one version folder. Subclasses define ``_build``, which makes the servable;
+    ``load`` calls it once and keeps what it made, ``unload`` closes that and forgets it (a later
+    ``load`` builds a new one). Not thread-safe (the manager serialises it)."""
 
     def __init__(self, servable_id: ServableId, version_dir: Path, options: RuntimeOptions) -> None:
         self.servable_id = servable_id
@@ -61,9 +61,15 @@ class VersionLoader(ABC, Generic[_S]):
         self.options = options
         self._servable: _S | None = None
 
-    @abstractmethod
     def load(self) -> _S:
-        """The version's servable, made on the first call (see ``shiba.core.loader.Loader``)."""
+        """The version's servable, built on the first call (see ``shiba.core.loader.Loader``)."""
+        if self._servable is None:
+            self._servable = self._build()
+        return self._servable
+
+    @abstractmethod
+    def _build(self) -> _S:
+        """A new servable of the version; raises ``ShibaError`` when it cannot be made."""
 
     def unload(self) -> None:
         servable, self._servable = self._servable, None

@@ -75,9 +75,7 @@ class OnnxLoader(VersionLoader["OnnxServable"]):
     """Loads one ONNX version. ``load`` raises NotFound without ``model.onnx``, FailedPrecondition when
     onnxruntime is missing or rejects the model. Not thread-safe (the manager serialises it)."""
 
-    def load(self) -> OnnxServable:
-        if self._servable is not None:
-            return self._servable
+    def _build(self) -> OnnxServable:
         path = self.version_dir / MODEL_FILE
         if not path.is_file():
             raise NotFound(f"no {MODEL_FILE} in {self.version_dir}")
@@ -98,8 +96,7 @@ class OnnxLoader(VersionLoader["OnnxServable"]):
             )
         except Exception as err:
             raise FailedPrecondition(f"ONNX Runtime cannot load {path}: {err}") from err
-        self._servable = OnnxServable(session)
-        return self._servable
+        return OnnxServable(session)
 
 
 class OnnxRuntime(FileRuntime):

@@ -77,9 +77,7 @@ class PythonLoader(VersionLoader["PythonServable"]):
         super().__init__(servable_id, version_dir, options)
         self._package: VersionPackage | None = None
 
-    def load(self) -> PythonServable:
-        if self._servable is not None:
-            return self._servable
+    def _build(self) -> PythonServable:
         path = self.version_dir / MODEL_FILE
         if not path.is_file():
             raise NotFound(f"no {MODEL_FILE} in {self.version_dir}")
@@ -88,13 +86,12 @@ class PythonLoader(VersionLoader["PythonServable"]):
         self._package = package
         try:
             module = self._import(package, path)
-            model = self._make(_model_class(module, path), path)
+            model = self._instantiate(_model_class(module, path), path)
             signature = _signature(model, self.version_dir)
         except BaseException:
             self._forget()
             raise
-        self._servable = PythonServable(model, signature)
-        return self._servable
+        return PythonServable(model, signature)
 
     def _import(self, package: VersionPackage, path: Path) -> ModuleType:
         try:
@@ -102,7 +99,7 @@ class PythonLoader(VersionLoader["PythonServable"]):
         except Exception as err:
             raise FailedPrecondition(f"{path} failed to import: {self._describe(err)}") from err
 
-    def _make(self, cls: type[Any], path: Path) -> Any:
+    def _instantiate(self, cls: type[Any], path: Path) -> Any:
         """An instance of ``cls``, made and loaded; FailedPrecondition for what either raises."""
         try:
             model = cls()
