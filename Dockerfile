@@ -3,7 +3,7 @@
 #   docker run -p 8500:8500 -p 8501:8501 -v /path/to/models/ViT:/models/ViT -e MODEL_NAME=ViT shiba
 # Two stages: the first compiles shiba (its C JSON reader) and installs it with its frameworks
 # from PyPI into a virtual environment; the second is a slim Python with only that environment,
-# run as a non-root user. EXTRAS picks the frameworks (tensorflow, onnx, openvino, ray).
+# run as a non-root user. EXTRAS picks the frameworks (tensorflow, onnx, openvino, torch, ray).
 ARG PYTHON_VERSION=3.11
 
 FROM python:${PYTHON_VERSION}-slim AS build

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from shiba.config.model_config import model_configs_from_text
+from shiba.config.model_config import model_config_text, model_configs_from_text
 from shiba.core.errors import Code, ShibaError
 from shiba.core.lifecycle.source import ModelConfig
 from shiba.integrations import ray_config
@@ -136,3 +136,27 @@ def test_apply_models_does_not_answer_for_a_change_that_replaced_it(
     with pytest.raises(ShibaError) as caught:
         ConfigSync().apply_models(MODELS)
     assert caught.value.code is Code.ABORTED
+
+
+class _RecordingApplier:
+    """What ``ConfigSync`` uses of a ``ConfigApplier``: the model configs it was given, in order."""
+
+    def __init__(self) -> None:
+        self.applied: list[tuple[ModelConfig, ...]] = []
+
+    def apply(self, models: tuple[ModelConfig, ...]) -> None:
+        self.applied.append(tuple(models))
+
+
+def test_a_replica_never_goes_back_to_an_older_generation(board: ConfigBoard) -> None:
+    """Two appliers of the poller may both start before either holds the lock; whichever runs
+    last, the replica keeps the newest generation it applied and reports it."""
+    sync = ConfigSync()
+    applier = _RecordingApplier()
+    older = model_config_text([ModelConfig("old", Path("/models/old"))])
+    newer = model_config_text(MODELS)
+    sync._apply(applier, 2, newer)  # type: ignore[arg-type]
+    sync._apply(applier, 1, older)  # type: ignore[arg-type]
+    sync._apply(applier, 2, newer)  # type: ignore[arg-type]
+    assert applier.applied == [tuple(MODELS)]
+    assert sync._report == (2, None)

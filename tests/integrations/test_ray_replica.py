@@ -24,7 +24,7 @@ from shiba import _proto
 from shiba._proto.v2 import inference_pb2 as pb
 from shiba.config.flags import parse_flags
 from shiba.config.settings import settings_from_flags
-from shiba.core.errors import Code
+from shiba.core.errors import Code, ShibaError
 from shiba.integrations.ray import AUTOSCALING, ShibaReplica, deployment_options
 from shiba.integrations.ray_front_end import DEADLINE_PASSED, RPCS, Forwarder
 from shiba.protocols._asgi import Message
@@ -437,3 +437,47 @@ def test_num_replicas_auto_is_ray_serves_autoscaling() -> None:
     assert options is not None
     fixed = deployment_options(options)
     assert fixed["num_replicas"] == 3 and "autoscaling_config" not in fixed
+
+
+class _FailingHandle:
+    """A Ray Serve handle whose first ``failures`` calls raise what Ray raises when the
+    application is gone (not a replica's death), then answer every request OK."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+
+    def options(self, method_name: str) -> _FailingHandle:
+        assert method_name == "calls"
+        return self
+
+    async def remote(self, batch: list[tuple[str, tuple[Any, ...]]]) -> list[Any]:
+        if self.failures > 0:
+            self.failures -= 1
+            raise RuntimeError("Application 'shiba' is deleted")
+        return [(Code.OK, b"answer") for _ in batch]
+
+
+def test_a_failed_forward_is_the_requests_error_and_the_front_end_keeps_serving() -> None:
+    """A Ray error other than a replica's death fails the requests of its group (INTERNAL, with
+    Ray's message) instead of leaving them unanswered, and costs the front end no sender."""
+
+    async def run() -> tuple[list[BaseException | Any], Any]:
+        forwarder = Forwarder(_FailingHandle(failures=20))  # type: ignore[arg-type]
+        forwarder.start()
+        try:
+            failed = []
+            for _ in range(20):  # one at a time: each group, and its call, fails
+                try:
+                    failed.append(await asyncio.wait_for(forwarder.call("grpc", _PREDICT, b""), 5))
+                except ShibaError as exc:
+                    failed.append(exc)
+            answer = await asyncio.wait_for(forwarder.call("grpc", _PREDICT, b""), 5)
+            return failed, answer
+        finally:
+            await forwarder.stop()
+
+    failed, answer = asyncio.run(run())
+    for error in failed:
+        assert isinstance(error, ShibaError) and error.code == Code.INTERNAL
+        assert "Application 'shiba' is deleted" in error.message
+    assert answer == (Code.OK, b"answer")

@@ -148,7 +148,11 @@ class ConfigSync:
                 ).start()
 
     def _apply(self, applier: ConfigApplier, generation: int, text: str) -> None:
+        """Applies ``generation`` unless this replica already applied it or a newer one (two
+        threads of ``_run`` may both start before either holds the lock)."""
         with self._applying:
+            if generation <= self._report[0]:
+                return
             error: tuple[int, str] | None = None
             try:
                 applier.apply(model_configs_from_text(text, "reload request"))

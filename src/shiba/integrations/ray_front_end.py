@@ -18,6 +18,7 @@ sent.
 
 A group whose replica dies before answering (``RayActorError``) is sent again, up to
 ``_ATTEMPTS`` times; Ray routes it to a live replica and starts a new one in the dead one's place.
+Any other error of the call fails the group's requests (INTERNAL, with Ray's message).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from ray.serve.handle import DeploymentHandle
 from shiba import _proto
 from shiba.codecs.tfs_json import encode_error
 from shiba.config.settings import ServerSettings
-from shiba.core.errors import Code, ShibaError, Unavailable
+from shiba.core.errors import Code, Internal, ShibaError, Unavailable
 from shiba.protocols._asgi import ASGIApp, Receive, Scope, Send
 from shiba.protocols._grpc_handlers import rpc_deadline
 from shiba.protocols.http.access import CORS_HEADERS, REFUSED_HEADERS, ApiTable, Gate
@@ -133,10 +134,11 @@ class Forwarder:
                 continue
             try:
                 answers = await self._send(live)
-            except ShibaError as exc:
+            except Exception as exc:  # the group's error: this sender goes on to the next group
+                error = exc if isinstance(exc, ShibaError) else _forward_error(exc)
                 for *_, future in live:
                     if not future.done():
-                        future.set_exception(exc)
+                        future.set_exception(error)
                 continue
             for (*_, future), answer in zip(live, answers, strict=True):
                 if not future.done():
@@ -221,6 +223,13 @@ class Forwarder:
             service: {name: forward(f"{service}/{name}") for name in names}
             for service, names in RPCS.items()
         }
+
+
+def _forward_error(exc: Exception) -> Internal:
+    """A Ray error other than a replica's death (the application deleted, a request Ray cannot
+    serialize...), as the requests' INTERNAL error."""
+    log.error("a call to the shiba replicas failed: %s: %s", type(exc).__name__, exc)
+    return Internal(f"the call to a shiba replica failed: {type(exc).__name__}: {exc}")
 
 
 async def run_front_end(settings: ServerSettings, handle: DeploymentHandle[Any]) -> bool:

@@ -11,6 +11,8 @@ import-linter contract "runtimes are independent").
   ``model_files`` through its ``loader_type``.
 - :func:`check_shape`: an input's shape against its spec, per request, in the servables that
   check shapes themselves (``pytorch``, ``python``).
+- :func:`as_bytes`: a string array as ``DT_STRING``'s numpy form (an ``object`` array of
+  ``bytes``), for the servables whose models answer with text (``onnx``, ``python``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ClassVar, Generic, TypeVar
 
+import numpy as np
+import numpy.typing as npt
+
 from shiba.core.errors import InvalidArgument
 from shiba.core.ids import ServableId
 from shiba.core.loader import Loader
@@ -28,7 +33,7 @@ from shiba.core.servable import Servable
 from shiba.core.tensors import Signature, TensorSpec
 from shiba.runtimes.base import RuntimeOptions
 
-__all__ = ["SignedServable", "VersionLoader", "FileRuntime", "check_shape"]
+__all__ = ["SignedServable", "VersionLoader", "FileRuntime", "check_shape", "as_bytes"]
 
 _S = TypeVar("_S", bound=Servable)
 
@@ -46,9 +51,9 @@ class SignedServable:
 
 
 class VersionLoader(ABC, Generic[_S]):
-    """A loader of one version folder. Subclasses define ``load``, which returns
-    ``self._servable`` when it is set and otherwise makes it and sets it; ``unload`` closes it and
-    forgets it (a later ``load`` makes a new one). Not thread-safe (the manager serialises it)."""
+    """A loader of one version folder. Subclasses define ``_build``, which makes the servable;
+    ``load`` calls it once and keeps what it made, ``unload`` closes that and forgets it (a later
+    ``load`` builds a new one). Not thread-safe (the manager serialises it)."""
 
     def __init__(self, servable_id: ServableId, version_dir: Path, options: RuntimeOptions) -> None:
         self.servable_id = servable_id
@@ -56,9 +61,15 @@ class VersionLoader(ABC, Generic[_S]):
         self.options = options
         self._servable: _S | None = None
 
-    @abstractmethod
     def load(self) -> _S:
-        """The version's servable, made on the first call (see ``shiba.core.loader.Loader``)."""
+        """The version's servable, built on the first call (see ``shiba.core.loader.Loader``)."""
+        if self._servable is None:
+            self._servable = self._build()
+        return self._servable
+
+    @abstractmethod
+    def _build(self) -> _S:
+        """A new servable of the version; raises ``ShibaError`` when it cannot be made."""
 
     def unload(self) -> None:
         servable, self._servable = self._servable, None
@@ -89,3 +100,10 @@ def check_shape(name: str, spec: TensorSpec, shape: tuple[int, ...]) -> None:
         raise InvalidArgument(
             f"input '{name}' expects shape {spec.describe_shape()} but got {list(shape)}"
         )
+
+
+def as_bytes(array: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """An ``object`` array of ``bytes`` of ``array``'s shape: ``str`` items UTF-8 encoded, others
+    through ``bytes()`` (which raises TypeError for an item it cannot take)."""
+    items = [x.encode() if isinstance(x, str) else bytes(x) for x in array.ravel()]
+    return np.array(items, dtype=object).reshape(array.shape)

@@ -32,7 +32,7 @@ from shiba.core.tensors import (
     Tensors,
     TensorSpec,
 )
-from shiba.runtimes._bases import FileRuntime, SignedServable, VersionLoader
+from shiba.runtimes._bases import FileRuntime, SignedServable, VersionLoader, as_bytes
 
 __all__ = ["MODEL_FILE", "OnnxRuntime", "OnnxLoader", "OnnxServable"]
 
@@ -75,9 +75,7 @@ class OnnxLoader(VersionLoader["OnnxServable"]):
     """Loads one ONNX version. ``load`` raises NotFound without ``model.onnx``, FailedPrecondition when
     onnxruntime is missing or rejects the model. Not thread-safe (the manager serialises it)."""
 
-    def load(self) -> OnnxServable:
-        if self._servable is not None:
-            return self._servable
+    def _build(self) -> OnnxServable:
         path = self.version_dir / MODEL_FILE
         if not path.is_file():
             raise NotFound(f"no {MODEL_FILE} in {self.version_dir}")
@@ -98,8 +96,7 @@ class OnnxLoader(VersionLoader["OnnxServable"]):
             )
         except Exception as err:
             raise FailedPrecondition(f"ONNX Runtime cannot load {path}: {err}") from err
-        self._servable = OnnxServable(session)
-        return self._servable
+        return OnnxServable(session)
 
 
 class OnnxRuntime(FileRuntime):
@@ -177,7 +174,7 @@ class OnnxServable(SignedServable):
         result: Outputs = dict(zip(names, values, strict=True))
         if self._string_outputs:
             for name in self._string_outputs.intersection(result):
-                result[name] = _to_bytes(result[name])
+                result[name] = as_bytes(result[name])
         return result
 
     def _select(self, output_filter: Sequence[str]) -> list[str]:
@@ -218,11 +215,6 @@ def _to_text(name: str, array: npt.NDArray[Any]) -> npt.NDArray[Any]:
         raise InvalidArgument(
             f"input {name!r}: ONNX string tensors hold UTF-8 text, and a value is not UTF-8"
         ) from None
-    return np.array(items, dtype=object).reshape(array.shape)
-
-
-def _to_bytes(array: npt.NDArray[Any]) -> npt.NDArray[Any]:
-    items = [x.encode() if isinstance(x, str) else bytes(x) for x in array.ravel()]
     return np.array(items, dtype=object).reshape(array.shape)
 
 

@@ -47,7 +47,13 @@ from shiba.core.errors import FailedPrecondition, Internal, NotFound, ShibaError
 from shiba.core.ids import ServableId
 from shiba.core.servable import Outputs
 from shiba.core.tensors import DEFAULT_SIGNATURE, PREDICT_METHOD, DType, Signature, Tensors
-from shiba.runtimes._bases import FileRuntime, SignedServable, VersionLoader, check_shape
+from shiba.runtimes._bases import (
+    FileRuntime,
+    SignedServable,
+    VersionLoader,
+    as_bytes,
+    check_shape,
+)
 from shiba.runtimes._python_package import VersionPackage
 from shiba.runtimes._signature_file import SIGNATURE_FILE, parse_signature, read_signature_file
 from shiba.runtimes.base import RuntimeOptions
@@ -71,9 +77,7 @@ class PythonLoader(VersionLoader["PythonServable"]):
         super().__init__(servable_id, version_dir, options)
         self._package: VersionPackage | None = None
 
-    def load(self) -> PythonServable:
-        if self._servable is not None:
-            return self._servable
+    def _build(self) -> PythonServable:
         path = self.version_dir / MODEL_FILE
         if not path.is_file():
             raise NotFound(f"no {MODEL_FILE} in {self.version_dir}")
@@ -82,13 +86,12 @@ class PythonLoader(VersionLoader["PythonServable"]):
         self._package = package
         try:
             module = self._import(package, path)
-            model = self._make(_model_class(module, path), path)
+            model = self._instantiate(_model_class(module, path), path)
             signature = _signature(model, self.version_dir)
         except BaseException:
             self._forget()
             raise
-        self._servable = PythonServable(model, signature)
-        return self._servable
+        return PythonServable(model, signature)
 
     def _import(self, package: VersionPackage, path: Path) -> ModuleType:
         try:
@@ -96,7 +99,7 @@ class PythonLoader(VersionLoader["PythonServable"]):
         except Exception as err:
             raise FailedPrecondition(f"{path} failed to import: {self._describe(err)}") from err
 
-    def _make(self, cls: type[Any], path: Path) -> Any:
+    def _instantiate(self, cls: type[Any], path: Path) -> Any:
         """An instance of ``cls``, made and loaded; FailedPrecondition for what either raises."""
         try:
             model = cls()
@@ -227,8 +230,7 @@ def _output(name: str, value: Any, dtype: DType) -> Any:
         if dtype is DType.DT_STRING:
             if array.dtype.kind not in ("O", "S", "U"):
                 raise TypeError(f"{array.dtype} values are not strings")
-            items = [x.encode() if isinstance(x, str) else bytes(x) for x in array.ravel()]
-            return np.array(items, dtype=object).reshape(array.shape)
+            return as_bytes(array)
         return array.astype(dtype.numpy, casting="same_kind", copy=False)
     except (TypeError, ValueError) as err:
         raise Internal(f"predict's output {name!r} is not {dtype.name}: {err}") from None

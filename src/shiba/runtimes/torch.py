@@ -56,9 +56,7 @@ class TorchLoader(VersionLoader["TorchServable"]):
     when torch is missing or cannot read the model or its ``signature.json``. Not thread-safe (the
     manager serialises it)."""
 
-    def load(self) -> TorchServable:
-        if self._servable is not None:
-            return self._servable
+    def _build(self) -> TorchServable:
         path = find_model_file(self.version_dir)
         if path is None:
             raise NotFound(f"no {SCRIPT_FILE} or {EXPORT_FILE} in {self.version_dir}")
@@ -77,8 +75,7 @@ class TorchLoader(VersionLoader["TorchServable"]):
             raise
         except Exception as err:
             raise FailedPrecondition(f"torch cannot load {path}: {error_text(err)}") from err
-        self._servable = TorchServable(torch, module, signature, dict_keys)
-        return self._servable
+        return TorchServable(torch, module, signature, dict_keys)
 
 
 class TorchRuntime(FileRuntime):

@@ -82,9 +82,7 @@ class SavedModelLoader(VersionLoader[Servable]):
         super().__init__(servable_id, version_dir, options)
         self.mode: ExecutionMode = mode
 
-    def load(self) -> Servable:
-        if self._servable is not None:
-            return self._servable
+    def _build(self) -> Servable:
         if find_saved_model(self.version_dir) is None:
             raise missing_saved_model(self.version_dir)
         try:
@@ -93,8 +91,7 @@ class SavedModelLoader(VersionLoader[Servable]):
             raise install_hint(err) from err
         _configure_threads(tf, self.options)
         export = read_export(self.version_dir, self.options.saved_model_tags)
-        self._servable = self._load(tf, export)
-        return self._servable
+        return self._load(tf, export)
 
     def _load(self, tf: Any, export: Export) -> Servable:
         from shiba.runtimes.tensorflow.session import load_session
