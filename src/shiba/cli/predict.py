@@ -49,6 +49,7 @@ from shiba.client import (
     load_image,
 )
 from shiba.client._rest_core import as_arrays
+from shiba.core.labels import parse_labels
 
 __all__ = ["predict_main", "read_inputs", "v2_arrays", "top_classes", "scores_output"]
 
@@ -231,11 +232,7 @@ def _server_labels(client: Client | GrpcClient, args: argparse.Namespace) -> lis
 def _read_labels(path: Path) -> list[str]:
     """The class names in ``path``, one a line (line ends and trailing blank lines dropped, as
     the server reads ``assets.extra/labels.txt``); ``UsageError`` when it is not text."""
-    text = read_text(path, "text of class names")
-    names = [line.rstrip("\r") for line in text.split("\n")]
-    while names and not names[-1].strip():
-        names.pop()
-    return names
+    return list(parse_labels(read_text(path, "text of class names")))
 
 
 def _print_top(outputs: Mapping[str, npt.NDArray[Any]], labels: Sequence[str], k: int) -> None:

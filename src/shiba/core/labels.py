@@ -17,7 +17,7 @@ from shiba.core.ids import ServableId
 from shiba.core.loader import Loader
 from shiba.core.servable import Servable
 
-__all__ = ["LABELS_FILE", "MAX_LABELS_BYTES", "ClassLabels", "read_labels"]
+__all__ = ["LABELS_FILE", "MAX_LABELS_BYTES", "ClassLabels", "parse_labels", "read_labels"]
 
 log = logging.getLogger("shiba.labels")
 
@@ -41,6 +41,12 @@ def read_labels(version_path: Path) -> tuple[str, ...]:
     except (OSError, UnicodeDecodeError) as exc:
         log.warning("cannot read class names from %s (%s); serving without them", path, exc)
         return ()
+    return parse_labels(text)
+
+
+def parse_labels(text: str) -> tuple[str, ...]:
+    """The class names of a labels file's text: one a line, line ends (``\n`` or ``\r\n``) and
+    trailing blank lines dropped. ``shiba predict --labels`` reads its file with it too."""
     names = [line.rstrip("\r") for line in text.split("\n")]
     while names and not names[-1].strip():
         names.pop()
