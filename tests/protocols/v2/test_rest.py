@@ -348,3 +348,28 @@ def test_requests_are_recorded_in_the_request_metrics_under_the_model_in_their_p
     assert found[f'{latency}{{model_name="m",API="infer",entrypoint="REST"}}'] == "1"
     assert found[f'{latency}{{model_name="m",API="",entrypoint="REST"}}'] == "1"
     assert not any('model_name="stats"' in key for key in found)
+
+
+def test_an_inference_handled_is_recorded_as_its_path_says(
+    service: ModelService, engines: ServingEngines
+) -> None:
+    """``handle`` leaves an inference's labels on the request; ``observe`` records those, as it
+    would have found them in the path, whether the inference was answered or failed."""
+    metrics = Metrics()
+    routes = V2Routes(DataPlane(service, engines), metrics=metrics)
+    for path, code in (
+        ("/v2/models/m/versions/1/infer/", Code.OK),
+        ("/v2/models/m/versions/9/infer", Code.NOT_FOUND),
+    ):
+        request = Request("POST", path, b"", (), infer_body())
+        try:
+            asyncio.run(routes.handle(request))
+        except ShibaError as exc:
+            assert exc.code == code
+        routes.observe(request, code, 0.001)
+    found = samples(metrics.render())
+    count = ":tensorflow:serving:request_count"
+    assert found[f'{count}{{model_name="m",status="OK"}}'] == "1"
+    assert found[f'{count}{{model_name="m",status="NOT_FOUND"}}'] == "1"
+    latency = ":tensorflow:serving:request_latency_count"
+    assert found[f'{latency}{{model_name="m",API="infer",entrypoint="REST"}}'] == "1"  # OK only
