@@ -105,12 +105,7 @@ def _from_contents(
         return array.reshape(shape)
     wide: npt.NDArray[Any] = np.array(values, dtype=_WIDE[dtype.kind])
     if dtype.kind in ("i", "u") and wide.size:
-        info = np.iinfo(dtype)
-        if int(wide.min()) < int(info.min) or int(wide.max()) > int(info.max):
-            raise InvalidArgument(
-                f"a value of input '{name}' is out of the range of {datatype} "
-                f"[{info.min}, {info.max}]"
-            )
+        tensors.check_range(int(wide.min()), int(wide.max()), datatype, name)
     return wide.astype(dtype).reshape(shape)
 
 

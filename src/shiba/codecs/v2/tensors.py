@@ -26,6 +26,7 @@ __all__ = [
     "numpy_dtype",
     "datatype_of",
     "element_count",
+    "check_range",
     "from_json_data",
     "from_binary",
     "to_json_data",
@@ -138,14 +139,16 @@ def _from_numbers(
     if kind in ("i", "u"):
         if values.dtype.kind != "i":
             raise _type_error(datatype, tensor, "integers")
-        _check_range(int(values.min(initial=0)), int(values.max(initial=0)), datatype, tensor)
+        check_range(int(values.min(initial=0)), int(values.max(initial=0)), datatype, tensor)
         return values.astype(dtype)
     if kind == "b":
         raise _type_error(datatype, tensor, "true or false")
     raise _type_error(datatype, tensor, "strings")
 
 
-def _check_range(low: int, high: int, datatype: str, tensor: str) -> None:
+def check_range(low: int, high: int, datatype: str, tensor: str) -> None:
+    """InvalidArgument naming ``tensor`` unless ``low`` and ``high`` (the smallest and largest
+    value) fit integer ``datatype``."""
     info = np.iinfo(DATATYPES[datatype])
     if low < int(info.min) or high > int(info.max):
         raise InvalidArgument(
@@ -166,7 +169,7 @@ def _from_leaves(
         if not all(type(v) is int for v in leaves):
             raise _type_error(datatype, tensor, "integers")
         if leaves:
-            _check_range(min(leaves), max(leaves), datatype, tensor)
+            check_range(min(leaves), max(leaves), datatype, tensor)
         return np.array(leaves, dtype=dtype).reshape(-1)
     if kind == "f":
         if not all(type(v) is float or type(v) is int for v in leaves):
