@@ -35,13 +35,13 @@ from shiba.codecs.v2.grpc_messages import (
     decode_infer_message,
     encode_infer_message,
     model_config_message,
+    model_statistics_message,
 )
 from shiba.codecs.v2.infer import InferRequest
 from shiba.core.errors import InvalidArgument
 from shiba.core.ids import ModelSpec
 from shiba.core.metrics import Metrics
 from shiba.core.servable import Outputs
-from shiba.core.statistics import Duration
 from shiba.core.tensors import TensorSpec
 from shiba.protocols._grpc_handlers import Handler, StreamHandler, add_handlers, error_status
 from shiba.protocols.options import GrpcOptions
@@ -149,11 +149,6 @@ def _tensors(specs: Mapping[str, TensorSpec]) -> list[pb.ModelMetadataResponse.T
     return [pb.ModelMetadataResponse.TensorMetadata(**entry) for entry in tensor_metadata(specs)]
 
 
-def _fill_duration(out: pb.StatisticDuration, duration: Duration) -> None:
-    out.count = duration.count
-    out.ns = duration.ns
-
-
 class _Servicer:
     def __init__(self, plane: DataPlane, options: GrpcOptions, metrics: Metrics | None) -> None:
         self._plane = plane
@@ -232,27 +227,7 @@ class _Servicer:
         request = _parse(pb.ModelStatisticsRequest, data)
         name = request.name or None
         version = parse_version(request.version) if name is not None else None
-        answer = pb.ModelStatisticsResponse()
-        for sid, stats in self._plane.statistics(name, version):
-            out = answer.model_stats.add(
-                name=sid.name,
-                version=str(sid.version),
-                last_inference=stats.last_inference,
-                inference_count=stats.inference_count,
-                execution_count=stats.execution_count,
-            )
-            inference = out.inference_stats
-            _fill_duration(inference.success, stats.success)
-            _fill_duration(inference.fail, stats.fail)
-            _fill_duration(inference.queue, stats.queue)
-            _fill_duration(inference.compute_input, stats.compute_input)
-            _fill_duration(inference.compute_infer, stats.compute_infer)
-            _fill_duration(inference.compute_output, stats.compute_output)
-            for size, batch in sorted(stats.batches.items()):
-                row = out.batch_stats.add(batch_size=size)
-                _fill_duration(row.compute_input, batch.compute_input)
-                _fill_duration(row.compute_infer, batch.compute_infer)
-                _fill_duration(row.compute_output, batch.compute_output)
+        answer = model_statistics_message(self._plane.statistics(name, version))
         return answer.SerializeToString()
 
     async def repository_index(self, data: bytes) -> bytes:
