@@ -132,7 +132,7 @@ def encode_infer_message(
     for name in names:
         array = outputs[name]
         response.outputs.add(
-            name=name, datatype=tensors.datatype_of(array), shape=list(array.shape)
+            name=name, datatype=tensors.output_datatype(array, name), shape=list(array.shape)
         )
         response.raw_output_contents.append(tensors.to_binary(array))
     return response

@@ -18,13 +18,14 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from shiba.core.errors import InvalidArgument
+from shiba.core.errors import InvalidArgument, Unimplemented
 from shiba.core.tensors import DType
 
 __all__ = [
     "DATATYPES",
     "numpy_dtype",
     "datatype_of",
+    "output_datatype",
     "element_count",
     "check_range",
     "from_json_data",
@@ -76,6 +77,21 @@ def datatype_of(array: npt.NDArray[Any]) -> str:
     if array.dtype.kind in ("O", "S", "U"):
         return "BYTES"
     return DType.from_numpy(array.dtype).v2_name
+
+
+def output_datatype(array: npt.NDArray[Any], tensor: str) -> str:
+    """The protocol's datatype of output ``tensor``; Unimplemented naming it when the protocol
+    has none for its dtype (complex numbers...), which an answer could not carry."""
+    try:
+        datatype = datatype_of(array)
+    except TypeError:
+        datatype = ""
+    if not datatype:
+        raise Unimplemented(
+            f"output '{tensor}' is of dtype {array.dtype}, for which the Open Inference Protocol"
+            " has no datatype"
+        )
+    return datatype
 
 
 def element_count(shape: tuple[int, ...]) -> int:
