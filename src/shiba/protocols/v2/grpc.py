@@ -47,7 +47,14 @@ from shiba.protocols._grpc_handlers import Handler, StreamHandler, add_handlers,
 from shiba.protocols.options import GrpcOptions
 from shiba.protocols.v2.dataplane import EXTENSIONS, DataPlane, parse_version
 
-__all__ = ["SERVICE", "add_v2_service", "stream_infer", "v2_handlers", "v2_stream_handlers"]
+__all__ = [
+    "SERVICE",
+    "add_v2_service",
+    "stream_answer",
+    "stream_infer",
+    "v2_handlers",
+    "v2_stream_handlers",
+]
 
 #: The service's name on the wire.
 SERVICE = "inference.GRPCInferenceService"
@@ -111,16 +118,36 @@ def stream_infer(model_infer: Handler) -> StreamHandler:
 
     async def handler(requests: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         async for data in requests:
-            answer = pb.ModelStreamInferResponse()
             try:
-                answer.infer_response.MergeFromString(await model_infer(data))
+                answer = await model_infer(data)
             except Exception as exc:
-                answer.Clear()
-                answer.error_message = error_status(method, exc)[1]
-                _identify(answer.infer_response, data)
-            yield answer.SerializeToString()
+                failed = pb.ModelStreamInferResponse(error_message=error_status(method, exc)[1])
+                _identify(failed.infer_response, data)
+                yield failed.SerializeToString()
+                continue
+            yield stream_answer(answer)
 
     return handler
+
+
+#: The tag of ``ModelStreamInferResponse.infer_response`` on the wire (field 2, length-delimited).
+_INFER_RESPONSE_TAG = bytes(
+    [pb.ModelStreamInferResponse.DESCRIPTOR.fields_by_name["infer_response"].number << 3 | 2]
+)
+
+
+def stream_answer(infer_response: bytes) -> bytes:
+    """The serialized ``ModelStreamInferResponse`` holding the serialized ``ModelInferResponse``
+    ``infer_response``: the field written around the bytes (tag, varint length, bytes), as
+    protobuf would, without parsing the answer's tensors and serializing them again (~0.9 ms of
+    the event loop for a 1 MB answer)."""
+    head = bytearray(_INFER_RESPONSE_TAG)
+    length = len(infer_response)
+    while length > 0x7F:
+        head.append(length & 0x7F | 0x80)
+        length >>= 7
+    head.append(length)
+    return bytes(head) + infer_response
 
 
 def _identify(out: pb.ModelInferResponse, data: bytes) -> None:
