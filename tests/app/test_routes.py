@@ -13,7 +13,7 @@ from shiba.core.errors import NotFound
 from shiba.protocols.http.router import Router
 from shiba.protocols.http.routes import Request
 from shiba.protocols.options import RestOptions
-from tests.protocols.shiba.test_rest import call
+from tests.protocols._rest import call
 
 
 def request(method: str, path: str) -> Request:

@@ -3,8 +3,7 @@ Prometheus page (served only when monitoring is on, at exactly its path)."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,8 @@ from shiba.protocols.http.router import Router
 from shiba.protocols.options import MonitoringOptions, RestOptions
 from tests._prometheus import samples
 from tests.fakes import FakeLoader, FakeServable
-from tests.protocols._rest import rest_app
+from tests.protocols._rest import Answer, rest_app
+from tests.protocols._rest import call as asgi_call
 
 COUNT = ":tensorflow:serving:request_count"
 LATENCY = ":tensorflow:serving:request_latency_count"
@@ -41,20 +41,9 @@ def service() -> Iterator[ModelService]:
     manager.close()
 
 
-def call(app: Router, method: str, path: str, body: Any = None) -> tuple[int, Any, bytes]:
-    """One request through the ASGI app: (status, headers, body)."""
-    data = b"" if body is None else orjson.dumps(body)
-    scope = {"type": "http", "method": method, "path": path, "headers": []}
-    sent: list[MutableMapping[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": data, "more_body": False}
-
-    async def send(message: MutableMapping[str, Any]) -> None:
-        sent.append(message)
-
-    asyncio.run(app(scope, receive, send))
-    return sent[0]["status"], dict(sent[0]["headers"]), sent[1]["body"]
+def call(app: Router, method: str, path: str, body: Any = None) -> Answer:
+    """One request through the ASGI app, ``body`` sent as JSON."""
+    return asgi_call(app, method, path, b"" if body is None else orjson.dumps(body))
 
 
 def test_requests_under_v1_are_counted_with_tf_servings_labels(service: ModelService) -> None:

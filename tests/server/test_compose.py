@@ -21,7 +21,7 @@ from shiba.runtimes import openvino
 from shiba.server.compose import Components, compose
 from tests.conftest import TF2_SIGNATURES, TFSERVING_TESTDATA
 from tests.models import build_onnx_model, build_onnx_vit
-from tests.protocols.shiba.test_rest import call
+from tests.protocols._rest import call
 
 TF2 = TFSERVING_TESTDATA / "saved_model_half_plus_two_tf2_cpu"
 

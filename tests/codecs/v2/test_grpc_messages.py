@@ -9,7 +9,7 @@ from shiba._proto.v2 import inference_pb2 as pb
 from shiba.codecs.v2 import tensors
 from shiba.codecs.v2.grpc_messages import decode_infer_message, encode_infer_message
 from shiba.codecs.v2.infer import InferRequest, RequestedOutput
-from shiba.core.errors import InvalidArgument
+from shiba.core.errors import InvalidArgument, Unimplemented
 
 CONTENTS = [
     ("BOOL", "bool_contents", [True, False]),
@@ -99,3 +99,9 @@ def test_answers_are_raw_in_the_requested_order() -> None:
         b"\x02\x00\x00\x00ok",
         np.array([1.0], np.float32).tobytes(),
     ]
+
+
+def test_an_output_the_protocol_has_no_datatype_for_is_refused_by_name() -> None:
+    outputs = {"c": np.array([1 + 2j], np.complex128)}
+    with pytest.raises(Unimplemented, match=r"output 'c' is of dtype complex128, .* no datatype"):
+        encode_infer_message("m", 1, InferRequest({}), outputs)

@@ -18,7 +18,7 @@ from shiba.codecs.v2.infer import (
     decode_infer,
     encode_infer,
 )
-from shiba.core.errors import InvalidArgument
+from shiba.core.errors import InvalidArgument, Unimplemented
 from shiba.core.tensors import DType, Signature, TensorSpec
 
 SIGNATURE = Signature(
@@ -207,3 +207,10 @@ def test_documents() -> None:
             {"name": "z", "datatype": "INT64", "shape": [-1]},
         ],
     }
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_an_output_the_protocol_has_no_datatype_for_is_refused_by_name(binary: bool) -> None:
+    outputs = {"y": np.array([1.0], np.float32), "c": np.array([1 + 2j], np.complex64)}
+    with pytest.raises(Unimplemented, match=r"output 'c' is of dtype complex64, .* no datatype"):
+        encode_infer("m", 1, InferRequest({}, binary_output=binary), outputs)

@@ -4,8 +4,6 @@ CORS, auth, errors, the metrics page)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import MutableMapping, Sequence
-from typing import Any
 
 import orjson
 import pytest
@@ -15,8 +13,7 @@ from shiba.core.metrics import Metrics
 from shiba.protocols.http.router import Router
 from shiba.protocols.http.routes import Request, Response
 from shiba.protocols.options import MonitoringOptions, RestOptions
-
-Answer = tuple[int, dict[bytes, bytes], bytes]
+from tests.protocols._rest import call
 
 
 class EchoRoutes:
@@ -57,38 +54,6 @@ class Tokens:
         return authorization == b"Bearer sesame"
 
 
-def call(
-    app: Router,
-    method: str,
-    path: str,
-    body: bytes = b"",
-    headers: Sequence[tuple[bytes, bytes]] = (),
-    *,
-    chunks: int = 1,
-) -> Answer:
-    scope = {
-        "type": "http",
-        "method": method,
-        "path": path,
-        "query_string": b"a=1",
-        "headers": list(headers),
-    }
-    sent: list[MutableMapping[str, Any]] = []
-    size = max(1, -(-len(body) // chunks))
-    parts = [body[i : i + size] for i in range(0, len(body), size)] or [b""]
-    queue = list(parts)
-
-    async def receive() -> dict[str, Any]:
-        part = queue.pop(0)
-        return {"type": "http.request", "body": part, "more_body": bool(queue)}
-
-    async def send(message: MutableMapping[str, Any]) -> None:
-        sent.append(message)
-
-    asyncio.run(app(scope, receive, send))
-    return sent[0]["status"], dict(sent[0]["headers"]), sent[1]["body"]
-
-
 def test_a_path_goes_to_the_api_of_its_first_segment_case_insensitively() -> None:
     v1, v2, root = EchoRoutes("/v1/"), EchoRoutes("/v2/"), EchoRoutes("/")
     app = Router([v1, v2, root])
@@ -106,7 +71,7 @@ def test_a_path_goes_to_the_api_of_its_first_segment_case_insensitively() -> Non
         assert orjson.loads(body)["prefix"] == prefix, path
         assert headers[b"content-type"] == b"application/x-echo"
         assert headers[b"content-length"] == str(len(body)).encode()
-    assert orjson.loads(call(app, "GET", "/v1/x")[2])["query"] == "a=1"
+    assert orjson.loads(call(app, "GET", "/v1/x", query=b"a=1")[2])["query"] == "a=1"
 
 
 def test_a_path_no_api_claims_is_404_with_a_message() -> None:

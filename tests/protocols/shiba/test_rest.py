@@ -3,9 +3,8 @@ bodies as TF Serving's, and TF Serving's own routes unchanged beside it."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from shiba.protocols.http.router import Router
 from shiba.protocols.options import RestOptions
 from shiba.protocols.shiba.rest import ShibaRoutes
 from tests.fakes import FakeLoader, FakeServable, simple_signature
-from tests.protocols._rest import rest_app
+from tests.protocols._rest import call, rest_app
 
 FAILED = "{name: m version: 3} cannot run on openvino: the openvino package is missing"
 
@@ -74,20 +73,6 @@ def service(engines: ServingEngines) -> Iterator[ModelService]:
     svc.close()
     manager.close()
     assert FakeLoader.live == live_before
-
-
-def call(app: Router, method: str, path: str) -> tuple[int, dict[bytes, bytes], bytes]:
-    scope = {"type": "http", "method": method, "path": path, "headers": []}
-    sent: list[MutableMapping[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: MutableMapping[str, Any]) -> None:
-        sent.append(message)
-
-    asyncio.run(app(scope, receive, send))
-    return sent[0]["status"], dict(sent[0]["headers"]), sent[1]["body"]
 
 
 VERSION_1 = {

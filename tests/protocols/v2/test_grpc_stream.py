@@ -17,7 +17,7 @@ from shiba.core.engines import ServingEngines
 from shiba.core.errors import InvalidArgument
 from shiba.protocols._grpc_handlers import StreamHandler, add_handlers
 from shiba.protocols.v2.dataplane import DataPlane
-from shiba.protocols.v2.grpc import SERVICE, add_v2_service
+from shiba.protocols.v2.grpc import SERVICE, add_v2_service, stream_answer
 from tests.fakes import FakeServable, simple_signature
 from tests.protocols.v2._service import one_model
 
@@ -130,3 +130,15 @@ def test_a_stream_handlers_own_error_ends_the_stream_with_its_status(
     assert raised.value.code() == code
     assert raised.value.details() == details
     assert answers == before
+
+
+@pytest.mark.parametrize("size", [0, 1, 127, 128, 16_383, 16_384, 300_000])
+def test_a_stream_answer_is_what_protobuf_writes_for_the_message(size: int) -> None:
+    """Around answers whose lengths take one, two and three varint bytes."""
+    answer = pb.ModelInferResponse(model_name="m", model_version="1", id="r")
+    answer.outputs.add(name="y", datatype="UINT8", shape=[size])
+    answer.raw_output_contents.append(b"\x07" * size)
+    data = answer.SerializeToString()
+    expected = pb.ModelStreamInferResponse(infer_response=answer).SerializeToString()
+    assert stream_answer(data) == expected
+    assert pb.ModelStreamInferResponse.FromString(stream_answer(data)).infer_response == answer

@@ -12,7 +12,9 @@ from typing import Any, cast
 
 import numpy as np
 import pytest
+from google.protobuf import json_format
 
+from shiba._proto.v2 import inference_pb2 as pb
 from shiba.codecs.v2.documents import DynamicBatching
 from shiba.core.engine_choice import EngineDecision
 from shiba.core.engines import ServingEngines
@@ -26,6 +28,7 @@ from shiba.core.service import ModelService, ServiceOptions
 from shiba.core.tensors import DType, Signature, TensorSpec
 from shiba.protocols.http.routes import Request, Response
 from shiba.protocols.v2.dataplane import DataPlane
+from shiba.protocols.v2.grpc import SERVICE, v2_handlers
 from shiba.protocols.v2.repository import RepositoryModel
 from shiba.protocols.v2.rest import V2Routes
 from tests._prometheus import samples
@@ -348,3 +351,51 @@ def test_requests_are_recorded_in_the_request_metrics_under_the_model_in_their_p
     assert found[f'{latency}{{model_name="m",API="infer",entrypoint="REST"}}'] == "1"
     assert found[f'{latency}{{model_name="m",API="",entrypoint="REST"}}'] == "1"
     assert not any('model_name="stats"' in key for key in found)
+
+
+def test_an_inference_handled_is_recorded_as_its_path_says(
+    service: ModelService, engines: ServingEngines
+) -> None:
+    """``handle`` leaves an inference's labels on the request; ``observe`` records those, as it
+    would have found them in the path, whether the inference was answered or failed."""
+    metrics = Metrics()
+    routes = V2Routes(DataPlane(service, engines), metrics=metrics)
+    for path, code in (
+        ("/v2/models/m/versions/1/infer/", Code.OK),
+        ("/v2/models/m/versions/9/infer", Code.NOT_FOUND),
+    ):
+        request = Request("POST", path, b"", (), infer_body())
+        try:
+            asyncio.run(routes.handle(request))
+        except ShibaError as exc:
+            assert exc.code == code
+        routes.observe(request, code, 0.001)
+    found = samples(metrics.render())
+    count = ":tensorflow:serving:request_count"
+    assert found[f'{count}{{model_name="m",status="OK"}}'] == "1"
+    assert found[f'{count}{{model_name="m",status="NOT_FOUND"}}'] == "1"
+    latency = ":tensorflow:serving:request_latency_count"
+    assert found[f'{latency}{{model_name="m",API="infer",entrypoint="REST"}}'] == "1"  # OK only
+
+
+def test_grpc_model_statistics_answers_what_the_stats_route_does(
+    routes: V2Routes, service: ModelService, engines: ServingEngines
+) -> None:
+    call(routes, "POST", "/v2/models/m/infer", infer_body())  # something counted, and a batch
+    handler = v2_handlers(DataPlane(service, engines))[SERVICE]["ModelStatistics"]
+
+    async def statistics(data: bytes) -> bytes:
+        return await handler(data)
+
+    for name, version, path in (
+        ("", "", "/v2/models/stats"),
+        ("m", "", "/v2/models/m/stats"),
+        ("m", "2", "/v2/models/m/versions/2/stats"),
+    ):
+        document = json.loads(call(routes, "GET", path).body)
+        request = pb.ModelStatisticsRequest(name=name, version=version).SerializeToString()
+        answer = pb.ModelStatisticsResponse.FromString(asyncio.run(statistics(request)))
+        assert answer == json_format.ParseDict(document, pb.ModelStatisticsResponse()), path
+    (latest,) = answer.model_stats
+    assert latest.version == "2" and latest.inference_count >= 1
+    assert latest.inference_stats.success.count >= 1 and latest.batch_stats[0].batch_size == 1

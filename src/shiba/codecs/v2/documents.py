@@ -27,6 +27,7 @@ __all__ = [
     "config_data_type",
     "model_config_document",
     "encode_statistics",
+    "statistics_document",
     "encode_repository_index",
     "tensor_metadata",
 ]
@@ -73,41 +74,47 @@ def _duration(duration: Duration) -> dict[str, int]:
     return {"count": duration.count, "ns": duration.ns}
 
 
+def statistics_document(
+    entries: Sequence[tuple[ServableId, VersionStatistics]],
+) -> dict[str, Any]:
+    """The statistics extension's answer (Triton's ModelStatisticsResponse in JSON), as a
+    document: what the REST route encodes and the gRPC answer is parsed from."""
+    return {
+        "model_stats": [
+            {
+                "name": sid.name,
+                "version": str(sid.version),
+                "last_inference": stats.last_inference,
+                "inference_count": stats.inference_count,
+                "execution_count": stats.execution_count,
+                "inference_stats": {
+                    "success": _duration(stats.success),
+                    "fail": _duration(stats.fail),
+                    "queue": _duration(stats.queue),
+                    "compute_input": _duration(stats.compute_input),
+                    "compute_infer": _duration(stats.compute_infer),
+                    "compute_output": _duration(stats.compute_output),
+                    "cache_hit": {"count": 0, "ns": 0},
+                    "cache_miss": {"count": 0, "ns": 0},
+                },
+                "batch_stats": [
+                    {
+                        "batch_size": size,
+                        "compute_input": _duration(batch.compute_input),
+                        "compute_infer": _duration(batch.compute_infer),
+                        "compute_output": _duration(batch.compute_output),
+                    }
+                    for size, batch in sorted(stats.batches.items())
+                ],
+            }
+            for sid, stats in entries
+        ]
+    }
+
+
 def encode_statistics(entries: Sequence[tuple[ServableId, VersionStatistics]]) -> bytes:
-    """The statistics extension's answer (Triton's ModelStatisticsResponse in JSON)."""
-    return orjson.dumps(
-        {
-            "model_stats": [
-                {
-                    "name": sid.name,
-                    "version": str(sid.version),
-                    "last_inference": stats.last_inference,
-                    "inference_count": stats.inference_count,
-                    "execution_count": stats.execution_count,
-                    "inference_stats": {
-                        "success": _duration(stats.success),
-                        "fail": _duration(stats.fail),
-                        "queue": _duration(stats.queue),
-                        "compute_input": _duration(stats.compute_input),
-                        "compute_infer": _duration(stats.compute_infer),
-                        "compute_output": _duration(stats.compute_output),
-                        "cache_hit": {"count": 0, "ns": 0},
-                        "cache_miss": {"count": 0, "ns": 0},
-                    },
-                    "batch_stats": [
-                        {
-                            "batch_size": size,
-                            "compute_input": _duration(batch.compute_input),
-                            "compute_infer": _duration(batch.compute_infer),
-                            "compute_output": _duration(batch.compute_output),
-                        }
-                        for size, batch in sorted(stats.batches.items())
-                    ],
-                }
-                for sid, stats in entries
-            ]
-        }
-    )
+    """The statistics extension's answer (``statistics_document``), encoded."""
+    return orjson.dumps(statistics_document(entries))
 
 
 @dataclass(frozen=True, slots=True)

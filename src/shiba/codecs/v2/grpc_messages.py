@@ -9,7 +9,7 @@ in ``raw_output_contents``, as Triton's do. Every problem with a request raises
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,12 +19,23 @@ from google.protobuf import json_format
 from shiba._proto.v2 import inference_pb2 as pb
 from shiba._proto.v2 import model_config_pb2 as config_pb
 from shiba.codecs.v2 import tensors
-from shiba.codecs.v2.documents import DynamicBatching, model_config_document
+from shiba.codecs.v2.documents import (
+    DynamicBatching,
+    model_config_document,
+    statistics_document,
+)
 from shiba.codecs.v2.infer import InferRequest, RequestedOutput
 from shiba.core.errors import InvalidArgument
+from shiba.core.ids import ServableId
+from shiba.core.statistics import VersionStatistics
 from shiba.core.tensors import Signature
 
-__all__ = ["decode_infer_message", "encode_infer_message", "model_config_message"]
+__all__ = [
+    "decode_infer_message",
+    "encode_infer_message",
+    "model_config_message",
+    "model_statistics_message",
+]
 
 #: Which ``InferTensorContents`` field holds each datatype's elements.
 _CONTENTS = {
@@ -105,12 +116,7 @@ def _from_contents(
         return array.reshape(shape)
     wide: npt.NDArray[Any] = np.array(values, dtype=_WIDE[dtype.kind])
     if dtype.kind in ("i", "u") and wide.size:
-        info = np.iinfo(dtype)
-        if int(wide.min()) < int(info.min) or int(wide.max()) > int(info.max):
-            raise InvalidArgument(
-                f"a value of input '{name}' is out of the range of {datatype} "
-                f"[{info.min}, {info.max}]"
-            )
+        tensors.check_range(int(wide.min()), int(wide.max()), datatype, name)
     return wide.astype(dtype).reshape(shape)
 
 
@@ -126,7 +132,7 @@ def encode_infer_message(
     for name in names:
         array = outputs[name]
         response.outputs.add(
-            name=name, datatype=tensors.datatype_of(array), shape=list(array.shape)
+            name=name, datatype=tensors.output_datatype(array, name), shape=list(array.shape)
         )
         response.raw_output_contents.append(tensors.to_binary(array))
     return response
@@ -143,3 +149,11 @@ def model_config_message(
     (``documents.model_config_document``) parsed into the message, so both say the same."""
     document = model_config_document(name, platform, signature, max_batch_size, batching)
     return json_format.ParseDict(document, config_pb.ModelConfig())
+
+
+def model_statistics_message(
+    entries: Sequence[tuple[ServableId, VersionStatistics]],
+) -> pb.ModelStatisticsResponse:
+    """The ModelStatisticsResponse the gRPC ModelStatistics call answers: the REST answer's
+    document (``documents.statistics_document``) parsed into the message, so both say the same."""
+    return json_format.ParseDict(statistics_document(entries), pb.ModelStatisticsResponse())

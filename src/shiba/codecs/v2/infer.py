@@ -281,7 +281,7 @@ def encode_infer(
             b'{"name":',
             orjson.dumps(name),
             b',"datatype":"',
-            tensors.datatype_of(array).encode(),
+            tensors.output_datatype(array, name).encode(),
             b'","shape":',
             orjson.dumps(list(array.shape)),
         ]

@@ -18,14 +18,16 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from shiba.core.errors import InvalidArgument
+from shiba.core.errors import InvalidArgument, Unimplemented
 from shiba.core.tensors import DType
 
 __all__ = [
     "DATATYPES",
     "numpy_dtype",
     "datatype_of",
+    "output_datatype",
     "element_count",
+    "check_range",
     "from_json_data",
     "from_binary",
     "to_json_data",
@@ -75,6 +77,21 @@ def datatype_of(array: npt.NDArray[Any]) -> str:
     if array.dtype.kind in ("O", "S", "U"):
         return "BYTES"
     return DType.from_numpy(array.dtype).v2_name
+
+
+def output_datatype(array: npt.NDArray[Any], tensor: str) -> str:
+    """The protocol's datatype of output ``tensor``; Unimplemented naming it when the protocol
+    has none for its dtype (complex numbers...), which an answer could not carry."""
+    try:
+        datatype = datatype_of(array)
+    except TypeError:
+        datatype = ""
+    if not datatype:
+        raise Unimplemented(
+            f"output '{tensor}' is of dtype {array.dtype}, for which the Open Inference Protocol"
+            " has no datatype"
+        )
+    return datatype
 
 
 def element_count(shape: tuple[int, ...]) -> int:
@@ -138,14 +155,16 @@ def _from_numbers(
     if kind in ("i", "u"):
         if values.dtype.kind != "i":
             raise _type_error(datatype, tensor, "integers")
-        _check_range(int(values.min(initial=0)), int(values.max(initial=0)), datatype, tensor)
+        check_range(int(values.min(initial=0)), int(values.max(initial=0)), datatype, tensor)
         return values.astype(dtype)
     if kind == "b":
         raise _type_error(datatype, tensor, "true or false")
     raise _type_error(datatype, tensor, "strings")
 
 
-def _check_range(low: int, high: int, datatype: str, tensor: str) -> None:
+def check_range(low: int, high: int, datatype: str, tensor: str) -> None:
+    """InvalidArgument naming ``tensor`` unless ``low`` and ``high`` (the smallest and largest
+    value) fit integer ``datatype``."""
     info = np.iinfo(DATATYPES[datatype])
     if low < int(info.min) or high > int(info.max):
         raise InvalidArgument(
@@ -166,7 +185,7 @@ def _from_leaves(
         if not all(type(v) is int for v in leaves):
             raise _type_error(datatype, tensor, "integers")
         if leaves:
-            _check_range(min(leaves), max(leaves), datatype, tensor)
+            check_range(min(leaves), max(leaves), datatype, tensor)
         return np.array(leaves, dtype=dtype).reshape(-1)
     if kind == "f":
         if not all(type(v) is float or type(v) is int for v in leaves):

@@ -13,6 +13,9 @@ request, concurrently for many requests, so a ``Routes`` keeps no per-request st
   ``handle`` must not block the loop: heavy decoding goes to a thread (``asyncio.to_thread``).
 - ``observe`` is called once per request routed to it, after its answer is decided and whatever
   that answer is (an error the router decided too: 413, 504...), for the API's request metrics.
+  ``handle`` may leave the request's metric labels in ``Request.labels`` (it has parsed the path
+  already); ``observe`` works them out from the path when they are not there (``handle`` never
+  ran, or stopped before it knew them).
 - with an authenticator, paths in ``public`` are answered without asking it (health probes).
 """
 
@@ -43,13 +46,16 @@ JSON: Headers = ((b"content-type", b"application/json"),)
 
 @dataclass(slots=True)
 class Request:
-    """One HTTP request. ``path`` is percent-decoded and without the query; ``method`` upper-case."""
+    """One HTTP request. ``path`` is percent-decoded and without the query; ``method`` upper-case.
+    ``labels``: the (model name, API) metric labels its ``Routes.handle`` found in the path, for
+    ``Routes.observe``; None until then."""
 
     method: str
     path: str
     query: bytes
     headers: Headers
     body: bytes
+    labels: tuple[str, str] | None = None
 
     def header(self, name: bytes) -> bytes | None:
         """The first value of header ``name`` (lower-case), or None."""

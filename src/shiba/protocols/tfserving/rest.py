@@ -65,7 +65,9 @@ class TFServingRoutes:
 
     def observe(self, request: Request, code: Code, seconds: float) -> None:
         if self._metrics is not None:
-            name, api = _metric_labels(request.method, _route(request.method, request.path))
+            name, api = request.labels or _metric_labels(
+                request.method, _route(request.method, request.path)
+            )
             self._metrics.record_request(name, api, "REST", code, seconds)
 
     async def handle(self, request: Request) -> Response:
@@ -73,10 +75,13 @@ class TFServingRoutes:
         match = _route(method, request.path)
         if match is not None and method == "POST":
             name, version, label, verb = match.groups()
+            verb = verb.lower()
+            request.labels = (name, verb)  # as ``_metric_labels``: ``observe`` parses no more
             spec = _model_spec(name, version, label)
-            return Response(200, await self._infer(verb.lower(), spec, request.body))
+            return Response(200, await self._infer(verb, spec, request.body))
         if match is not None:  # a GET: ``_route`` matches POST and GET only
             name, version, label, metadata = match.groups()
+            request.labels = (name or "", "")
             if not name:
                 raise InvalidArgument("Missing model name in request.")
             if metadata:

@@ -35,19 +35,26 @@ from shiba.codecs.v2.grpc_messages import (
     decode_infer_message,
     encode_infer_message,
     model_config_message,
+    model_statistics_message,
 )
 from shiba.codecs.v2.infer import InferRequest
 from shiba.core.errors import InvalidArgument
 from shiba.core.ids import ModelSpec
 from shiba.core.metrics import Metrics
 from shiba.core.servable import Outputs
-from shiba.core.statistics import Duration
 from shiba.core.tensors import TensorSpec
 from shiba.protocols._grpc_handlers import Handler, StreamHandler, add_handlers, error_status
 from shiba.protocols.options import GrpcOptions
 from shiba.protocols.v2.dataplane import EXTENSIONS, DataPlane, parse_version
 
-__all__ = ["SERVICE", "add_v2_service", "stream_infer", "v2_handlers", "v2_stream_handlers"]
+__all__ = [
+    "SERVICE",
+    "add_v2_service",
+    "stream_answer",
+    "stream_infer",
+    "v2_handlers",
+    "v2_stream_handlers",
+]
 
 #: The service's name on the wire.
 SERVICE = "inference.GRPCInferenceService"
@@ -111,16 +118,36 @@ def stream_infer(model_infer: Handler) -> StreamHandler:
 
     async def handler(requests: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         async for data in requests:
-            answer = pb.ModelStreamInferResponse()
             try:
-                answer.infer_response.MergeFromString(await model_infer(data))
+                answer = await model_infer(data)
             except Exception as exc:
-                answer.Clear()
-                answer.error_message = error_status(method, exc)[1]
-                _identify(answer.infer_response, data)
-            yield answer.SerializeToString()
+                failed = pb.ModelStreamInferResponse(error_message=error_status(method, exc)[1])
+                _identify(failed.infer_response, data)
+                yield failed.SerializeToString()
+                continue
+            yield stream_answer(answer)
 
     return handler
+
+
+#: The tag of ``ModelStreamInferResponse.infer_response`` on the wire (field 2, length-delimited).
+_INFER_RESPONSE_TAG = bytes(
+    [pb.ModelStreamInferResponse.DESCRIPTOR.fields_by_name["infer_response"].number << 3 | 2]
+)
+
+
+def stream_answer(infer_response: bytes) -> bytes:
+    """The serialized ``ModelStreamInferResponse`` holding the serialized ``ModelInferResponse``
+    ``infer_response``: the field written around the bytes (tag, varint length, bytes), as
+    protobuf would, without parsing the answer's tensors and serializing them again (~0.9 ms of
+    the event loop for a 1 MB answer)."""
+    head = bytearray(_INFER_RESPONSE_TAG)
+    length = len(infer_response)
+    while length > 0x7F:
+        head.append(length & 0x7F | 0x80)
+        length >>= 7
+    head.append(length)
+    return bytes(head) + infer_response
 
 
 def _identify(out: pb.ModelInferResponse, data: bytes) -> None:
@@ -147,11 +174,6 @@ def _spec(name: str, version: str) -> ModelSpec:
 
 def _tensors(specs: Mapping[str, TensorSpec]) -> list[pb.ModelMetadataResponse.TensorMetadata]:
     return [pb.ModelMetadataResponse.TensorMetadata(**entry) for entry in tensor_metadata(specs)]
-
-
-def _fill_duration(out: pb.StatisticDuration, duration: Duration) -> None:
-    out.count = duration.count
-    out.ns = duration.ns
 
 
 class _Servicer:
@@ -232,27 +254,7 @@ class _Servicer:
         request = _parse(pb.ModelStatisticsRequest, data)
         name = request.name or None
         version = parse_version(request.version) if name is not None else None
-        answer = pb.ModelStatisticsResponse()
-        for sid, stats in self._plane.statistics(name, version):
-            out = answer.model_stats.add(
-                name=sid.name,
-                version=str(sid.version),
-                last_inference=stats.last_inference,
-                inference_count=stats.inference_count,
-                execution_count=stats.execution_count,
-            )
-            inference = out.inference_stats
-            _fill_duration(inference.success, stats.success)
-            _fill_duration(inference.fail, stats.fail)
-            _fill_duration(inference.queue, stats.queue)
-            _fill_duration(inference.compute_input, stats.compute_input)
-            _fill_duration(inference.compute_infer, stats.compute_infer)
-            _fill_duration(inference.compute_output, stats.compute_output)
-            for size, batch in sorted(stats.batches.items()):
-                row = out.batch_stats.add(batch_size=size)
-                _fill_duration(row.compute_input, batch.compute_input)
-                _fill_duration(row.compute_infer, batch.compute_infer)
-                _fill_duration(row.compute_output, batch.compute_output)
+        answer = model_statistics_message(self._plane.statistics(name, version))
         return answer.SerializeToString()
 
     async def repository_index(self, data: bytes) -> bytes:

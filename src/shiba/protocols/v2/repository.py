@@ -1,5 +1,6 @@
 """What the v2 routes need from the layers above them: the model repository they may load from and
-unload to, and how a model's requests are batched. ``server/compose.py`` provides both."""
+unload to (``server/repository.py`` implements it; ``server/compose.py`` gives it to the data
+plane). How a model's requests are batched is ``codecs.v2.documents.DynamicBatching``."""
 
 from __future__ import annotations
 

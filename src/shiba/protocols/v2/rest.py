@@ -69,14 +69,8 @@ class V2Routes:
         for an inference ("" for anything else), entrypoint "REST"."""
         if self._metrics is None:
             return
-        path = request.path.rstrip("/")
-        # ``/v2/models/stats`` is every model's statistics, not a model named "stats".
-        match = None if path == _ALL_STATS else _MODEL.fullmatch(path)
-        if match is None:
-            self._metrics.record_request("", "", "REST", code, seconds)
-            return
-        api = "infer" if match[3] == "infer" and request.method == "POST" else ""
-        self._metrics.record_request(match[1], api, "REST", code, seconds)
+        name, api = request.labels or _metric_labels(request)
+        self._metrics.record_request(name, api, "REST", code, seconds)
 
     async def handle(self, request: Request) -> Response:
         plane = self._plane
@@ -96,6 +90,7 @@ class V2Routes:
             name, version_text, verb = match.groups()
             spec = ModelSpec(name, parse_version(version_text))
             if method == "POST" and verb == "infer":
+                request.labels = (name, "infer")  # as ``observe`` would find them
                 return await self._infer(spec, request)
             if method == "GET" and verb is None:
                 view = plane.model(spec)
@@ -147,6 +142,17 @@ class V2Routes:
         if json_length is None:
             return Response(200, answer)
         return Response(200, answer, (*_BINARY, (HEADER_LENGTH, b"%d" % json_length)))
+
+
+def _metric_labels(request: Request) -> tuple[str, str]:
+    """A /v2/ request's ``model_name`` and ``API`` labels, from its path (``handle`` leaves an
+    inference's in ``request.labels``)."""
+    path = request.path.rstrip("/")
+    # ``/v2/models/stats`` is every model's statistics, not a model named "stats".
+    match = None if path == _ALL_STATS else _MODEL.fullmatch(path)
+    if match is None:
+        return "", ""
+    return match[1], "infer" if match[3] == "infer" and request.method == "POST" else ""
 
 
 def _header_length(value: bytes | None) -> int | None:
