@@ -27,6 +27,7 @@ from shiba.core.loader import Loader
 from shiba.core.metrics import Metrics
 from shiba.core.servable import Outputs, Servable
 from shiba.core.service import ModelService
+from shiba.core.statistics import Execution, InferenceStatistics
 from shiba.core.tensors import DEFAULT_SIGNATURE, DType, Signature, Tensors, TensorSpec
 from shiba.protocols.http.router import Router
 from shiba.protocols.options import MonitoringOptions
@@ -140,17 +141,23 @@ def main() -> None:
     print(f"  with metrics    {with_:8.2f}   (+{with_ - without:.2f})")
 
     print("Each recording call alone, µs:")
+    # A batch of 3 rows padded to 4, of one request that waited 1 ms; the v2 statistics of a version.
+    batch = Execution(3, 4, 1, 1_000_000, 1_000_000, 0, 1000, 0)
+    statistics = InferenceStatistics()
+    sid = ServableId("half_plus_two", 1)
     calls: dict[str, Callable[[], object]] = {
         "record_request (one cell, one lock)": lambda: metrics.record_request(
             "half_plus_two", "predict", "REST", Code.OK, 0.0003
         ),
         "gRPC time_request around nothing": lambda: timed(metrics),
-        "record_batch (batch thread, per batch)": lambda: metrics.record_batch(3, 4, 0.001),
+        "record_batch (batch thread, per batch)": lambda: metrics.record_batch(batch),
+        "statistics.answered (event loop, per request)": lambda: statistics.answered(sid, 0, 1, 2),
+        "statistics.record_execution (per batch)": lambda: statistics.record_execution(sid, batch),
     }
     loops = args.loops * 10
     for label, call in calls.items():
         best = min(timeit.repeat(call, number=loops, repeat=args.repeats)) / loops * 1e6
-        print(f"  {label:40s} {best:6.3f}")
+        print(f"  {label:46s} {best:6.3f}")
     start = time.perf_counter()
     size = len(metrics.render())
     print(f"render(): {(time.perf_counter() - start) * 1e3:.2f} ms for {size} bytes")
