@@ -28,9 +28,10 @@ from shiba.core.errors import Code, ShibaError
 from shiba.integrations.ray import AUTOSCALING, ShibaReplica, deployment_options
 from shiba.integrations.ray_front_end import DEADLINE_PASSED, RPCS, Forwarder
 from shiba.protocols._asgi import Message
+from shiba.protocols._grpc_handlers import add_handlers
 from shiba.protocols.auth import TokenFile
 from shiba.protocols.http.access import Gate
-from shiba.protocols.tfserving.grpc import add_handlers, tfserving_handlers
+from shiba.protocols.tfserving.grpc import tfserving_handlers
 from shiba.protocols.v2.grpc import SERVICE as V2_SERVICE
 from shiba.protocols.v2.grpc import v2_handlers, v2_stream_handlers
 from tests.integration.conftest import free_port, model_config_text

@@ -46,9 +46,10 @@ from shiba.core.errors import Code, ShibaError
 from shiba.integrations.ray_config import ConfigSync, create_board
 from shiba.integrations.ray_front_end import DEADLINE_PASSED, run_front_end
 from shiba.protocols._asgi import Message, Scope
+from shiba.protocols._grpc_handlers import Handler
 from shiba.protocols.http.access import ApiTable
 from shiba.protocols.http.routes import JSON
-from shiba.protocols.tfserving.grpc import Handler, tfserving_handlers
+from shiba.protocols.tfserving.grpc import tfserving_handlers
 from shiba.protocols.v2.grpc import v2_handlers
 from shiba.server.compose import Components, compose
 from shiba.server.run import configure_logging

@@ -37,12 +37,11 @@ from shiba.codecs.tfs_json import encode_error
 from shiba.config.settings import ServerSettings
 from shiba.core.errors import Code, Internal, ShibaError, Unavailable
 from shiba.protocols._asgi import ASGIApp, Receive, Scope, Send
-from shiba.protocols._grpc_handlers import rpc_deadline
+from shiba.protocols._grpc_handlers import Handler, add_handlers, rpc_deadline
 from shiba.protocols.http.access import CORS_HEADERS, REFUSED_HEADERS, ApiTable, Gate
 from shiba.protocols.http.router import HttpError, read_body
 from shiba.protocols.http.routes import JSON
 from shiba.protocols.status import http_status
-from shiba.protocols.tfserving.grpc import Handler, add_handlers
 from shiba.protocols.v2.grpc import SERVICE as V2_SERVICE
 from shiba.protocols.v2.grpc import v2_stream_handlers
 from shiba.server.run import serve_ports

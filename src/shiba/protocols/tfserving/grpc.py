@@ -48,10 +48,7 @@ from shiba.protocols._grpc_handlers import Handler, add_handlers
 from shiba.protocols.options import GrpcOptions
 
 __all__ = [
-    "GrpcOptions",
-    "Handler",
     "ReloadConfig",
-    "add_handlers",
     "add_tfserving_services",
     "server_arguments",
     "tfserving_handlers",
